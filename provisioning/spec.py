@@ -1,0 +1,97 @@
+"""The desired lab, as one frozen value: what provider, engine, names, images and timeouts.
+
+``LabSpec`` is built by ``provisioning.profiles.resolve`` from built-in defaults, a profile,
+Invoke configuration and command-line flags (in that order of precedence). Everything
+downstream (plan, providers, engines, workload) takes a ``LabSpec`` and nothing half-typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provisioning import versions
+
+PROVIDERS = ("kind", "aks")
+ENGINES = ("calico", "cilium", "none", "azure")
+
+TOOL = "netpol-lab"
+FIELD_MANAGER = TOOL
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_LAB = "netpol-lab.io/lab"
+LABEL_ENGINE = "netpol-lab.io/engine"
+
+
+def lab_labels(lab: str) -> dict[str, str]:
+    """The labels every object the tool creates carries."""
+    return {LABEL_MANAGED_BY: TOOL, LABEL_LAB: lab}
+
+
+def lab_selector(lab: str) -> str:
+    """A label selector matching exactly what this lab created."""
+    return f"{LABEL_MANAGED_BY}={TOOL},{LABEL_LAB}={lab}"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait for each phase before giving up with a clear message."""
+
+    cluster: float = 300.0
+    engine: float = 600.0
+    workload: float = 300.0
+
+
+@dataclass(frozen=True)
+class KindSettings:
+    node_image: str = versions.KIND_NODE_IMAGE
+    workers: int = 1
+    pod_subnet: str = versions.KIND_POD_SUBNET
+    service_subnet: str = versions.KIND_SERVICE_SUBNET
+
+
+@dataclass(frozen=True)
+class AksSettings:
+    subscription_id: str | None = None  # falls back to AZURE_SUBSCRIPTION_ID
+    resource_group: str | None = None  # default: "<name>-rg"
+    location: str = "westeurope"
+    node_count: int = 2
+    vm_size: str = "Standard_D2s_v5"
+    kubernetes_version: str | None = None  # None: the region's default, non-preview version
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def group_for(self, cluster_name: str) -> str:
+        return self.resource_group or f"{cluster_name}-rg"
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """Everything that describes one lab."""
+
+    name: str = "netpol-lab"
+    provider: str = "kind"
+    engine: str = "calico"
+    scenario: str = "aks-demo"
+    profile: str | None = None  # the profile file it came from, for messages
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    kind: KindSettings = field(default_factory=KindSettings)
+    aks: AksSettings = field(default_factory=AksSettings)
+    state_root: Path = field(default_factory=lambda: default_state_root())
+
+    @property
+    def state_dir(self) -> Path:
+        """Where this lab keeps its own files (kubeconfig, state)."""
+        return self.state_root / self.name
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_dir / "kubeconfig"
+
+
+def default_state_root() -> Path:
+    """``$NETPOL_LAB_HOME`` or ``$XDG_STATE_HOME/netpol-lab`` or ``~/.local/state/netpol-lab``."""
+    import os
+
+    if home := os.environ.get("NETPOL_LAB_HOME"):
+        return Path(home)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / TOOL
