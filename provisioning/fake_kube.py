@@ -1,0 +1,383 @@
+"""An in-memory ``KubeApi`` for tests of the code above the seam (engines, workload, teardown).
+
+It keeps the semantics callers depend on, the way the API server behaves:
+- apply is server-side apply, simplified: every top-level field other than ``metadata`` and
+  ``status`` is replaced by the applied object's, as are labels and annotations; server-set
+  fields survive (``uid``, ``creationTimestamp``, ``status``), ``resourceVersion`` increments
+  on every write, ``generation`` when the spec changes, and ``managedFields`` names the manager;
+- namespaced objects need their namespace (``namespaces "x" not found``, 404);
+- deleting a namespace deletes what is in it (at once; the real server takes a while);
+- ``dry_run`` validates and returns the would-be object but stores nothing;
+- label selectors follow the Kubernetes grammar (``a=b``, ``a==b``, ``a!=b``, ``a``, ``!a``,
+  ``a in (x,y)``, ``a notin (x)``), see
+  https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors.
+Objects are returned as deep copies, so a caller can never mutate the fake's state by accident.
+
+Test helpers: ``seed``, ``set_status``, ``calls`` (what was asked, in order), ``unreachable``
+(every call raises ``KubeUnreachable``) and ``fail_on`` (inject a server error).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from provisioning.kube import KubeError, KubeUnreachable, ObjectRef, Resource, known_resource
+from provisioning.spec import FIELD_MANAGER
+
+FAKE_SERVER = "https://127.0.0.1:6443"
+FAKE_TIMESTAMP = "2026-01-01T00:00:00Z"  # fixed, so test output is stable
+
+
+class Call(NamedTuple):
+    """One recorded request: ``("apply", "Pod", "demo", "server")``."""
+
+    verb: str
+    kind: str
+    namespace: str | None
+    name: str | None
+
+
+# --- label selectors -------------------------------------------------------------------------
+
+_KEY = r"[A-Za-z0-9](?:[-A-Za-z0-9_./]*[A-Za-z0-9])?"
+_VALUE = r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
+_SET_RE = re.compile(rf"^({_KEY})\s+(in|notin)\s*\(([^()]*)\)$")
+_EQ_RE = re.compile(rf"^({_KEY})\s*(!=|==|=)\s*({_VALUE})$")
+_EXISTS_RE = re.compile(rf"^(!?)\s*({_KEY})$")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One clause of a label selector."""
+
+    key: str
+    op: str  # "=", "!=", "in", "notin", "exists", "!exists"
+    values: frozenset[str] = frozenset()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        present = self.key in labels
+        value = labels.get(self.key)
+        if self.op == "exists":
+            return present
+        if self.op == "!exists":
+            return not present
+        if self.op in ("=", "in"):
+            return present and value in self.values
+        return not present or value not in self.values  # "!=", "notin"
+
+
+def parse_selector(selector: str | None) -> list[Requirement]:
+    """Parse a label selector; an invalid one raises ``KubeError`` (400) like the server."""
+    requirements = []
+    for clause in _split_clauses(selector or ""):
+        if m := _SET_RE.match(clause):
+            values = [v.strip() for v in m.group(3).split(",")]
+            if not all(values) or not all(re.fullmatch(_VALUE, v) for v in values):
+                raise _bad_selector(selector, clause)
+            requirements.append(Requirement(m.group(1), m.group(2), frozenset(values)))
+        elif m := _EQ_RE.match(clause):
+            op = "!=" if m.group(2) == "!=" else "="
+            requirements.append(Requirement(m.group(1), op, frozenset([m.group(3)])))
+        elif m := _EXISTS_RE.match(clause):
+            requirements.append(Requirement(m.group(2), "!exists" if m.group(1) else "exists"))
+        else:
+            raise _bad_selector(selector, clause)
+    return requirements
+
+
+def selector_matches(selector: str | None, labels: Mapping[str, str] | None) -> bool:
+    """True when every clause of ``selector`` holds for ``labels`` (an empty selector: all)."""
+    return all(r.matches(labels or {}) for r in parse_selector(selector))
+
+
+def _split_clauses(selector: str) -> list[str]:
+    # Commas separate clauses except inside the parentheses of in/notin.
+    clauses, depth, current = [], 0, []
+    for ch in selector:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            clauses.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    clauses.append("".join(current).strip())
+    if clauses == [""]:
+        return []
+    return clauses
+
+
+def _bad_selector(selector: str | None, clause: str) -> KubeError:
+    return KubeError(
+        f"unable to parse requirement {clause!r} in label selector {selector!r}",
+        status=400,
+        reason="BadRequest",
+        verb="list",
+    )
+
+
+@dataclass
+class _Failure:
+    """An injected error (``FakeKube.fail_on``); ``times`` counts down, ``None`` is forever."""
+
+    verb: str
+    kind: str | None
+    name: str | None
+    error: KubeError
+    times: int | None
+
+    def matches(self, verb: str, kind: str, name: str | None) -> bool:
+        return (
+            self.verb == verb
+            and self.kind in (None, kind)
+            and self.name in (None, name)
+            and self.times != 0
+        )
+
+
+# --- the fake --------------------------------------------------------------------------------
+
+_Key = tuple[str, str, str, str]  # (group, kind, namespace or "", name)
+
+
+class FakeKube:
+    """In-memory ``KubeApi``. See the module docstring for what it keeps faithful."""
+
+    def __init__(self, *, version: str = "v1.36.1", resources: Sequence[Resource] = ()) -> None:
+        """``resources`` declares kinds beyond ``KNOWN_RESOURCES`` (unknown kinds: namespaced)."""
+        self.version = version
+        self.unreachable = False
+        self.calls: list[Call] = []
+        self._resources = {(r.api_version, r.kind): r for r in resources}
+        self._objects: dict[_Key, dict[str, Any]] = {}
+        self._failures: list[_Failure] = []
+        self._uids = 0
+        self._versions = 0
+
+    # -- KubeApi --
+
+    def apply(
+        self, objects: Sequence[Mapping[str, Any]], *, dry_run: bool = False
+    ) -> list[dict[str, Any]]:
+        results = []
+        for obj in objects:
+            ref = ObjectRef.of(obj)
+            self._enter("apply", ref.kind, ref.namespace, ref.name)
+            if not (obj.get("apiVersion") and obj.get("kind") and ref.name):
+                raise KubeError(
+                    "an object to apply needs apiVersion, kind and metadata.name",
+                    ref=ref,
+                    verb="apply",
+                )
+            merged = self._merge(obj, ref)
+            if not dry_run:
+                self._objects[self._key_of(merged)] = merged
+            results.append(copy.deepcopy(merged))
+        return results
+
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        self._enter("get", kind, namespace, name)
+        found = self._objects.get(self._key(api_version, kind, namespace, name))
+        return copy.deepcopy(found) if found is not None else None
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        self._enter("list", kind, namespace, None)
+        requirements = parse_selector(label_selector)
+        group = _group(api_version)
+        found = [
+            copy.deepcopy(obj)
+            for (g, k, ns, _), obj in sorted(self._objects.items())
+            if g == group
+            and k == kind
+            and (namespace is None or ns == namespace or not self._namespaced(api_version, kind))
+            and all(r.matches(obj["metadata"].get("labels") or {}) for r in requirements)
+        ]
+        return found
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        self._enter("delete", kind, namespace, name)
+        key = self._key(api_version, kind, namespace, name)
+        if self._objects.pop(key, None) is None:
+            return False
+        if kind == "Namespace" and _group(api_version) == "":
+            for other in [k for k in self._objects if k[2] == name]:
+                del self._objects[other]
+        return True
+
+    def server_version(self) -> str:
+        self._enter("server_version", "", None, None)
+        return self.version
+
+    # -- test helpers --
+
+    def seed(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Store ``obj`` as if another client created it (its status and managers kept).
+
+        Namespaced objects still need their namespace seeded first, as on a real server.
+        """
+        ref = ObjectRef.of(obj)
+        stored = copy.deepcopy(dict(obj))
+        meta = stored.setdefault("metadata", {})
+        if self._namespaced(stored["apiVersion"], stored["kind"]):
+            self._require_namespace(ref, "seed")
+        else:
+            meta.pop("namespace", None)
+        meta.setdefault("uid", self._new_uid())
+        meta.setdefault("creationTimestamp", FAKE_TIMESTAMP)
+        meta.setdefault("resourceVersion", self._next_version())
+        meta.setdefault("generation", 1)
+        if stored["kind"] == "Namespace":
+            stored.setdefault("status", {"phase": "Active"})
+        self._objects[self._key_of(stored)] = stored
+        return copy.deepcopy(stored)
+
+    def set_status(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        status: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Replace an object's status, as its controller would. The object must exist."""
+        key = self._key(api_version, kind, namespace, name)
+        if key not in self._objects:
+            raise KeyError(f"no {ObjectRef(kind, name, namespace)} to set the status of")
+        obj = self._objects[key]
+        obj["status"] = copy.deepcopy(dict(status))
+        obj["metadata"]["resourceVersion"] = self._next_version()
+        return copy.deepcopy(obj)
+
+    def fail_on(
+        self,
+        verb: str,
+        kind: str | None = None,
+        name: str | None = None,
+        *,
+        error: KubeError | None = None,
+        times: int | None = None,
+    ) -> None:
+        """Make matching calls raise ``error`` (default: HTTP 500), ``times`` times or always.
+
+        ``verb`` is one of apply, get, list, delete, server_version; ``None`` kind/name match any.
+        """
+        error = error or KubeError("injected failure", status=500, reason="InternalError")
+        self._failures.append(_Failure(verb, kind, name, error, times))
+
+    def objects(self) -> list[dict[str, Any]]:
+        """Everything stored, sorted by group, kind, namespace, name (copies)."""
+        return [copy.deepcopy(self._objects[k]) for k in sorted(self._objects)]
+
+    # -- internals --
+
+    def _enter(self, verb: str, kind: str, namespace: str | None, name: str | None) -> None:
+        self.calls.append(Call(verb, kind, namespace, name))
+        if self.unreachable:
+            raise KubeUnreachable(
+                FAKE_SERVER, "(fake kubeconfig)", "[Errno 111] Connection refused"
+            )
+        for failure in self._failures:
+            if failure.matches(verb, kind, name):
+                if failure.times is not None:
+                    failure.times -= 1
+                raise failure.error
+
+    def _merge(self, obj: Mapping[str, Any], ref: ObjectRef) -> dict[str, Any]:
+        applied = copy.deepcopy(dict(obj))
+        meta = applied.setdefault("metadata", {})
+        if self._namespaced(applied["apiVersion"], applied["kind"]):
+            if not ref.namespace:
+                raise KubeError(
+                    f"{ref.kind} is namespaced; set metadata.namespace", ref=ref, verb="apply"
+                )
+            self._require_namespace(ref, "apply")
+        else:
+            meta.pop("namespace", None)
+        existing = self._objects.get(self._key_of(applied))
+        applied.pop("status", None)  # status belongs to controllers, not to apply
+        if existing is None:
+            meta.update(
+                uid=self._new_uid(),
+                creationTimestamp=FAKE_TIMESTAMP,
+                resourceVersion=self._next_version(),
+                generation=1,
+            )
+            if applied["kind"] == "Namespace":
+                applied["status"] = {"phase": "Active"}
+            managers: list[dict[str, Any]] = []
+        else:
+            old_meta = existing["metadata"]
+            spec_changed = {k: v for k, v in applied.items() if k != "metadata"} != {
+                k: v for k, v in existing.items() if k not in ("metadata", "status")
+            }
+            meta.update(
+                uid=old_meta["uid"],
+                creationTimestamp=old_meta["creationTimestamp"],
+                resourceVersion=self._next_version(),
+                generation=old_meta.get("generation", 1) + (1 if spec_changed else 0),
+            )
+            if "status" in existing:
+                applied["status"] = copy.deepcopy(existing["status"])
+            managers = [
+                m
+                for m in old_meta.get("managedFields") or []
+                if not (m.get("manager") == FIELD_MANAGER and m.get("operation") == "Apply")
+            ]
+        managers.append(
+            {
+                "manager": FIELD_MANAGER,
+                "operation": "Apply",
+                "apiVersion": applied["apiVersion"],
+                "time": FAKE_TIMESTAMP,
+                "fieldsType": "FieldsV1",
+            }
+        )
+        meta["managedFields"] = managers
+        return applied
+
+    def _require_namespace(self, ref: ObjectRef, verb: str) -> None:
+        if ("", "Namespace", "", ref.namespace or "") not in self._objects:
+            raise KubeError(
+                f'namespaces "{ref.namespace}" not found',
+                status=404,
+                reason="NotFound",
+                ref=ref,
+                verb=verb,
+            )
+
+    def _namespaced(self, api_version: str, kind: str) -> bool:
+        resource = known_resource(api_version, kind) or self._resources.get((api_version, kind))
+        # Unknown kinds (custom resources) are namespaced unless they are known cluster-scoped.
+        return resource.namespaced if resource else True
+
+    def _key(self, api_version: str, kind: str, namespace: str | None, name: str) -> _Key:
+        ns = (namespace or "") if self._namespaced(api_version, kind) else ""
+        return (_group(api_version), kind, ns, name)
+
+    def _key_of(self, obj: Mapping[str, Any]) -> _Key:
+        meta = obj["metadata"]
+        return self._key(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+
+    def _new_uid(self) -> str:
+        self._uids += 1
+        return str(uuid.UUID(int=self._uids))  # deterministic, still uid-shaped
+
+    def _next_version(self) -> str:
+        self._versions += 1
+        return str(self._versions)
+
+
+def _group(api_version: str) -> str:
+    return api_version.rsplit("/", 1)[0] if "/" in api_version else ""

@@ -1,0 +1,456 @@
+"""The Kubernetes API seam: one narrow protocol, its errors, and the real client behind it.
+
+Everything above this seam (engines, workload, policies, teardown) talks to the cluster through
+``KubeApi``: server-side apply, get, list, delete and the server version. ``ClientKube`` is the
+real implementation on the official ``kubernetes`` client, loading only the lab's own kubeconfig;
+``provisioning.fake_kube.FakeKube`` is the in-memory twin the logic tests use.
+
+Why so low-level: we send raw REST requests through the client's REST layer (which keeps the
+kubeconfig's TLS, client certificates, proxies and token refresh) and parse JSON ourselves, so
+one code path works for any kind (CRDs included) without the generated model classes, and across
+client releases 30-37 whose ``ApiClient.call_api`` signatures differ (37 moved to a new generator).
+
+References:
+- server-side apply: https://kubernetes.io/docs/reference/using-api/server-side-apply/
+  (PATCH, ``Content-Type: application/apply-patch+yaml``, ``fieldManager`` required, ``force``)
+- URL layout and discovery: https://kubernetes.io/docs/reference/using-api/api-concepts/
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode
+
+from provisioning.errors import OperationError
+from provisioning.spec import FIELD_MANAGER
+
+DEFAULT_TIMEOUT = 30.0
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+
+
+class KubeApi(Protocol):
+    """The few Kubernetes API calls the lab needs; objects are plain dicts, as in the API."""
+
+    def apply(
+        self, objects: Sequence[Mapping[str, Any]], *, dry_run: bool = False
+    ) -> list[dict[str, Any]]:
+        """Server-side apply each object in order (field manager ``FIELD_MANAGER``, forced).
+
+        ``dry_run`` asks the server to validate and default without persisting. Returns the
+        objects as the server returned them. Stops at the first failure with ``KubeError``.
+        """
+        ...
+
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        """The object, or ``None`` when it does not exist (404)."""
+        ...
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Objects of a kind, in one namespace or (``None``) all, optionally label-selected."""
+        ...
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        """Delete (background propagation). ``False`` when it was already gone (404)."""
+        ...
+
+    def server_version(self) -> str:
+        """The API server's ``gitVersion``, e.g. ``v1.36.1``. Raises ``KubeUnreachable``."""
+        ...
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Which object a request was about, for messages: ``Kind/namespace/name``."""
+
+    kind: str
+    name: str | None = None
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.kind, self.namespace, self.name) if p)
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ObjectRef:
+        meta = obj.get("metadata") or {}
+        return cls(str(obj.get("kind") or "?"), meta.get("name"), meta.get("namespace"))
+
+
+class KubeError(OperationError):
+    """The API server refused a request (or could not be asked). One line: what, where, why."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        ref: ObjectRef | None = None,
+        verb: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.ref = ref
+        self.verb = verb
+        self.server_message = _one_line(message)
+        super().__init__(self._compose(), hint=hint)
+
+    def _compose(self) -> str:
+        parts = []
+        if self.verb or self.ref:
+            parts.append(" ".join(p for p in (self.verb, str(self.ref or "")) if p))
+        if self.status is not None:
+            parts.append(" ".join(p for p in (f"HTTP {self.status}", self.reason) if p))
+        parts.append(self.server_message)
+        return ": ".join(parts)
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+class KubeUnreachable(KubeError):
+    """The API server could not be reached at all (cluster down, wrong port, TLS failure)."""
+
+    def __init__(self, server: str, kubeconfig: Path | str, cause: str) -> None:
+        self.server = server
+        self.kubeconfig = str(kubeconfig)
+        super().__init__(
+            f"cannot reach the Kubernetes API at {server} from kubeconfig {kubeconfig}: "
+            f"{_one_line(cause)}; is the cluster running? try `invoke status`"
+        )
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def error_from_response(
+    status: int, http_reason: str | None, body: bytes | str | None, *, ref: ObjectRef, verb: str
+) -> KubeError:
+    """A ``KubeError`` from a non-2xx response, preferring the server's ``Status`` object."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+    reason, message = http_reason, text.strip() or "(empty response)"
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and doc.get("kind") == "Status":
+        reason = doc.get("reason") or reason
+        message = doc.get("message") or message
+    return KubeError(message, status=status, reason=reason, ref=ref, verb=verb)
+
+
+# --- where each kind lives -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A REST resource: how a kind is addressed under its group/version."""
+
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def group_path(self) -> str:
+        return group_path(self.api_version)
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        parts = [self.group_path]
+        if self.namespaced and namespace:
+            parts += ["namespaces", quote(namespace, safe="")]
+        parts.append(self.plural)
+        if name:
+            parts.append(quote(name, safe=""))
+        return "/".join(parts)
+
+
+def group_path(api_version: str) -> str:
+    """``v1`` -> ``/api/v1``; ``apps/v1`` -> ``/apis/apps/v1``."""
+    return f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+
+
+# The kinds the lab itself touches; anything else is looked up through discovery.
+KNOWN_RESOURCES: dict[tuple[str, str], Resource] = {
+    (r.api_version, r.kind): r
+    for r in (
+        Resource("v1", "Namespace", "namespaces", False),
+        Resource("v1", "Node", "nodes", False),
+        Resource("v1", "Pod", "pods", True),
+        Resource("v1", "Service", "services", True),
+        Resource("v1", "ConfigMap", "configmaps", True),
+        Resource("v1", "ServiceAccount", "serviceaccounts", True),
+        Resource("apps/v1", "DaemonSet", "daemonsets", True),
+        Resource("apps/v1", "Deployment", "deployments", True),
+        Resource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True),
+        Resource(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            False,
+        ),
+        Resource("operator.tigera.io/v1", "Installation", "installations", False),
+        Resource("operator.tigera.io/v1", "APIServer", "apiservers", False),
+        Resource("operator.tigera.io/v1", "TigeraStatus", "tigerastatuses", False),
+    )
+}
+
+
+def known_resource(api_version: str, kind: str) -> Resource | None:
+    return KNOWN_RESOURCES.get((api_version, kind))
+
+
+def resource_from_discovery(
+    api_version: str, kind: str, discovery: Mapping[str, Any]
+) -> Resource | None:
+    """Find ``kind`` in an ``APIResourceList`` (the body of ``GET /apis/<group>/<version>``)."""
+    for entry in discovery.get("resources") or []:
+        # Subresources (pods/status, deployments/scale) carry the parent's kind too.
+        if entry.get("kind") == kind and "/" not in entry.get("name", "/"):
+            return Resource(api_version, kind, entry["name"], bool(entry.get("namespaced")))
+    return None
+
+
+# --- the real client -------------------------------------------------------------------------
+
+
+class ClientKube:
+    """``KubeApi`` over the official client, reading only the lab's own kubeconfig file.
+
+    The kubeconfig is loaded on first use, so constructing one is free and works before the
+    cluster exists (``plan`` does that). The user's default kubeconfig and current context are
+    never read or changed.
+    """
+
+    def __init__(
+        self, kubeconfig: Path, context: str | None = None, *, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        self.kubeconfig = Path(kubeconfig)
+        self.context = context
+        self.timeout = timeout
+        self._client: Any = None
+        self._resources: dict[tuple[str, str], Resource] = {}
+        self._discovery: dict[str, dict[str, Any] | None] = {}
+
+    # -- KubeApi --
+
+    def apply(
+        self, objects: Sequence[Mapping[str, Any]], *, dry_run: bool = False
+    ) -> list[dict[str, Any]]:
+        applied = []
+        for obj in objects:
+            ref = ObjectRef.of(obj)
+            api_version, kind, name = obj.get("apiVersion"), obj.get("kind"), ref.name
+            if not (api_version and kind and name):
+                raise KubeError(
+                    "an object to apply needs apiVersion, kind and metadata.name",
+                    ref=ref,
+                    verb="apply",
+                )
+            resource = self._resource(api_version, kind, ref=ref)
+            if resource.namespaced and not ref.namespace:
+                raise KubeError(
+                    f"{kind} is namespaced; set metadata.namespace", ref=ref, verb="apply"
+                )
+            query = {"fieldManager": FIELD_MANAGER, "force": "true"}
+            if dry_run:
+                query["dryRun"] = "All"
+            # JSON is YAML, so the apply-patch+yaml body can be the object as JSON text.
+            _, data = self._call(
+                "PATCH",
+                resource.path(ref.namespace, name),
+                query,
+                body=json.dumps(obj),
+                content_type=APPLY_CONTENT_TYPE,
+                ref=ref,
+                verb="apply",
+            )
+            applied.append(data)
+        return applied
+
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        ref = ObjectRef(kind, name, namespace)
+        resource = self._resource(api_version, kind, ref=ref)
+        status, data = self._call(
+            "GET", resource.path(namespace, name), ref=ref, verb="get", missing_ok=True
+        )
+        return None if status == 404 else data
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        ref = ObjectRef(kind, None, namespace)
+        resource = self._resource(api_version, kind, ref=ref)
+        query = {"labelSelector": label_selector} if label_selector else {}
+        status, data = self._call(
+            "GET", resource.path(namespace), query, ref=ref, verb="list", missing_ok=True
+        )
+        if status == 404:  # the type is not served (yet), e.g. before its CRDs are installed
+            return []
+        items = data.get("items") or []
+        # List items come without apiVersion/kind; restore them so callers get whole objects.
+        return [{"apiVersion": api_version, "kind": kind, **item} for item in items]
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        ref = ObjectRef(kind, name, namespace)
+        resource = self._resource(api_version, kind, ref=ref)
+        status, _ = self._call(
+            "DELETE",
+            resource.path(namespace, name),
+            {"propagationPolicy": "Background"},
+            ref=ref,
+            verb="delete",
+            missing_ok=True,
+        )
+        return status != 404
+
+    def server_version(self) -> str:
+        _, data = self._call("GET", "/version", ref=ObjectRef("version"), verb="get")
+        return str(data.get("gitVersion", ""))
+
+    # -- resolution --
+
+    def _resource(self, api_version: str, kind: str, *, ref: ObjectRef) -> Resource:
+        key = (api_version, kind)
+        if found := known_resource(api_version, kind) or self._resources.get(key):
+            return found
+        discovery = self._discover(api_version)
+        found = resource_from_discovery(api_version, kind, discovery or {})
+        if found is None:
+            served = "is not served" if discovery is None else f"has no kind {kind}"
+            raise KubeError(
+                f"the API server {served} in {api_version}; is its CRD installed?",
+                status=404,
+                reason="NotFound",
+                ref=ref,
+                verb="resolve",
+            )
+        self._resources[key] = found
+        return found
+
+    def _discover(self, api_version: str) -> dict[str, Any] | None:
+        if api_version not in self._discovery:
+            status, data = self._call(
+                "GET",
+                group_path(api_version),
+                ref=ObjectRef("APIResourceList", api_version),
+                verb="discover",
+                missing_ok=True,
+            )
+            self._discovery[api_version] = None if status == 404 else data
+        return self._discovery[api_version]
+
+    # -- transport --
+
+    def _api_client(self) -> Any:
+        if self._client is None:
+            from kubernetes import config
+
+            try:
+                # persist_config=False: never write refreshed credentials back into the file.
+                self._client = config.new_client_from_config(
+                    config_file=str(self.kubeconfig), context=self.context, persist_config=False
+                )
+            except (config.ConfigException, OSError, ValueError) as exc:
+                raise KubeError(
+                    f"cannot load kubeconfig {self.kubeconfig}: {exc}",
+                    hint="create the lab with `invoke up`, or check `invoke status`",
+                ) from exc
+        return self._client
+
+    @property
+    def server(self) -> str:
+        """The API server URL from the kubeconfig (loads it)."""
+        return str(self._api_client().configuration.host)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None = None,
+        *,
+        body: str | None = None,
+        content_type: str | None = None,
+        ref: ObjectRef,
+        verb: str,
+        missing_ok: bool = False,
+    ) -> tuple[int, dict[str, Any]]:
+        """One request; returns (status, parsed JSON). Non-2xx raises, except 404 if allowed."""
+        import urllib3
+        from kubernetes.client.exceptions import ApiException
+
+        client = self._api_client()
+        cfg = client.configuration
+        url = cfg.host.rstrip("/") + path + (f"?{urlencode(query)}" if query else "")
+        headers = {"Accept": "application/json", "User-Agent": FIELD_MANAGER}
+        if content_type:
+            headers["Content-Type"] = content_type
+        # Bearer tokens (static or from exec/OIDC refresh hooks) come from the configuration;
+        # client certificates and CA bundles are already in the REST client's connection pool.
+        for auth in cfg.auth_settings().values():
+            if auth.get("in") == "header" and auth.get("value"):
+                headers[auth["key"]] = auth["value"]
+        try:
+            # rest_client.request(method, url, headers=, body=, _request_timeout=) is the call
+            # shared by clients 30-37; 30-35 raise ApiException on non-2xx, 36+ return it.
+            resp = client.rest_client.request(
+                method, url, headers=headers, body=body, _request_timeout=self.timeout
+            )
+            status, http_reason, raw = resp.status, resp.reason, _read(resp)
+        except ApiException as exc:
+            if not exc.status:  # status 0: TLS handshake failure, raised before any response
+                raise KubeUnreachable(cfg.host, self.kubeconfig, str(exc.reason)) from exc
+            status, http_reason, raw = exc.status, exc.reason, exc.body
+        except urllib3.exceptions.HTTPError as exc:
+            raise KubeUnreachable(cfg.host, self.kubeconfig, _cause(exc)) from exc
+        if status == 404 and missing_ok:
+            return status, {}
+        if not 200 <= status <= 299:
+            raise error_from_response(status, http_reason, raw, ref=ref, verb=verb)
+        try:
+            return status, json.loads(raw or b"{}")
+        except ValueError as exc:
+            raise KubeError(
+                f"the server answered {method} {path} with non-JSON: {raw[:200]!r}",
+                status=status,
+                ref=ref,
+                verb=verb,
+            ) from exc
+
+
+def _read(resp: Any) -> bytes:
+    # 30-35 preload ``data``; 36+ return an unread RESTResponse whose read() fills it.
+    data = getattr(resp, "data", None)
+    return data if data is not None else resp.read()
+
+
+def _cause(exc: Exception) -> str:
+    """The useful tail of a urllib3 error ("[Errno 111] Connection refused", "timed out")."""
+    inner = getattr(exc, "reason", None) or exc
+    text = str(inner)
+    # NewConnectionError reads "<HTTPConnection object at 0x..>: Failed to establish ...".
+    return re.sub(r"^<[^>]*>:\s*", "", text)
