@@ -1,0 +1,32 @@
+"""Everything Azure-specific behind one small API: bodies, engine transitions, the ARM gateway.
+
+Pure parts (no Azure SDK import, no credentials): ``profiles``, ``body``, ``transitions``,
+``retirements``, ``observed``, ``tags``. The SDK lives behind ``gateway.AksGateway`` and is
+imported only when a gateway talks to Azure, so ``invoke --list`` stays fast.
+"""
+
+from __future__ import annotations
+
+from provisioning.aks.body import cluster_body, update_body
+from provisioning.aks.observed import NodePool, ObservedCluster
+from provisioning.aks.profiles import AKS_ENGINES, engine_of, network_profile
+from provisioning.aks.retirements import retirement_refusals, retirement_warnings
+from provisioning.aks.tags import is_tool_owned, tool_tags
+from provisioning.aks.transitions import Step, Transition, plan_transition
+
+__all__ = [
+    "AKS_ENGINES",
+    "NodePool",
+    "ObservedCluster",
+    "Step",
+    "Transition",
+    "cluster_body",
+    "engine_of",
+    "is_tool_owned",
+    "network_profile",
+    "plan_transition",
+    "retirement_refusals",
+    "retirement_warnings",
+    "tool_tags",
+    "update_body",
+]
