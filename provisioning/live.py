@@ -1,0 +1,187 @@
+"""The live lab as validation sees it: namespaces, pods and NetworkPolicies read from the cluster.
+
+``observe`` reads through the Kubernetes seam (``KubeApi``) only: the lab's namespaces (selected
+by the tool's labels), every pod in them (labels, IP, container ports, container names) and every
+NetworkPolicy in them, including ones a user applied by hand, since those are enforced too.
+``cluster_dict`` is the analyzer's ``--cluster`` shape, so the expectations come from exactly the
+objects the cluster holds. ``plan_probes`` decides what to probe; ``analyzer_expectations`` asks
+the analyzer (``provisioning.analysis``) what each probe should do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from provisioning.errors import OperationError
+from provisioning.probe import PodRef, Probe
+from provisioning.spec import LabSpec, lab_selector
+
+# The lab's engine name -> the analyzer's engine profile; none enforces nothing.
+ANALYZER_ENGINES = {"calico": "calico", "cilium": "cilium", "azure": "azure", "none": "none"}
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    port: int
+    protocol: str = "TCP"
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class LivePod:
+    namespace: str
+    name: str
+    labels: Mapping[str, str]
+    ip: str
+    containers: tuple[str, ...]
+    ports: tuple[PortInfo, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def ref(self) -> PodRef:
+        # Exec into the first container: every demo container is agnhost, so any can probe.
+        return PodRef(self.namespace, self.name, self.ip, self.containers[0])
+
+
+@dataclass(frozen=True)
+class LiveLab:
+    namespaces: Mapping[str, Mapping[str, str]]  # name -> labels
+    pods: tuple[LivePod, ...]
+    policies: tuple[dict[str, Any], ...]
+    notes: tuple[str, ...] = ()  # what was left out and why (pods without an IP, ...)
+
+    def cluster_dict(self) -> dict[str, Any]:
+        """The analyzer's ``--cluster`` document for these pods."""
+        return {
+            "namespaces": {n: {"labels": dict(labels)} for n, labels in self.namespaces.items()},
+            "pods": [
+                {
+                    "namespace": p.namespace,
+                    "name": p.name,
+                    "labels": dict(p.labels),
+                    "ip": p.ip,
+                    "ports": [
+                        {"port": q.port, "protocol": q.protocol}
+                        | ({"name": q.name} if q.name else {})
+                        for q in p.ports
+                    ],
+                }
+                for p in self.pods
+            ],
+        }
+
+
+def observe(kube: Any, spec: LabSpec) -> LiveLab:
+    """The lab's namespaces, running pods and policies; ``OperationError`` when there is no lab."""
+    namespaces = kube.list("v1", "Namespace", label_selector=lab_selector(spec.name))
+    if not namespaces:
+        raise OperationError(
+            f"lab {spec.name!r} has no namespaces in the cluster, so there is nothing to validate",
+            hint="create it with `invoke up`, or check `invoke status`",
+        )
+    ns_labels = {
+        n["metadata"]["name"]: dict(n["metadata"].get("labels") or {})
+        for n in sorted(namespaces, key=lambda n: n["metadata"]["name"])
+    }
+    pods: list[LivePod] = []
+    policies: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for ns in ns_labels:
+        for raw in sorted(kube.list("v1", "Pod", ns), key=lambda p: p["metadata"]["name"]):
+            pod, why = pod_from_object(raw)
+            if pod is None:
+                notes.append(f"{ns}/{raw['metadata']['name']} not probed: {why}")
+            else:
+                pods.append(pod)
+        for raw in kube.list("networking.k8s.io/v1", "NetworkPolicy", ns):
+            policies.append(policy_for_analysis(raw))
+    if not pods:
+        raise OperationError(
+            f"lab {spec.name!r} has no running pods to probe"
+            + (f" ({'; '.join(notes)})" if notes else ""),
+            hint="wait for the demo workload (`invoke status`) or redeploy it",
+        )
+    return LiveLab(ns_labels, tuple(pods), tuple(policies), tuple(notes))
+
+
+def pod_from_object(raw: Mapping[str, Any]) -> tuple[LivePod | None, str]:
+    """A probe-able pod from a Pod object, or None and the reason it cannot be probed."""
+    meta, spec, status = raw["metadata"], raw.get("spec") or {}, raw.get("status") or {}
+    if meta.get("deletionTimestamp"):
+        return None, "it is being deleted"
+    if status.get("phase") != "Running":
+        return None, f"phase is {status.get('phase') or 'unknown'}, not Running"
+    ip = status.get("podIP")
+    if not ip:
+        return None, "it has no IP yet"
+    if spec.get("hostNetwork"):
+        # A host-network pod has the node's IP; NetworkPolicy does not apply to it.
+        return None, "it uses the host network"
+    containers = tuple(c["name"] for c in spec.get("containers") or [])
+    if not containers:
+        return None, "it has no containers"
+    ports = tuple(
+        PortInfo(int(p["containerPort"]), p.get("protocol") or "TCP", p.get("name") or "")
+        for c in spec.get("containers") or []
+        for p in c.get("ports") or []
+    )
+    labels = dict(meta.get("labels") or {})
+    return LivePod(meta["namespace"], meta["name"], labels, ip, containers, ports), ""
+
+
+def policy_for_analysis(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The policy as written: server-side bookkeeping (managedFields, status) left out."""
+    meta = raw.get("metadata") or {}
+    return {
+        "apiVersion": raw.get("apiVersion", "networking.k8s.io/v1"),
+        "kind": raw.get("kind", "NetworkPolicy"),
+        "metadata": {
+            k: meta[k] for k in ("name", "namespace", "labels", "annotations") if k in meta
+        },
+        "spec": raw.get("spec") or {},
+    }
+
+
+def plan_probes(lab: LiveLab, *, protocols: Sequence[str] = ("TCP", "UDP")) -> list[Probe]:
+    """Every pod to every declared port of every pod, in a stable order.
+
+    Sources are all pods (a server probing itself shows the loopback case); destinations are the
+    pods that declare ports, since only a declared port has a listener worth asking about.
+    """
+    probes = []
+    for dst in lab.pods:
+        for port in dst.ports:
+            if port.protocol not in protocols:
+                continue
+            for src in lab.pods:
+                probes.append(Probe(src.ref(), dst.ref(), port.port, port.protocol, port.name))
+    return probes
+
+
+def analyzer_expectations(lab: LiveLab, probes: Sequence[Probe], engine: str) -> list[Any]:
+    """The analyzer's verdict for each probe, with its readable explanation."""
+    from provisioning.analysis import analyze
+    from provisioning.analysis.model import ClusterModel
+    from provisioning.analysis.model import Probe as AnalyzerProbe
+    from provisioning.validation import Expectation
+
+    model = ClusterModel.from_dict(lab.cluster_dict(), source="live cluster")
+    wanted = [AnalyzerProbe(p.source.key, p.destination.key, p.port, p.protocol) for p in probes]
+    analysis = analyze(model, list(lab.policies), wanted, ANALYZER_ENGINES.get(engine, engine))
+    return [Expectation(r.allowed, _sentence(r)) for r in _results(analysis)]
+
+
+def _results(analysis: Any) -> Sequence[Any]:
+    return getattr(analysis, "results", analysis)
+
+
+def _sentence(result: Any) -> str:
+    for name in ("sentence", "explanation", "reason"):
+        value = getattr(result, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""

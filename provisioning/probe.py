@@ -1,0 +1,195 @@
+"""Probes: one connection attempt from a source pod to a destination, and what came of it.
+
+A probe's outcome is one of four, classified precisely because validation is only honest if a
+probe that could not run is never mistaken for a blocked connection:
+
+- ``connected``: the connection was made (TCP handshake, or a UDP reply).
+- ``blocked``: the attempt timed out; something dropped the traffic.
+- ``refused``: the destination answered that nothing listens there; the network let it through.
+- ``error``: the probe itself failed (exec failed, bad address, unexpected output).
+
+Executors run a batch of probes and choose their own concurrency: ``KubectlExecutor`` execs
+agnhost ``connect`` inside the source pods (``provisioning.probe_kubectl``); ``SocketExecutor``
+here connects from this machine with real sockets, which is what the tests and the benchmark
+use in place of a cluster.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+PROTOCOLS = ("TCP", "UDP")
+
+
+class Outcome(str, enum.Enum):
+    CONNECTED = "connected"
+    BLOCKED = "blocked"
+    REFUSED = "refused"
+    ERROR = "error"
+
+    @property
+    def allowed(self) -> bool | None:
+        """What the outcome says about the network: None when the probe tells nothing."""
+        if self is Outcome.ERROR:
+            return None
+        return self is not Outcome.BLOCKED
+
+
+@dataclass(frozen=True)
+class PodRef:
+    """A pod as probes need it: where to exec (namespace, name, container) and its IP."""
+
+    namespace: str
+    name: str
+    ip: str
+    container: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One connection to try: ``source`` -> ``destination`` on ``port``/``protocol``.
+
+    ``port_name`` is the destination container port's name when it has one, so reports can say
+    ``serve-81-tcp`` where a policy used a named port.
+    """
+
+    source: PodRef
+    destination: PodRef
+    port: int
+    protocol: str = "TCP"
+    port_name: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.source.key} -> {self.destination.key}:{self.port}/{self.protocol}"
+
+    @property
+    def loopback(self) -> bool:
+        return self.source.key == self.destination.key
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    probe: Probe
+    outcome: Outcome
+    detail: str = ""  # what the probe printed or why it failed, for reports
+    seconds: float = 0.0  # how long this attempt took, as the executor measured it
+
+
+class Executor(Protocol):
+    """Runs a batch of probes, each bounded by ``timeout`` seconds, and returns every result.
+
+    Implementations must return exactly one result per probe (in any order) and must never
+    raise for a single failed probe: that is an ``error`` outcome.
+    """
+
+    def run(self, probes: Sequence[Probe], timeout: float) -> list[ProbeResult]: ...
+
+
+# --- agnhost connect: the classification of its real outputs ------------------------------------
+# agnhost `connect` (kubernetes/kubernetes test/images/agnhost/connect/connect.go) exits 0 and
+# prints nothing on success; on failure it exits 1 and prints one line to stderr prefixed with a
+# fixed marker: TIMEOUT, REFUSED, DNS, OTHER or UNKNOWN (UDP failures add ": <error>").
+
+
+AGNHOST_MARKERS = ("TIMEOUT", "REFUSED", "DNS", "OTHER", "UNKNOWN")
+
+
+def classify_agnhost(returncode: int, output: str) -> tuple[Outcome, str]:
+    """Map agnhost ``connect``'s exit code and output to an outcome and a short detail.
+
+    ``output`` may include kubectl's own lines ("command terminated with exit code 1"), so the
+    marker is looked for on every line, not only the first.
+    """
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    if returncode == 0:
+        # Success prints nothing; anything else means something other than agnhost answered.
+        if lines:
+            return Outcome.ERROR, f"exit 0 with unexpected output: {lines[0]}"
+        return Outcome.CONNECTED, ""
+    for line in lines:
+        marker = line.split(":", 1)[0].strip()
+        if marker not in AGNHOST_MARKERS:
+            continue
+        if returncode == 1 and marker == "TIMEOUT":
+            return Outcome.BLOCKED, line
+        if returncode == 1 and marker == "REFUSED":
+            return Outcome.REFUSED, line
+        return Outcome.ERROR, line
+    return Outcome.ERROR, lines[0] if lines else f"exit {returncode} with no output"
+
+
+# --- local sockets ----------------------------------------------------------------------------
+
+SocketFactory = Callable[[int, int], socket.socket]
+
+
+def _default_socket(family: int, kind: int) -> socket.socket:
+    return socket.socket(family, kind)
+
+
+@dataclass(frozen=True)
+class SocketExecutor:
+    """Probes from this machine with real sockets, one thread per in-flight probe.
+
+    It follows agnhost's semantics: TCP is connected once the handshake completes; UDP sends a
+    line and is connected only when a reply arrives (an ICMP port-unreachable is ``refused``).
+    ``bind_source`` binds each socket to the probe's source IP, so a firewall rule can block a
+    particular source -> destination pair. ``socket_factory`` lets a caller create the sockets
+    elsewhere, for example inside a network namespace.
+    """
+
+    workers: int = 64
+    bind_source: bool = False
+    socket_factory: SocketFactory = _default_socket
+
+    def run(self, probes: Sequence[Probe], timeout: float) -> list[ProbeResult]:
+        if not probes:
+            return []
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(probes))) as pool:
+            return list(pool.map(lambda p: self._one(p, timeout), probes))
+
+    def _one(self, probe: Probe, timeout: float) -> ProbeResult:
+        start = time.monotonic()
+        try:
+            outcome, detail = self._attempt(probe, timeout)
+        except Exception as exc:  # a broken probe must be an error result, never an exception
+            outcome, detail = Outcome.ERROR, f"{type(exc).__name__}: {exc}"
+        return ProbeResult(probe, outcome, detail, time.monotonic() - start)
+
+    def _attempt(self, probe: Probe, timeout: float) -> tuple[Outcome, str]:
+        family = socket.AF_INET6 if ":" in probe.destination.ip else socket.AF_INET
+        udp = probe.protocol.upper() == "UDP"
+        if probe.protocol.upper() not in PROTOCOLS:
+            return Outcome.ERROR, f"unsupported protocol {probe.protocol}"
+        sock = self.socket_factory(family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+        with sock:
+            sock.settimeout(timeout)
+            if self.bind_source:
+                sock.bind((probe.source.ip, 0))
+            try:
+                sock.connect((probe.destination.ip, probe.port))
+                if udp:
+                    sock.send(b"hostname\n")
+                    if not sock.recv(1024):
+                        return Outcome.ERROR, "OTHER: no data received from the server"
+            except TimeoutError:
+                return Outcome.BLOCKED, "TIMEOUT"
+            except ConnectionRefusedError:
+                return Outcome.REFUSED, "REFUSED"
+            except OSError as exc:
+                if exc.errno == errno.ECONNREFUSED:
+                    return Outcome.REFUSED, "REFUSED"
+                return Outcome.ERROR, f"OTHER: {exc}"
+        return Outcome.CONNECTED, ""

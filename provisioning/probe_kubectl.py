@@ -1,0 +1,155 @@
+"""Probing inside the lab's pods: agnhost ``connect`` run through ``kubectl exec``.
+
+Two ways to run a batch, measured in ``benchmarks/validate_bench.py``:
+
+- ``per-source`` (the default): one ``kubectl exec`` per source pod runs all that pod's connects
+  at once in the pod's shell (the agnhost image is Alpine with ``sh`` and ``bash``), and the pods
+  are probed concurrently. A batch costs about one exec start-up plus one probe timeout.
+- ``pool``: one ``kubectl exec`` per probe on a worker pool, as upstream e2e does
+  (test/e2e/network/netpol/probe.go). A batch costs about probes / workers x (exec + timeout).
+
+Every line that comes back is classified by ``classify_agnhost``; anything unexpected (the pod
+is gone, the shell is missing, a line is absent) is an ``error`` result, never ``blocked``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisioning.errors import LabError
+from provisioning.probe import Outcome, Probe, ProbeResult, classify_agnhost
+from provisioning.runner import Runner
+
+AGNHOST = "/agnhost"
+SHELL = "/bin/sh"
+MODES = ("per-source", "pool")
+RESULT_TAG = "@@probe"
+
+
+# Runs each connect in the background and prints one tagged line per probe. Arguments come as
+# positional parameters (timeout, then index/address/protocol triples) so nothing is quoted into
+# the script. `set -f` keeps an unquoted message from globbing; the unquoted `$out` folds a
+# multi-line message onto the tagged line; each echo is one short write, so lines do not mix.
+def batch_script(agnhost: str = AGNHOST) -> str:
+    return (
+        "set -f; t=$1; shift; "
+        "while [ $# -ge 3 ]; do "
+        f'( out=$({agnhost} connect "$2" --timeout="$t" --protocol="$3" 2>&1); rc=$?; '
+        f'echo "{RESULT_TAG} $1 $rc" $out ) & '
+        "shift 3; done; wait"
+    )
+
+
+def go_duration(seconds: float) -> str:
+    """A Go duration string agnhost's ``--timeout`` flag accepts: ``2s`` or ``1500ms``."""
+    millis = round(seconds * 1000)
+    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
+
+
+def host_port(ip: str, port: int) -> str:
+    """``ip:port``, bracketing IPv6 addresses the way Go's net.JoinHostPort does."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+@dataclass(frozen=True)
+class KubectlExecutor:
+    runner: Runner
+    kubeconfig: Path
+    mode: str = "per-source"
+    workers: int = 8  # concurrent kubectl processes; each holds an API server stream
+    exec_margin: float = 30.0  # extra seconds an exec may take beyond the probe timeout
+    kubectl: str = "kubectl"
+    agnhost: str = AGNHOST  # the binary's path inside the pod's image
+
+    def run(self, probes: Sequence[Probe], timeout: float) -> list[ProbeResult]:
+        if not probes:
+            return []
+        if self.mode == "pool":
+            jobs = [[p] for p in probes]
+            run_job = self._single
+        else:
+            by_source: dict[str, list[Probe]] = {}
+            for probe in probes:
+                by_source.setdefault(probe.source.key, []).append(probe)
+            jobs = list(by_source.values())
+            run_job = self._batch
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
+            batches = pool.map(lambda job: run_job(job, timeout), jobs)
+            return [result for batch in batches for result in batch]
+
+    def exec_argv(self, probe: Probe, command: Sequence[str]) -> list[str]:
+        src = probe.source
+        argv = [self.kubectl, "--kubeconfig", str(self.kubeconfig), "exec", "-n", src.namespace]
+        argv.append(src.name)
+        if src.container:
+            argv += ["-c", src.container]
+        return [*argv, "--", *command]
+
+    def connect_argv(self, probe: Probe, timeout: float) -> list[str]:
+        """The single-probe command, the one a user can paste to re-run a probe by hand."""
+        target = host_port(probe.destination.ip, probe.port)
+        command = [self.agnhost, "connect", target, f"--timeout={go_duration(timeout)}"]
+        return self.exec_argv(probe, [*command, f"--protocol={probe.protocol.lower()}"])
+
+    def batch_argv(self, probes: Sequence[Probe], timeout: float) -> list[str]:
+        args = [SHELL, "-c", batch_script(self.agnhost), "probe", go_duration(timeout)]
+        for index, probe in enumerate(probes):
+            target = host_port(probe.destination.ip, probe.port)
+            args += [str(index), target, probe.protocol.lower()]
+        return self.exec_argv(probes[0], args)
+
+    def _exec(self, argv: list[str], timeout: float) -> tuple[int, str] | str:
+        """Run one exec; the failure message instead when kubectl itself could not run."""
+        try:
+            result = self.runner.run(argv, check=False, timeout=timeout + self.exec_margin)
+        except LabError as exc:
+            return str(exc)
+        return result.returncode, result.output
+
+    def _single(self, probes: Sequence[Probe], timeout: float) -> list[ProbeResult]:
+        (probe,) = probes
+        start = time.monotonic()
+        answer = self._exec(self.connect_argv(probe, timeout), timeout)
+        seconds = time.monotonic() - start
+        if isinstance(answer, str):
+            return [ProbeResult(probe, Outcome.ERROR, answer, seconds)]
+        outcome, detail = classify_agnhost(*answer)
+        return [ProbeResult(probe, outcome, detail, seconds)]
+
+    def _batch(self, probes: Sequence[Probe], timeout: float) -> list[ProbeResult]:
+        start = time.monotonic()
+        answer = self._exec(self.batch_argv(probes, timeout), timeout)
+        seconds = time.monotonic() - start
+        if isinstance(answer, str):
+            return [ProbeResult(p, Outcome.ERROR, answer, seconds) for p in probes]
+        returncode, output = answer
+        lines = parse_batch_output(output)
+        results = []
+        for index, probe in enumerate(probes):
+            if index in lines:
+                outcome, detail = classify_agnhost(*lines[index])
+            else:
+                # No tagged line: the exec failed as a whole (pod gone, no shell); say why.
+                tail = output.strip().splitlines()[-1:] or [f"exit {returncode}, no output"]
+                outcome, detail = Outcome.ERROR, f"no result from the pod: {tail[0]}"
+            results.append(ProbeResult(probe, outcome, detail, seconds))
+        return results
+
+
+def parse_batch_output(output: str) -> dict[int, tuple[int, str]]:
+    """``{index: (agnhost exit code, agnhost message)}`` from the tagged lines of a batch."""
+    found: dict[int, tuple[int, str]] = {}
+    for line in output.splitlines():
+        parts = line.strip().split(" ", 3)
+        if len(parts) < 3 or parts[0] != RESULT_TAG:
+            continue
+        try:
+            index, code = int(parts[1]), int(parts[2])
+        except ValueError:
+            continue
+        found[index] = (code, parts[3] if len(parts) > 3 else "")
+    return found

@@ -1,0 +1,72 @@
+"""The JUnit XML report: one test case per probe, for CI systems (stdlib ``xml.etree`` only).
+
+A mismatch is a ``failure`` carrying the analyzer's explanation, a probe that could not run is an
+``error``, and a loopback difference (which does not count) is ``skipped`` with the reason.
+Stated expectations form a second suite, so a CI run shows where lab text and policies disagree.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from provisioning.report.matrix import cell_state, observed_word
+from provisioning.validation import ValidationReport
+
+
+def render_junit(report: ValidationReport) -> str:
+    root = ET.Element("testsuites", name=f"netpol-lab validate {report.lab}".strip())
+    suite = ET.SubElement(root, "testsuite", name=f"probes ({report.engine or 'engine?'})")
+    failures = errors = skipped = 0
+    for check in report.checks:
+        probe = check.probe
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"{report.lab or 'lab'}.{probe.source.key}",
+            name=f"{probe.source.key} -> {probe.destination.key}:{probe.port}/{probe.protocol}"
+            f" expect {check.expected.verdict}",
+            time=f"{sum(a.seconds for a in check.attempts):.3f}",
+        )
+        state = cell_state(report, check)
+        text = (
+            f"expected {check.expected.verdict}, observed {observed_word(check.observed)}"
+            f" after {len(check.attempts)} attempt(s). {check.expected.explanation}".strip()
+        )
+        if state == "mismatch":
+            failures += 1
+            ET.SubElement(case, "failure", message=text, type="mismatch").text = check.detail
+        elif state == "error":
+            errors += 1
+            ET.SubElement(
+                case, "error", message=f"probe could not run: {check.detail}", type="probe-error"
+            ).text = text
+        elif state == "ignored":
+            skipped += 1
+            ET.SubElement(case, "skipped", message=f"loopback traffic, not counted: {text}")
+        ET.SubElement(
+            case, "system-out"
+        ).text = f"attempts: {', '.join(a.outcome.value for a in check.attempts)}"
+    suite.set("tests", str(len(report.checks)))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    suite.set("skipped", str(skipped))
+    suite.set("time", f"{report.elapsed:.3f}")
+    if report.stated:
+        stated = ET.SubElement(root, "testsuite", name="stated expectations")
+        bad = 0
+        for s in report.stated:
+            case = ET.SubElement(
+                stated,
+                "testcase",
+                classname=f"{report.lab or 'lab'}.stated",
+                name=s.stated.text,
+                time="0",
+            )
+            if not s.agrees:
+                bad += 1
+                ET.SubElement(case, "failure", message=s.message, type="stated-disagreement")
+        stated.set("tests", str(len(report.stated)))
+        stated.set("failures", str(bad))
+        stated.set("errors", "0")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,58 @@
+"""The truth-table view shared by the table and HTML reports: one grid per port and protocol.
+
+Rows are source pods and columns destination pods, as upstream e2e prints its reachability
+tables (kubernetes test/e2e/network/netpol/reachability.go).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provisioning.probe import Outcome
+from provisioning.validation import ProbeCheck, Status, ValidationReport
+
+
+@dataclass(frozen=True)
+class Grid:
+    port: int
+    protocol: str
+    port_name: str
+    sources: tuple[str, ...]
+    destinations: tuple[str, ...]
+    cells: dict[tuple[str, str], ProbeCheck]
+
+    @property
+    def title(self) -> str:
+        name = f" ({self.port_name})" if self.port_name else ""
+        return f"{self.port}/{self.protocol}{name}"
+
+
+def grids(report: ValidationReport) -> list[Grid]:
+    """The checks grouped by port/protocol; axes keep the order pods were probed in."""
+    by_port: dict[tuple[int, str], list[ProbeCheck]] = {}
+    for check in report.checks:
+        by_port.setdefault((check.probe.port, check.probe.protocol), []).append(check)
+    result = []
+    for (port, protocol), checks in by_port.items():
+        sources = tuple(dict.fromkeys(c.probe.source.key for c in checks))
+        destinations = tuple(dict.fromkeys(c.probe.destination.key for c in checks))
+        names = {c.probe.port_name for c in checks if c.probe.port_name}
+        cells = {(c.probe.source.key, c.probe.destination.key): c for c in checks}
+        result.append(Grid(port, protocol, "/".join(sorted(names)), sources, destinations, cells))
+    return result
+
+
+def cell_state(report: ValidationReport, check: ProbeCheck) -> str:
+    """``match``, ``mismatch``, ``error`` or ``ignored`` (a loopback that does not count)."""
+    if check.status == Status.MATCH:
+        return "match"
+    return check.status if report.counts(check) else "ignored"
+
+
+def observed_word(outcome: Outcome) -> str:
+    return {
+        Outcome.CONNECTED: "connected",
+        Outcome.REFUSED: "refused (reached, nothing listening)",
+        Outcome.BLOCKED: "blocked (timeout)",
+        Outcome.ERROR: "probe error",
+    }[outcome]

@@ -1,0 +1,384 @@
+"""Validation: probe every planned connection, compare with the expected verdict, re-probe lag.
+
+The core (``validate``) is pure apart from the executor it is given and an injectable clock and
+sleep: it runs all probes at once, then re-probes only the ones that disagree with their
+expectation about once a second until they agree or the deadline passes, because enforcement lags
+pod start and policy changes (upstream e2e does the same: retry every 1 s until it matches).
+
+Traffic from a pod to itself is probed and reported, but implementations differ there (upstream
+e2e ignores it), so by default it neither fails validation nor is re-probed.
+
+``run_validation`` is the entry point for ``invoke validate``: it reads the live lab through the
+Kubernetes seam, asks the analyzer what to expect, probes with ``kubectl exec`` and returns a
+``ValidationReport``; ``provisioning.report.render`` turns that into table/json/junit/html.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from provisioning.errors import UsageError
+from provisioning.probe import Executor, Outcome, Probe, ProbeResult
+
+if TYPE_CHECKING:
+    from provisioning.runner import Runner
+    from provisioning.spec import LabSpec
+
+EXIT_OK = 0
+EXIT_MISMATCH = 1
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the analyzer says about one probe, in the words a report needs."""
+
+    allowed: bool
+    explanation: str = ""  # one readable sentence: why allowed or denied
+
+    @property
+    def verdict(self) -> str:
+        return "allow" if self.allowed else "deny"
+
+
+@dataclass(frozen=True)
+class PlannedProbe:
+    probe: Probe
+    expected: Expectation
+
+
+@dataclass(frozen=True)
+class Attempt:
+    outcome: Outcome
+    detail: str
+    started: float  # seconds since validation began
+    seconds: float  # how long the attempt took
+
+
+class Status:
+    MATCH = "match"
+    MISMATCH = "mismatch"
+    ERROR = "error"  # the probe never ran successfully: tells nothing, so it fails validation
+
+
+@dataclass(frozen=True)
+class ProbeCheck:
+    """One probe's whole story: expectation, every attempt, and the final verdict."""
+
+    probe: Probe
+    expected: Expectation
+    attempts: tuple[Attempt, ...]
+    matched_at: float | None  # seconds since start when it first agreed; None if never
+
+    @property
+    def observed(self) -> Outcome:
+        return self.attempts[-1].outcome
+
+    @property
+    def detail(self) -> str:
+        return self.attempts[-1].detail
+
+    @property
+    def status(self) -> str:
+        if self.matched_at is not None:
+            return Status.MATCH
+        return Status.ERROR if self.observed is Outcome.ERROR else Status.MISMATCH
+
+    @property
+    def loopback(self) -> bool:
+        return self.probe.loopback
+
+
+@dataclass(frozen=True)
+class StatedExpectation:
+    """A scenario's own claim: ``{from: demo/client, to: demo/server, port: 80, expect: allow}``."""
+
+    source: str
+    destination: str
+    port: int | str
+    protocol: str
+    allowed: bool
+
+    @classmethod
+    def coerce(cls, item: Any) -> StatedExpectation:
+        """From a scenario's ``Expectation`` (source, target, port, protocol, allowed) or a dict."""
+        if isinstance(item, StatedExpectation):
+            return item
+        if isinstance(item, Mapping):
+            return cls.from_dict(item)
+        return cls(
+            str(item.source), str(item.target), item.port, str(item.protocol).upper(), item.allowed
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "scenario") -> StatedExpectation:
+        try:
+            expect = str(data["expect"]).lower()
+            if expect not in ("allow", "deny"):
+                raise ValueError(f"expect must be allow or deny, not {data['expect']!r}")
+            port = data["port"]
+            return cls(
+                source=str(data["from"]),
+                destination=str(data["to"]),
+                port=int(port) if str(port).isdigit() else str(port),
+                protocol=str(data.get("protocol", "TCP")).upper(),
+                allowed=expect == "allow",
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise UsageError(f"bad stated expectation {dict(data)!r} in {where}: {exc}") from exc
+
+    @property
+    def text(self) -> str:
+        verdict = "allow" if self.allowed else "deny"
+        return f"{self.source} -> {self.destination}:{self.port}/{self.protocol} {verdict}"
+
+
+@dataclass(frozen=True)
+class StatedCheck:
+    stated: StatedExpectation
+    analyzer: Expectation | None  # None: the lab has no such probe
+
+    @property
+    def agrees(self) -> bool:
+        return self.analyzer is not None and self.analyzer.allowed == self.stated.allowed
+
+    @property
+    def message(self) -> str:
+        if self.analyzer is None:
+            return f"stated {self.stated.text}: no such probe in this lab"
+        if self.agrees:
+            return f"stated {self.stated.text}: the analyzer agrees"
+        return (
+            f"stated {self.stated.text}, but the policies say {self.analyzer.verdict}: "
+            f"{self.analyzer.explanation}"
+        )
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    checks: tuple[ProbeCheck, ...]
+    stated: tuple[StatedCheck, ...] = ()
+    lab: str = ""
+    engine: str = ""
+    scenario: str = ""
+    probe_timeout: float = 2.0
+    deadline: float = 60.0
+    elapsed: float = 0.0
+    rounds: int = 0
+    fail_on_loopback: bool = False
+    notes: tuple[str, ...] = field(default=())  # e.g. pods skipped because they had no IP yet
+
+    def counts(self, check: ProbeCheck) -> bool:
+        """Whether this probe can fail validation."""
+        return self.fail_on_loopback or not check.loopback
+
+    @property
+    def failures(self) -> tuple[ProbeCheck, ...]:
+        return tuple(c for c in self.checks if c.status != Status.MATCH and self.counts(c))
+
+    @property
+    def loopback_mismatches(self) -> tuple[ProbeCheck, ...]:
+        return tuple(c for c in self.checks if c.status != Status.MATCH and not self.counts(c))
+
+    @property
+    def stated_disagreements(self) -> tuple[StatedCheck, ...]:
+        return tuple(s for s in self.stated if not s.agrees)
+
+    @property
+    def converged_after(self) -> float | None:
+        """Seconds until the last counted probe agreed; None when some never did."""
+        if self.failures:
+            return None
+        times = [c.matched_at for c in self.checks if self.counts(c) and c.matched_at is not None]
+        return max(times, default=0.0)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.stated_disagreements
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.ok else EXIT_MISMATCH
+
+
+def exit_code(report: ValidationReport) -> int:
+    """0 when everything matches; 1 on any mismatch, probe error or stated disagreement."""
+    return report.exit_code
+
+
+def matches(expected: Expectation, outcome: Outcome) -> bool:
+    """A probe agrees when the network did what the analyzer said; an error agrees with nothing."""
+    return outcome.allowed is not None and outcome.allowed == expected.allowed
+
+
+def validate(
+    planned: Sequence[PlannedProbe],
+    executor: Executor,
+    *,
+    probe_timeout: float = 2.0,
+    deadline: float = 60.0,
+    retry_interval: float = 1.0,
+    fail_on_loopback: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[tuple[ProbeCheck, ...], float, int]:
+    """Probe everything, re-probe disagreements until they agree or ``deadline`` passes.
+
+    Returns the checks (in planned order), the elapsed seconds and the number of rounds.
+    """
+    start = clock()
+    attempts: dict[int, list[Attempt]] = {i: [] for i in range(len(planned))}
+    matched_at: dict[int, float] = {}
+    pending = list(range(len(planned)))
+    rounds = 0
+    while pending:
+        rounds += 1
+        round_start = clock()
+        results = _run_round(executor, [planned[i].probe for i in pending], probe_timeout)
+        now = clock() - start
+        for index, result in zip(pending, results, strict=True):
+            attempts[index].append(
+                Attempt(result.outcome, result.detail, round_start - start, result.seconds)
+            )
+            if matches(planned[index].expected, result.outcome):
+                matched_at[index] = now
+        pending = [
+            i
+            for i in pending
+            if i not in matched_at and (fail_on_loopback or not planned[i].probe.loopback)
+        ]
+        # The next round starts retry_interval after this one started, not after it ended: a
+        # round of timeouts already waited that long.
+        wait = max(0.0, round_start + retry_interval - clock())
+        if not pending or clock() + wait - start >= deadline:
+            break
+        if wait:
+            sleep(wait)
+    checks = tuple(
+        ProbeCheck(p.probe, p.expected, tuple(attempts[i]), matched_at.get(i))
+        for i, p in enumerate(planned)
+    )
+    return checks, clock() - start, rounds
+
+
+def _run_round(executor: Executor, probes: list[Probe], timeout: float) -> list[ProbeResult]:
+    """Run one batch and put the results back in probe order, whatever order they came in."""
+    results = executor.run(probes, timeout)
+    by_probe: dict[Probe, list[ProbeResult]] = {}
+    for result in results:
+        by_probe.setdefault(result.probe, []).append(result)
+    ordered = []
+    for probe in probes:
+        found = by_probe.get(probe)
+        if found:
+            ordered.append(found.pop(0))
+        else:
+            ordered.append(ProbeResult(probe, Outcome.ERROR, "the executor returned no result"))
+    return ordered
+
+
+def check_stated(
+    stated: Sequence[StatedExpectation], planned: Sequence[PlannedProbe]
+) -> tuple[StatedCheck, ...]:
+    """Compare each stated expectation with the analyzer's verdict for the same probe."""
+    index: dict[tuple[str, str, str, str], Expectation] = {}
+    for p in planned:
+        probe = p.probe
+        for port in (str(probe.port), probe.port_name):
+            if port:
+                key = (probe.source.key, probe.destination.key, port, probe.protocol.upper())
+                index[key] = p.expected
+    return tuple(
+        StatedCheck(s, index.get((s.source, s.destination, str(s.port), s.protocol)))
+        for s in stated
+    )
+
+
+def validate_planned(
+    planned: Sequence[PlannedProbe],
+    executor: Executor,
+    *,
+    stated_expectations: Sequence[Any] = (),
+    lab: str = "",
+    engine: str = "",
+    scenario: str = "",
+    probe_timeout: float = 2.0,
+    deadline: float = 60.0,
+    retry_interval: float = 1.0,
+    fail_on_loopback: bool = False,
+    notes: Sequence[str] = (),
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ValidationReport:
+    """``validate`` plus the stated expectations, packed into a report."""
+    stated = [StatedExpectation.coerce(s) for s in stated_expectations]
+    checks, elapsed, rounds = validate(
+        planned,
+        executor,
+        probe_timeout=probe_timeout,
+        deadline=deadline,
+        retry_interval=retry_interval,
+        fail_on_loopback=fail_on_loopback,
+        clock=clock,
+        sleep=sleep,
+    )
+    return ValidationReport(
+        checks=checks,
+        stated=check_stated(stated, planned),
+        lab=lab,
+        engine=engine,
+        scenario=scenario,
+        probe_timeout=probe_timeout,
+        deadline=deadline,
+        elapsed=elapsed,
+        rounds=rounds,
+        fail_on_loopback=fail_on_loopback,
+        notes=tuple(notes),
+    )
+
+
+def run_validation(
+    kube: Any,
+    runner: Runner,
+    spec: LabSpec,
+    *,
+    executor: Executor | None = None,
+    probe_timeout: float = 2.0,
+    deadline: float = 60.0,
+    stated_expectations: Sequence[Any] = (),
+    fail_on_loopback: bool = False,
+    expect: Callable[..., Sequence[Expectation]] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ValidationReport:
+    """Validate the live lab ``spec`` describes: the single entry point ``invoke validate`` calls.
+
+    ``kube`` is a ``provisioning.kube.KubeApi`` for the lab's cluster; ``runner`` runs kubectl
+    (``executor`` replaces the kubectl executor, for tests); ``expect`` replaces the analyzer
+    (``live.analyzer_expectations``). Raises ``OperationError`` when the lab has nothing to probe.
+    """
+    from provisioning import live
+    from provisioning.probe_kubectl import KubectlExecutor
+
+    if probe_timeout <= 0 or deadline < 0:
+        raise UsageError("--probe-timeout must be positive and --deadline not negative")
+    observed = live.observe(kube, spec)
+    probes = live.plan_probes(observed)
+    expectations = (expect or live.analyzer_expectations)(observed, probes, spec.engine)
+    planned = [PlannedProbe(p, e) for p, e in zip(probes, expectations, strict=True)]
+    return validate_planned(
+        planned,
+        executor or KubectlExecutor(runner, spec.kubeconfig),
+        stated_expectations=stated_expectations,
+        lab=spec.name,
+        engine=spec.engine,
+        scenario=spec.scenario,
+        probe_timeout=probe_timeout,
+        deadline=deadline,
+        fail_on_loopback=fail_on_loopback,
+        notes=observed.notes,
+        clock=clock,
+        sleep=sleep,
+    )
