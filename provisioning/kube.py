@@ -341,9 +341,13 @@ class ClientKube:
         discovery = self._discover(api_version)
         found = resource_from_discovery(api_version, kind, discovery or {})
         if found is None:
-            served = "is not served" if discovery is None else f"has no kind {kind}"
+            problem = (
+                f"the API server does not serve {api_version}"
+                if discovery is None
+                else f"{api_version} has no kind {kind}"
+            )
             raise KubeError(
-                f"the API server {served} in {api_version}; is its CRD installed?",
+                f"{problem}; is its CRD installed?",
                 status=404,
                 reason="NotFound",
                 ref=ref,

@@ -1,0 +1,243 @@
+"""A small Kubernetes API emulator on 127.0.0.1 for the HTTP tier of the kube seam tests.
+
+Why our own and not kmock: kmock (0.8) is asyncio-only and its pytest plugin needs
+pytest-asyncio, while ``ClientKube`` is synchronous (urllib3 underneath); driving it from an
+event loop would mean threads around every call. ``http.server`` in a background thread lets the
+real client talk plain HTTP to a real socket, and the tests read back exactly what was sent.
+
+It records every request and answers like the API server for what the lab uses: the URL layout
+(``/api/v1``, ``/apis/<group>/<version>``, ``namespaces/<ns>/<plural>/<name>``), server-side
+apply (PATCH ``application/apply-patch+yaml``, ``fieldManager`` required, ``dryRun=All`` stores
+nothing), get, list with ``labelSelector``, delete, ``/version``, discovery documents, 404
+``Status`` bodies (``namespaces "x" not found`` for a missing namespace). ``reply`` scripts a
+fixed answer for one method and path, to provoke errors.
+
+Status bodies follow https://kubernetes.io/docs/reference/using-api/api-concepts/ (``Status``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from provisioning.fake_kube import selector_matches
+
+_ObjKey = tuple[str, str, str, str]  # (group/version, namespace or "", plural, name)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request as it arrived on the wire."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def yaml(self) -> Any:
+        """The body parsed as YAML, as the API server reads apply-patch+yaml (JSON is YAML)."""
+        return yaml.safe_load(self.body)
+
+
+@dataclass
+class KubeEmulator:
+    """Start with ``with KubeEmulator() as emu:``; point a kubeconfig at ``emu.url``."""
+
+    version: str = "v1.36.1"
+    requests: list[Recorded] = field(default_factory=list)
+    discovery: dict[str, dict[str, Any]] = field(default_factory=dict)
+    objects: dict[_ObjKey, dict[str, Any]] = field(default_factory=dict)
+    scripted: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._versions = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- lifecycle --
+
+    def __enter__(self) -> KubeEmulator:
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                request = Recorded(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query, keep_blank_values=True),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
+                status, payload = emulator._answer(request)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_PATCH = do_DELETE = do_POST = do_PUT = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        # A short poll interval so shutdown() returns at once instead of after the 0.5 s default.
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        ).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "use the emulator as a context manager"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- test controls --
+
+    def reply(self, method: str, path: str, status: int, body: dict[str, Any] | str) -> None:
+        """Answer ``method path`` with this status and body from now on (recorded as usual)."""
+        payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self.scripted[(method, path)] = (status, payload)
+
+    def serve_discovery(self, group_version: str, resources: list[dict[str, Any]]) -> None:
+        path = f"/apis/{group_version}" if "/" in group_version else f"/api/{group_version}"
+        self.discovery[path] = {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": group_version,
+            "resources": resources,
+        }
+
+    def requests_to(self, method: str | None = None) -> list[Recorded]:
+        return [r for r in self.requests if method in (None, r.method)]
+
+    # -- the API --
+
+    def _answer(self, request: Recorded) -> tuple[int, bytes]:
+        with self._lock:
+            self.requests.append(request)
+            if scripted := self.scripted.get((request.method, request.path)):
+                return scripted
+            status, doc = self._route(request)
+            return status, json.dumps(doc).encode()
+
+    def _route(self, request: Recorded) -> tuple[int, dict[str, Any]]:
+        if request.path == "/version":
+            return 200, {"major": "1", "minor": "36", "gitVersion": self.version}
+        if request.path in self.discovery:
+            return 200, self.discovery[request.path]
+        parsed = _parse_path(request.path)
+        if parsed is None:
+            return _status(404, "NotFound", "the server could not find the requested resource")
+        group_version, namespace, plural, name = parsed
+        # Only writes check the namespace; reads in a missing one are plain 404s or empty lists.
+        namespace_missing = ("v1", "", "namespaces", namespace) not in self.objects
+        if namespace and request.method == "PATCH" and namespace_missing:
+            return _status(404, "NotFound", f'namespaces "{namespace}" not found')
+        key = (group_version, namespace or "", plural, name or "")
+        if request.method == "GET" and name is None:
+            return 200, self._list(group_version, namespace, plural, request)
+        if request.method == "GET":
+            return (200, self.objects[key]) if key in self.objects else _missing(plural, name)
+        if request.method == "DELETE" and name:
+            if self.objects.pop(key, None) is None:
+                return _missing(plural, name)
+            return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
+        if request.method == "PATCH" and name:
+            return self._apply(key, request)
+        return _status(405, "MethodNotAllowed", f"{request.method} is not supported here")
+
+    def _apply(self, key: _ObjKey, request: Recorded) -> tuple[int, dict[str, Any]]:
+        if request.headers.get("content-type") != "application/apply-patch+yaml":
+            return _status(415, "UnsupportedMediaType", "the emulator only speaks apply patches")
+        if not request.query.get("fieldManager"):
+            return _status(422, "Invalid", "PatchOptions.meta.k8s.io is invalid: fieldManager")
+        obj = request.yaml()
+        meta = obj.setdefault("metadata", {})
+        if meta.get("name") != key[3]:
+            return _status(400, "BadRequest", "the name of the object does not match the URL")
+        existing = self.objects.get(key)
+        meta["uid"] = existing["metadata"]["uid"] if existing else f"uid-{key[3]}"
+        meta["resourceVersion"] = str(next(self._versions))
+        if request.query.get("dryRun") != ["All"]:
+            self.objects[key] = obj
+        return (200 if existing else 201), obj
+
+    def _list(
+        self, group_version: str, namespace: str | None, plural: str, request: Recorded
+    ) -> dict[str, Any]:
+        selector = (request.query.get("labelSelector") or [""])[0]
+        items = []
+        for (gv, ns, pl, _), obj in sorted(self.objects.items()):
+            wanted = gv == group_version and pl == plural and namespace in (None, ns)
+            if wanted and selector_matches(selector, obj["metadata"].get("labels")):
+                # Like the server: list items carry no apiVersion/kind of their own.
+                items.append({k: v for k, v in obj.items() if k not in ("apiVersion", "kind")})
+        return {"kind": "List", "apiVersion": group_version, "metadata": {}, "items": items}
+
+
+def _parse_path(path: str) -> tuple[str, str | None, str, str | None] | None:
+    """``/apis/g/v/namespaces/ns/plural/name`` -> (``g/v``, ns, plural, name)."""
+    segments = path.strip("/").split("/")
+    if segments[0] == "api" and len(segments) >= 3:
+        group_version, rest = segments[1], segments[2:]
+    elif segments[0] == "apis" and len(segments) >= 4:
+        group_version, rest = f"{segments[1]}/{segments[2]}", segments[3:]
+    else:
+        return None
+    if len(rest) == 1:
+        return group_version, None, rest[0], None
+    if len(rest) == 2:
+        return group_version, None, rest[0], rest[1]
+    if rest[0] == "namespaces" and len(rest) in (3, 4):
+        return group_version, rest[1], rest[2], rest[3] if len(rest) == 4 else None
+    return None
+
+
+def _status(code: int, reason: str, message: str) -> tuple[int, dict[str, Any]]:
+    doc = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    return code, doc
+
+
+def _missing(plural: str, name: str) -> tuple[int, dict[str, Any]]:
+    return _status(404, "NotFound", f'{plural} "{name}" not found')
+
+
+def write_kubeconfig(path: Any, contexts: dict[str, str], current: str, token: str) -> None:
+    """A kubeconfig with one cluster/user per context, all using the same bearer token."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": n, "cluster": {"server": url}} for n, url in contexts.items()],
+        "users": [{"name": n, "user": {"token": token}} for n in contexts],
+        "contexts": [{"name": n, "context": {"cluster": n, "user": n}} for n in contexts],
+        "current-context": current,
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
