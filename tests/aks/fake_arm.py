@@ -1,0 +1,546 @@
+"""An in-memory Azure Resource Manager behind ``azure.core``'s transport seam.
+
+The real SDK clients (``ContainerServiceClient``, ``ResourceManagementClient``) run unchanged on
+top of it: their serialization, retry policy, error mapping and long-running-operation polling
+all execute. It answers the way ARM documents it (azure-rest-api-specs examples and the ARM
+async-operation guideline):
+
+- PUT managedCluster: 201 + ``Azure-AsyncOperation`` (body: provisioningState Creating/Updating);
+  the operation answers InProgress ``polls`` times, then Succeeded; GET then gives 200 with
+  provisioningState Succeeded and a fresh ``eTag`` (also in the ``ETag`` header).
+- ``If-None-Match: *`` on an existing cluster and a stale ``If-Match`` give 412; a change while
+  another operation runs gives 409; an engine change AKS does not support gives 400.
+- GET of a missing cluster or group: 404 with an ARM error body (ResourceNotFound /
+  ResourceGroupNotFound). DELETE: 202 + ``Location`` and ``Azure-AsyncOperation``; deleting a
+  cluster also removes its node resource group; DELETE of a missing cluster: 204.
+- ``throttle()`` makes the next request(s) answer 429 with ``Retry-After``.
+- Resource groups: PUT/GET/HEAD (check_existence)/DELETE, and the resources list of a group.
+- ``listClusterUserCredential`` returns a base64 kubeconfig; ``kubernetesVersions`` per location.
+
+Every request is recorded (method, url, lower-cased headers, parsed JSON body) and every sleep the
+SDK asks for is recorded instead of slept. Nothing here opens a socket.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from azure.core.credentials import AccessToken, AccessTokenInfo
+from azure.core.pipeline.transport import HttpTransport
+from azure.core.rest._http_response_impl import HttpResponseImpl  # the SDK's own base response
+from azure.core.utils import case_insensitive_dict
+
+ARM = "https://management.azure.com"
+
+_GROUP = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<group>[^/]+)(?P<rest>/.*)?$", re.I
+)
+_CLUSTER = re.compile(
+    r"^/providers/microsoft\.containerservice/managedclusters/(?P<name>[^/]+)(?P<action>/[^/]+)?$",
+    re.I,
+)
+_VERSIONS = re.compile(
+    r"^/subscriptions/[^/]+/providers/microsoft\.containerservice/locations/(?P<loc>[^/]+)"
+    r"/kubernetesversions$",
+    re.I,
+)
+_OPERATION = re.compile(
+    r"^/subscriptions/[^/]+/providers/microsoft\.(?:containerservice|resources)/locations/"
+    r"(?P<loc>[^/]+)/(?P<kind>operations|operationresults)/(?P<id>[^/]+)$",
+    re.I,
+)
+
+
+@dataclass
+class Recorded:
+    method: str
+    url: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Operation:
+    id: str
+    polls_left: int
+    finish: Callable[[], None]
+    status: str = "InProgress"
+
+
+@dataclass
+class FakeArm(HttpTransport):
+    """The fake ARM. ``polls``: InProgress answers before an operation succeeds."""
+
+    subscription: str = "00000000-0000-0000-0000-000000000001"
+    polls: int = 1
+    versions: dict[str, Any] = field(default_factory=dict)  # location -> kubernetesVersions body
+    kubeconfig: bytes = b"apiVersion: v1\nkind: Config\nclusters: []\n"
+    requests: list[Recorded] = field(default_factory=list)
+    sleeps: list[float] = field(default_factory=list)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    clusters: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    foreign: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    operations: dict[str, Operation] = field(default_factory=dict)
+    _throttle: list[int] = field(default_factory=list)
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    # -- HttpTransport ---------------------------------------------------------------------------
+
+    def __enter__(self) -> FakeArm:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        pass
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def sleep(self, duration: float) -> None:
+        self.sleeps.append(float(duration))
+
+    def send(self, request: Any, **kwargs: Any) -> FakeResponse:
+        url = urlsplit(request.url)
+        body = _json(request.content)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.requests.append(Recorded(request.method, request.url, url.path, headers, body))
+        if self._throttle:
+            retry_after = self._throttle.pop(0)
+            return self._error(
+                request, 429, "TooManyRequests", "throttled", {"Retry-After": str(retry_after)}
+            )
+        status, payload, extra = self._route(request.method.upper(), url.path, headers, body)
+        return FakeResponse(request, status, payload, extra)
+
+    # -- test helpers ----------------------------------------------------------------------------
+
+    def throttle(self, times: int = 1, retry_after: int = 3) -> None:
+        self._throttle.extend([retry_after] * times)
+
+    def calls(self, method: str, contains: str = "") -> list[Recorded]:
+        return [
+            r for r in self.requests if r.method == method and contains.lower() in r.path.lower()
+        ]
+
+    def seed_group(self, name: str, location: str = "westeurope", tags: dict | None = None) -> None:
+        self.groups[name.lower()] = _group_resource(self.subscription, name, location, tags or {})
+
+    def seed_cluster(
+        self, group: str, resource: dict[str, Any], **properties: Any
+    ) -> dict[str, Any]:
+        """Put a cluster (a GET-shaped dict) in place, as if it had been created earlier."""
+        if group.lower() not in self.groups:
+            self.seed_group(group, resource.get("location", "westeurope"))
+        cluster = copy.deepcopy(resource)
+        cluster["properties"].update(properties)
+        cluster.setdefault("eTag", self._etag())
+        name = cluster["name"]
+        props = cluster["properties"]
+        props.setdefault("nodeResourceGroup", f"MC_{group}_{name}_{cluster['location']}")
+        self._ensure_node_group(props["nodeResourceGroup"], cluster["location"], group, name)
+        self.clusters[(group.lower(), name.lower())] = cluster
+        return cluster
+
+    def add_foreign_resource(self, group: str, name: str, tags: dict | None = None) -> None:
+        self.foreign.setdefault(group.lower(), []).append(
+            {"name": name, "type": "Microsoft.Storage/storageAccounts", "tags": tags or {}}
+        )
+
+    # -- routing ---------------------------------------------------------------------------------
+
+    def _route(self, method: str, path: str, headers: dict, body: Any) -> tuple[int, Any, dict]:
+        if m := _OPERATION.match(path):
+            return self._operation(m["kind"].lower(), m["id"])
+        if m := _VERSIONS.match(path):
+            found = self.versions.get(m["loc"].lower())
+            if found is None:
+                return _err(404, "NoRegisteredProviderFound", f"location {m['loc']} not served")
+            return 200, found, {}
+        m = _GROUP.match(path)
+        if not m:
+            return _err(404, "InvalidResourceType", f"no route for {path}")
+        group, rest = m["group"], m["rest"] or ""
+        if not rest:
+            return self._group(method, group, body)
+        if rest.lower() == "/resources":
+            return self._group_resources(group)
+        if c := _CLUSTER.match(rest):
+            action = (c["action"] or "").lower()
+            if action == "/listclusterusercredential":
+                return self._credentials(group, c["name"])
+            if not action:
+                return self._cluster(method, group, c["name"], headers, body)
+        return _err(404, "InvalidResourceType", f"no route for {path}")
+
+    # -- resource groups -------------------------------------------------------------------------
+
+    def _group(self, method: str, name: str, body: Any) -> tuple[int, Any, dict]:
+        key = name.lower()
+        found = self.groups.get(key)
+        if method == "HEAD":
+            return (204 if found else 404), None, {}
+        if method == "GET":
+            return (200, found, {}) if found else _group_missing(name)
+        if method == "PUT":
+            created = found is None
+            self.groups[key] = _group_resource(
+                self.subscription, name, body["location"], body.get("tags") or {}
+            )
+            return (201 if created else 200), self.groups[key], {}
+        if method == "DELETE":
+            if not found:
+                return _group_missing(name)
+            location = found["location"]
+
+            def finish() -> None:
+                for g, n in list(self.clusters):
+                    if g == key:
+                        self._remove_cluster(g, n)
+                self.foreign.pop(key, None)
+                self.groups.pop(key, None)
+
+            op = self._start(finish)
+            return (
+                202,
+                None,
+                {"Location": self._op_url(location, "operationresults", op.id, "resources")},
+            )
+        return _err(405, "MethodNotAllowed", method)
+
+    def _group_resources(self, name: str) -> tuple[int, Any, dict]:
+        key = name.lower()
+        if key not in self.groups:
+            return _group_missing(name)
+        value = [
+            {
+                "id": c["id"],
+                "name": c["name"],
+                "type": c["type"],
+                "location": c["location"],
+                "tags": c.get("tags") or {},
+            }
+            for (g, _), c in self.clusters.items()
+            if g == key
+        ] + copy.deepcopy(self.foreign.get(key, []))
+        return 200, {"value": value}, {}
+
+    def _ensure_node_group(self, name: str, location: str, group: str, cluster: str) -> None:
+        # AKS tags its node resource group with the cluster it belongs to, not with ours.
+        self.groups.setdefault(
+            name.lower(),
+            _group_resource(
+                self.subscription,
+                name,
+                location,
+                {"aks-managed-cluster-rg": group, "aks-managed-cluster-name": cluster},
+            ),
+        )
+
+    # -- managed clusters ------------------------------------------------------------------------
+
+    def _cluster(
+        self, method: str, group: str, name: str, headers: dict, body: Any
+    ) -> tuple[int, Any, dict]:
+        gkey, key = group.lower(), (group.lower(), name.lower())
+        if gkey not in self.groups:
+            return _group_missing(group)
+        found = self.clusters.get(key)
+        if method == "GET":
+            if not found:
+                return _err(
+                    404,
+                    "ResourceNotFound",
+                    f"The Resource 'Microsoft.ContainerService/managedClusters/{name}' "
+                    f"under resource group '{group}' was not found.",
+                )
+            return 200, found, {"ETag": found["eTag"]}
+        if method == "PUT":
+            return self._put_cluster(group, name, found, headers, body)
+        if method == "DELETE":
+            if not found:
+                return 204, None, {}
+            if _busy(found):
+                return _conflict(found)
+            found["properties"]["provisioningState"] = "Deleting"
+            op = self._start(lambda: self._remove_cluster(*key))
+            loc = found["location"]
+            return (
+                202,
+                None,
+                {
+                    "Location": self._op_url(loc, "operationresults", op.id),
+                    "Azure-AsyncOperation": self._op_url(loc, "operations", op.id),
+                },
+            )
+        return _err(405, "MethodNotAllowed", method)
+
+    def _put_cluster(
+        self, group: str, name: str, found: dict | None, headers: dict, body: dict
+    ) -> tuple[int, Any, dict]:
+        if_match = headers.get("if-match")
+        if_none_match = headers.get("if-none-match")
+        if if_none_match == "*" and found:
+            return _err(412, "PreconditionFailed", f"managed cluster {name} already exists")
+        if if_match and (not found or if_match.strip('"') != found["eTag"]):
+            return _err(
+                412, "PreconditionFailed", "the If-Match ETag does not match the current ETag"
+            )
+        if found and _busy(found):
+            return _conflict(found)
+        if problem := _invalid(body, found):
+            return _err(400, *problem)
+        cluster = self._materialize(group, name, body, found)
+        state = "Updating" if found else "Creating"
+        cluster["properties"]["provisioningState"] = state
+        self.clusters[(group.lower(), name.lower())] = cluster
+
+        def finish() -> None:
+            cluster["properties"]["provisioningState"] = "Succeeded"
+            cluster["eTag"] = self._etag()
+            self._ensure_node_group(
+                cluster["properties"]["nodeResourceGroup"], cluster["location"], group, name
+            )
+
+        op = self._start(finish)
+        return (
+            (200 if found else 201),
+            cluster,
+            {"Azure-AsyncOperation": self._op_url(cluster["location"], "operations", op.id)},
+        )
+
+    def _materialize(self, group: str, name: str, body: dict, found: dict | None) -> dict[str, Any]:
+        """What ARM stores for a PUT: the body plus the fields the service computes."""
+        cluster = copy.deepcopy(body)
+        props = cluster.setdefault("properties", {})
+        location = cluster["location"]
+        cluster["id"] = (
+            f"/subscriptions/{self.subscription}/resourcegroups/{group}/providers/"
+            f"Microsoft.ContainerService/managedClusters/{name}"
+        )
+        cluster["name"] = name
+        cluster["type"] = "Microsoft.ContainerService/ManagedClusters"
+        cluster["eTag"] = (found or {}).get("eTag") or self._etag()
+        props["nodeResourceGroup"] = (found or {}).get("properties", {}).get(
+            "nodeResourceGroup"
+        ) or f"MC_{group}_{name}_{location}"
+        props.setdefault("kubernetesVersion", "1.33")
+        props["currentKubernetesVersion"] = props["kubernetesVersion"]
+        props["fqdn"] = f"{props.get('dnsPrefix', name)}-fake.hcp.{location}.azmk8s.io"
+        props["maxAgentPools"] = 100
+        props["powerState"] = {"code": "Running"}
+        for pool in props.get("agentPoolProfiles", []):
+            pool.setdefault("osType", "Linux")
+            pool["provisioningState"] = "Succeeded"
+            pool["currentOrchestratorVersion"] = props["kubernetesVersion"]
+        if (ident := cluster.get("identity")) and ident.get("type") == "SystemAssigned":
+            ident["principalId"] = "11111111-1111-1111-1111-111111111111"
+            ident["tenantId"] = "22222222-2222-2222-2222-222222222222"
+        return cluster
+
+    def _remove_cluster(self, gkey: str, nkey: str) -> None:
+        cluster = self.clusters.pop((gkey, nkey), None)
+        if cluster:
+            self.groups.pop(cluster["properties"]["nodeResourceGroup"].lower(), None)
+
+    def _credentials(self, group: str, name: str) -> tuple[int, Any, dict]:
+        if (group.lower(), name.lower()) not in self.clusters:
+            return _err(404, "ResourceNotFound", f"managed cluster {name} not found")
+        value = base64.b64encode(self.kubeconfig).decode()
+        return 200, {"kubeconfigs": [{"name": "clusterUser", "value": value}]}, {}
+
+    # -- long-running operations -----------------------------------------------------------------
+
+    def _start(self, finish: Callable[[], None]) -> Operation:
+        op = Operation(id=f"op-{next(self._ids)}", polls_left=self.polls, finish=finish)
+        self.operations[op.id] = op
+        return op
+
+    def _operation(self, kind: str, op_id: str) -> tuple[int, Any, dict]:
+        op = self.operations.get(op_id)
+        if not op:
+            return _err(404, "NotFound", f"operation {op_id} not found")
+        if op.status == "InProgress":
+            if op.polls_left > 0:
+                op.polls_left -= 1
+            else:
+                op.status = "Succeeded"
+                op.finish()
+        if kind == "operationresults":  # Location polling: 202 while running, 204 when done
+            return (202 if op.status == "InProgress" else 204), None, {}
+        return 200, {"name": op.id, "status": op.status, "startTime": "2026-11-22T18:00:00Z"}, {}
+
+    def _op_url(
+        self, location: str, kind: str, op_id: str, provider: str = "containerservice"
+    ) -> str:
+        namespace = (
+            "Microsoft.ContainerService"
+            if provider == "containerservice"
+            else "Microsoft.Resources"
+        )
+        return (
+            f"{ARM}/subscriptions/{self.subscription}/providers/{namespace}/locations/"
+            f"{location}/{kind}/{op_id}?api-version=2026-08-01"
+        )
+
+    def _etag(self) -> str:
+        return f"etag-{next(self._ids)}"
+
+    def _error(
+        self, request: Any, status: int, code: str, message: str, headers: dict
+    ) -> FakeResponse:
+        return FakeResponse(request, status, {"error": {"code": code, "message": message}}, headers)
+
+
+# -- AKS rules the fake enforces on PUT (documented in provisioning/aks/transitions.py) ------------
+
+
+def _invalid(body: dict, found: dict | None) -> tuple[str, str] | None:
+    if not body.get("location"):
+        return "LocationRequired", "The location property is required for this definition."
+    props = body.get("properties") or {}
+    net = props.get("networkProfile") or {}
+    plugin = net.get("networkPlugin")
+    pools = props.get("agentPoolProfiles") or []
+    windows = any((p.get("osType") or "Linux").lower() == "windows" for p in pools)
+    if net.get("networkDataplane") == "cilium":
+        if plugin != "azure":
+            return "InvalidParameter", "Cilium dataplane requires networkPlugin azure"
+        if net.get("networkPolicy") != "cilium":
+            return "InvalidParameter", "Cilium dataplane requires networkPolicy cilium"
+        if windows:
+            return "InvalidParameter", "Cilium dataplane does not support Windows node pools"
+    if net.get("networkPolicy") == "azure" and plugin != "azure":
+        return "InvalidParameter", "Azure network policy requires networkPlugin azure"
+    if not found:
+        return None
+    old = found["properties"].get("networkProfile") or {}
+    if old.get("networkDataplane") == "cilium" and net.get("networkDataplane") != "cilium":
+        return "InvalidParameter", "Changing the dataplane from cilium is not supported"
+    if (old.get("networkPluginMode") or "") != (net.get("networkPluginMode") or ""):
+        return "InvalidParameter", "Changing networkPluginMode is not supported by this fake"
+    old_policy, new_policy = old.get("networkPolicy") or "none", net.get("networkPolicy") or "none"
+    if old_policy not in ("none", new_policy) and new_policy not in ("none", "cilium"):
+        return (
+            "InvalidParameter",
+            f"Changing network policy from {old_policy} to {new_policy} is not supported; "
+            "uninstall it first (networkPolicy none)",
+        )
+    return None
+
+
+def _busy(cluster: dict) -> bool:
+    return cluster["properties"].get("provisioningState") not in ("Succeeded", "Failed", "Canceled")
+
+
+def _conflict(cluster: dict) -> tuple[int, Any, dict]:
+    state = cluster["properties"]["provisioningState"]
+    return _err(
+        409,
+        "OperationNotAllowed",
+        f"Operation is not allowed because there's an in progress {state.lower()} operation.",
+    )
+
+
+def _group_missing(name: str) -> tuple[int, Any, dict]:
+    return _err(404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
+
+
+def _err(status: int, code: str, message: str) -> tuple[int, Any, dict]:
+    return status, {"error": {"code": code, "message": message}}, {}
+
+
+def _group_resource(sub: str, name: str, location: str, tags: dict) -> dict[str, Any]:
+    return {
+        "id": f"/subscriptions/{sub}/resourceGroups/{name}",
+        "name": name,
+        "type": "Microsoft.Resources/resourceGroups",
+        "location": location,
+        "tags": dict(tags),
+        "properties": {"provisioningState": "Succeeded"},
+    }
+
+
+def _json(content: Any) -> Any:
+    if content in (None, b"", ""):
+        return None
+    if isinstance(content, (bytes, bytearray)):
+        content = content.decode()
+    try:
+        return json.loads(content)
+    except (TypeError, ValueError):
+        return content
+
+
+class _Closable:
+    def close(self) -> None:
+        pass
+
+
+class FakeResponse(HttpResponseImpl):
+    """A complete, already-read response, built on azure-core's own response implementation."""
+
+    def __init__(self, request: Any, status: int, payload: Any, headers: dict[str, str]) -> None:
+        content = b"" if payload is None else json.dumps(payload).encode()
+        all_headers = case_insensitive_dict(
+            {
+                "x-ms-request-id": "fake",
+                **({"Content-Type": "application/json"} if content else {}),
+                **headers,
+            }
+        )
+        super().__init__(
+            request=request,
+            internal_response=_Closable(),
+            status_code=status,
+            reason=_REASONS.get(status, "Status"),
+            content_type=all_headers.get("Content-Type"),
+            headers=all_headers,
+            stream_download_generator=lambda **_: iter([content]),
+        )
+        self._content = content
+
+
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    412: "Precondition Failed",
+    429: "Too Many Requests",
+}
+
+
+class FakeCredential:
+    """A token credential that never leaves the process; records the scopes it was asked for."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.scopes.append(scopes)
+        if self.error:
+            raise self.error
+        return AccessToken("fake-token", int(time.time()) + 3600)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        self.scopes.append(scopes)
+        if self.error:
+            raise self.error
+        return AccessTokenInfo("fake-token", int(time.time()) + 3600)
