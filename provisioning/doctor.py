@@ -1,0 +1,216 @@
+"""``doctor``: is this machine ready for a lab? Each check says how to fix what it finds.
+
+Checks only read: programs on PATH and their versions, whether Docker's engine answers,
+inotify limits and the cgroup version (kind's known host pitfalls, see FACTS.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisioning import versions
+from provisioning.runner import Runner
+
+OK, FAIL, WARN, SKIP = "ok", "fail", "warn", "skip"
+MARKS = {OK: "✓", FAIL: "✗", WARN: "!", SKIP: "-"}
+INOTIFY_MIN = {"max_user_watches": 524288, "max_user_instances": 512}
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "check": self.name,
+            "status": self.status,
+            "detail": self.detail,
+            "fix": self.fix,
+            "required": self.required,
+        }
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:160]
+
+
+def check_docker(runner: Runner) -> Finding:
+    if runner.which("docker") is None:
+        return Finding(
+            "docker",
+            FAIL,
+            "docker is not on PATH",
+            "install Docker Engine (docs.docker.com/engine/install), or use podman "
+            "with KIND_EXPERIMENTAL_PROVIDER=podman",
+        )
+    result = runner.run(
+        ["docker", "info", "--format", "{{.ServerVersion}}"], check=False, timeout=30
+    )
+    if not result.ok or not result.stdout.strip():
+        return Finding(
+            "docker",
+            FAIL,
+            f"the Docker engine does not answer: {_first_line(result.output) or 'no output'}",
+            "start it (sudo systemctl start docker) and make sure your user may use "
+            "it (sudo usermod -aG docker $USER, then log in again)",
+        )
+    return Finding("docker", OK, f"engine {result.stdout.strip()} answers")
+
+
+def parse_kind_version(text: str) -> tuple[int, int, int] | None:
+    m = re.search(r"v(\d+)\.(\d+)\.(\d+)", text)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def check_kind(runner: Runner) -> Finding:
+    fix = (
+        f"install kind {versions.KIND_VERSION}: go install sigs.k8s.io/kind@"
+        f"{versions.KIND_VERSION}, or the release binary from kind.sigs.k8s.io"
+    )
+    if runner.which("kind") is None:
+        return Finding("kind", FAIL, "kind is not on PATH", fix)
+    result = runner.run(["kind", "version"], check=False, timeout=30)
+    found = parse_kind_version(result.stdout)
+    if found is None:
+        return Finding(
+            "kind", WARN, f"could not read kind's version: {_first_line(result.output)}", fix
+        )
+    text = "v" + ".".join(map(str, found))
+    if found < versions.KIND_MIN_VERSION:
+        need = ".".join(map(str, versions.KIND_MIN_VERSION))
+        return Finding("kind", FAIL, f"kind {text} is too old (node labels need >= v{need})", fix)
+    return Finding("kind", OK, f"kind {text} (tested with {versions.KIND_VERSION})")
+
+
+def check_kubectl(runner: Runner) -> Finding:
+    if runner.which("kubectl") is None:
+        return Finding(
+            "kubectl",
+            FAIL,
+            "kubectl is not on PATH",
+            "install kubectl: kubernetes.io/docs/tasks/tools/",
+        )
+    result = runner.run(["kubectl", "version", "--client"], check=False, timeout=30)
+    return Finding("kubectl", OK if result.ok else WARN, _first_line(result.output))
+
+
+def check_cilium_installer(runner: Runner, engine: str) -> Finding:
+    required = engine in ("cilium", "none")
+    helm, cli = runner.which("helm"), runner.which("cilium")
+    if helm or cli:
+        used = "helm" if helm else "cilium CLI"
+        both = " (cilium CLI present too)" if helm and cli else ""
+        return Finding(
+            "helm or cilium CLI",
+            OK,
+            f"Cilium will be installed with {used}{both}",
+            required=required,
+        )
+    return Finding(
+        "helm or cilium CLI",
+        FAIL if required else SKIP,
+        "neither helm nor the cilium CLI is on PATH"
+        + ("" if required else f" (only needed for engines cilium and none; engine is {engine})"),
+        "install Helm (helm.sh/docs/intro/install) or the cilium CLI "
+        "(docs.cilium.io, 'Install the Cilium CLI')",
+        required=required,
+    )
+
+
+def check_inotify(proc: Path = Path("/proc")) -> Finding:
+    low = []
+    for key, minimum in INOTIFY_MIN.items():
+        try:
+            value = int((proc / "sys/fs/inotify" / key).read_text().strip())
+        except (OSError, ValueError):
+            return Finding(
+                "inotify limits", SKIP, "cannot read /proc/sys/fs/inotify", required=False
+            )
+        if value < minimum:
+            low.append(f"{key}={value} (< {minimum})")
+    if low:
+        return Finding(
+            "inotify limits",
+            WARN,
+            "low: " + ", ".join(low) + "; kind nodes fail with 'too many open files'",
+            "sudo sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512 "
+            "(add both to /etc/sysctl.d/99-kind.conf to keep them)",
+            required=False,
+        )
+    return Finding(
+        "inotify limits",
+        OK,
+        "max_user_watches and max_user_instances are high enough",
+        required=False,
+    )
+
+
+def check_cgroup(cgroup_root: Path = Path("/sys/fs/cgroup")) -> Finding:
+    if (cgroup_root / "cgroup.controllers").exists():
+        return Finding("cgroup version", OK, "cgroup v2")
+    return Finding(
+        "cgroup version",
+        FAIL,
+        "cgroup v1: kind node images for Kubernetes 1.35 and later need cgroup v2",
+        "boot with systemd.unified_cgroup_hierarchy=1 (most current distributions default to v2)",
+    )
+
+
+def run_checks(
+    runner: Runner,
+    *,
+    engine: str,
+    provider: str = "kind",
+    proc: Path = Path("/proc"),
+    cgroup_root: Path = Path("/sys/fs/cgroup"),
+) -> list[Finding]:
+    if provider == "aks":
+        return [check_kubectl(runner), _check_azure_env()]
+    return [
+        check_docker(runner),
+        check_kind(runner),
+        check_kubectl(runner),
+        check_cilium_installer(runner, engine),
+        check_inotify(proc),
+        check_cgroup(cgroup_root),
+    ]
+
+
+def _check_azure_env() -> Finding:
+    import os
+
+    if os.environ.get("AZURE_SUBSCRIPTION_ID"):
+        return Finding("azure subscription", OK, "AZURE_SUBSCRIPTION_ID is set")
+    return Finding(
+        "azure subscription",
+        WARN,
+        "AZURE_SUBSCRIPTION_ID is not set",
+        "export AZURE_SUBSCRIPTION_ID=<id> or set aks.subscription_id in the profile; "
+        "log in with `az login` (or set AZURE_CLIENT_ID/AZURE_TENANT_ID/"
+        "AZURE_CLIENT_SECRET)",
+        required=False,
+    )
+
+
+def render(findings: list[Finding]) -> str:
+    lines = []
+    for f in findings:
+        lines.append(f"{MARKS[f.status]} {f.name}: {f.detail}")
+        if f.fix and f.status in (FAIL, WARN):
+            lines.append(f"    fix: {f.fix}")
+    failed = [f for f in findings if f.status == FAIL and f.required]
+    lines.append("")
+    lines.append(
+        "ready for a lab" if not failed else f"not ready: {len(failed)} required check(s) failed"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def healthy(findings: list[Finding]) -> bool:
+    return not any(f.status == FAIL and f.required for f in findings)

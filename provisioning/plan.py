@@ -1,0 +1,270 @@
+"""Planning: compare the desired lab with what was observed and list the steps, as pure data.
+
+Markers as in Terraform plans: ``+`` create, ``~`` change or finish, ``-`` remove, ``-/+`` destroy
+and create again, ``=`` already as desired. ``up`` executes exactly the steps of a plan and then
+observes again; ``plan`` prints it (text or one JSON document).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioning.engines import EngineSettings
+from provisioning.objects import ref, spec_hash
+from provisioning.observe import ObservedLab
+from provisioning.spec import LabSpec
+
+CREATE, CHANGE, REMOVE, REPLACE, SAME = "+", "~", "-", "-/+", "="
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    marker: str
+    action: str  # machine key the pipeline dispatches on
+    title: str
+    detail: str = ""
+    items: tuple[tuple[str, str], ...] = ()  # (marker, object ref) for object-level changes
+    destructive: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "marker": self.marker,
+            "action": self.action,
+            "title": self.title,
+            "detail": self.detail,
+            "items": [{"marker": m, "object": r} for m, r in self.items],
+            "destructive": self.destructive,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: LabSpec
+    observed: ObservedLab
+    steps: tuple[PlanStep, ...]
+    artifacts: Mapping[str, Any]
+    warnings: tuple[str, ...] = ()
+    blocked: str | None = None  # set when the plan must not run (someone else's cluster)
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return any(s.destructive for s in self.steps)
+
+    @property
+    def changes(self) -> tuple[PlanStep, ...]:
+        return tuple(s for s in self.steps if s.marker != SAME)
+
+    def as_dict(self) -> dict[str, Any]:
+        spec = self.spec
+        return {
+            "lab": spec.name,
+            "provider": spec.provider,
+            "engine": spec.engine,
+            "scenario": spec.scenario,
+            "profile": spec.profile,
+            "kubeconfig": str(spec.kubeconfig),
+            "observed": self.observed.as_dict(),
+            "blocked": self.blocked,
+            "needs_confirmation": self.needs_confirmation,
+            "warnings": list(self.warnings),
+            "notes": list(self.notes),
+            "steps": [s.as_dict() for s in self.steps],
+            "artifacts": dict(self.artifacts),
+        }
+
+
+def object_changes(
+    desired: Sequence[Mapping[str, Any]], observed: Mapping[str, str], kinds: set[str]
+) -> tuple[tuple[str, str], ...]:
+    """Per-object markers: desired vs observed hashes, plus observed objects no longer wanted."""
+    items: list[tuple[str, str]] = []
+    wanted = set()
+    for obj in desired:
+        key = ref(obj)
+        wanted.add(key)
+        if key not in observed:
+            items.append((CREATE, key))
+        elif observed[key] != spec_hash(obj):
+            items.append((CHANGE, key))
+        else:
+            items.append((SAME, key))
+    for key in sorted(observed):
+        if key.split("/", 1)[0] in kinds and key not in wanted:
+            items.append((REMOVE, key))
+    return tuple(items)
+
+
+def _summary_marker(items: Sequence[tuple[str, str]]) -> str:
+    changes = {m for m, _ in items} - {SAME}
+    if not changes:
+        return SAME
+    return changes.pop() if len(changes) == 1 else CHANGE
+
+
+def make_plan(
+    spec: LabSpec,
+    observed: ObservedLab,
+    engine: EngineSettings,
+    *,
+    workload: Sequence[Mapping[str, Any]],
+    policies: Sequence[Mapping[str, Any]],
+    artifacts: Mapping[str, Any],
+    validate: bool = False,
+    cluster_summary: str = "",
+) -> Plan:
+    """The ordered steps that take ``observed`` to the desired lab. Pure: no I/O."""
+    notes: list[str] = []
+    if not observed.observed:
+        notes.append(f"{observed.reason}; planning from nothing")
+    elif observed.reason:
+        notes.append(observed.reason)
+
+    if observed.cluster_exists and observed.owned is False:
+        return Plan(
+            spec,
+            observed,
+            (),
+            artifacts,
+            engine.warnings,
+            blocked=(
+                f"{spec.provider} cluster {spec.name!r} exists but was not created by netpol-lab "
+                "(its nodes lack the netpol-lab.io labels); choose another --name, or remove it "
+                f"yourself (kind delete cluster --name {spec.name})"
+            ),
+            notes=tuple(notes),
+        )
+    if observed.cluster_exists and observed.owned is None:
+        return Plan(
+            spec,
+            observed,
+            (),
+            artifacts,
+            engine.warnings,
+            blocked=(
+                f"{spec.provider} cluster {spec.name!r} exists but its API does not answer and "
+                "nothing records that netpol-lab created it; check it with `docker ps` and "
+                f"`kind get clusters`, or choose another --name"
+            ),
+            notes=tuple(notes),
+        )
+
+    steps: list[PlanStep] = []
+    fresh = True
+    if not observed.cluster_exists:
+        steps.append(
+            PlanStep(CREATE, "create-cluster", f"create cluster {spec.name}", cluster_summary)
+        )
+    elif observed.engine != spec.engine:
+        steps.append(
+            PlanStep(
+                REPLACE,
+                "recreate-cluster",
+                f"recreate cluster {spec.name}",
+                f"engine {observed.engine or 'unknown'} -> {spec.engine}: the CNI of a running "
+                "kind cluster cannot be swapped, so the cluster and everything in it is deleted "
+                "and created again",
+                destructive=True,
+            )
+        )
+    else:
+        fresh = False
+        steps.append(
+            PlanStep(SAME, "keep-cluster", f"cluster {spec.name}", f"exists, engine {spec.engine}")
+        )
+
+    if fresh or not observed.engine_installed:
+        steps.append(
+            PlanStep(CREATE, "install-engine", f"install engine {spec.engine}", engine.summary)
+        )
+    elif not observed.engine_ready:
+        steps.append(
+            PlanStep(
+                CHANGE, "wait-engine", f"wait for engine {spec.engine}", observed.engine_detail
+            )
+        )
+    else:
+        steps.append(PlanStep(SAME, "keep-engine", f"engine {spec.engine}", "ready"))
+
+    current = {} if fresh else observed.objects
+    workload_items = object_changes(workload, current, {"Namespace", "Pod", "Service"})
+    marker = _summary_marker(workload_items)
+    pods = [o for o in workload if o.get("kind") == "Pod"]
+    namespaces = [o for o in workload if o.get("kind") == "Namespace"]
+    waiting = [p for p, ready in observed.pods_ready.items() if not ready]
+    if marker == SAME and (waiting and not fresh):
+        marker = CHANGE
+    steps.append(
+        PlanStep(
+            marker,
+            "deploy-workload",
+            "demo workload",
+            f"{len(namespaces)} namespaces, {len(pods)} pods"
+            + (f"; waiting for {', '.join(sorted(waiting))}" if waiting and not fresh else ""),
+            items=workload_items,
+        )
+    )
+
+    policy_items = object_changes(policies, current, {"NetworkPolicy"})
+    steps.append(
+        PlanStep(
+            _summary_marker(policy_items),
+            "apply-policies",
+            f"scenario {spec.scenario}",
+            f"{len(policies)} NetworkPolic{'y' if len(policies) == 1 else 'ies'}",
+            items=policy_items,
+        )
+    )
+    if validate:
+        steps.append(
+            PlanStep(
+                CREATE,
+                "validate",
+                "validate",
+                "probe every client -> server port and compare with the analyzer",
+            )
+        )
+    return Plan(spec, observed, tuple(steps), artifacts, engine.warnings, notes=tuple(notes))
+
+
+def render_text(plan: Plan, *, artifacts: bool = True) -> str:
+    """The human view of a plan."""
+    import yaml
+
+    spec = plan.spec
+    lines = [
+        f"Plan for lab {spec.name} ({spec.provider}, engine {spec.engine}, "
+        f"scenario {spec.scenario})" + (f" from profile {spec.profile}" if spec.profile else ""),
+    ]
+    lines += [f"  note: {n}" for n in plan.notes]
+    lines += [f"  ! warning: {w}" for w in plan.warnings]
+    if plan.blocked:
+        lines.append(f"  ✗ cannot proceed: {plan.blocked}")
+        return "\n".join(lines) + "\n"
+    lines.append("")
+    for step in plan.steps:
+        detail = f": {step.detail}" if step.detail else ""
+        lines.append(f"  {step.marker:>3} {step.title}{detail}")
+        lines += [f"        {m:>3} {r}" for m, r in step.items if m != SAME]
+    if plan.needs_confirmation:
+        lines.append("")
+        lines.append("  This plan deletes a cluster; `up` asks for confirmation (or pass --yes).")
+    changes = len(plan.changes)
+    lines.append("")
+    lines.append(
+        f"{changes} step{'s' if changes != 1 else ''} to run, "
+        f"{len(plan.steps) - changes} already as desired."
+    )
+    if artifacts:
+        for name, content in plan.artifacts.items():
+            lines.append("")
+            lines.append(f"--- {name}")
+            text = (
+                content
+                if isinstance(content, str)
+                else yaml.safe_dump(content, sort_keys=False, default_flow_style=False)
+            )
+            lines.append(text.rstrip())
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,283 @@
+"""Lab profiles (``profiles/*.yaml``) and how a ``LabSpec`` is resolved from all its sources.
+
+Precedence, lowest first: built-in defaults < profile < Invoke configuration (``invoke.yaml``,
+``INVOKE_LAB_*``) < command-line flags. A profile is validated strictly: an unknown key, a wrong
+type or a bad value is rejected with the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provisioning.errors import UsageError, choice_error
+from provisioning.spec import (
+    ENGINES,
+    PROVIDERS,
+    AksSettings,
+    KindSettings,
+    LabSpec,
+    Timeouts,
+)
+
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+
+# kind cluster names end up in container and host names; keep them short and DNS-like.
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,38}[a-z0-9])?$")
+_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any, *, where: str) -> float:
+    """Seconds from a number or a string like ``90``, ``90s``, ``5m``, ``1.5h``."""
+    if isinstance(value, bool):
+        raise UsageError(f"{where}: expected a duration like 300s or 5m, got {value!r}")
+    if isinstance(value, (int, float)) and value > 0:
+        return float(value)
+    if isinstance(value, str) and (m := _DURATION_RE.match(value.strip())):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+        if seconds > 0:
+            return seconds
+    raise UsageError(f"{where}: expected a positive duration like 300s or 5m, got {value!r}")
+
+
+# --- the profile schema -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Key:
+    """One allowed key: a human type name and a converter that raises ValueError on bad input."""
+
+    type_name: str
+    convert: Callable[[Any], Any]
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise ValueError("a non-empty string")
+    return v
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def convert(v: Any) -> str:
+        if v not in choices:
+            raise ValueError(f"one of {', '.join(choices)}")
+        return str(v)
+
+    return convert
+
+
+def _name(v: Any) -> str:
+    if not isinstance(v, str) or not _NAME_RE.match(v):
+        raise ValueError("a name of lowercase letters, digits, '-' and '.' (at most 40)")
+    return v
+
+
+def _count(low: int, high: int) -> Callable[[Any], int]:
+    def convert(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+            raise ValueError(f"an integer from {low} to {high}")
+        return v
+
+    return convert
+
+
+def _duration(v: Any) -> float:
+    try:
+        return parse_duration(v, where="")
+    except UsageError:
+        raise ValueError("a positive duration like 300s or 5m") from None
+
+
+def _tags(v: Any) -> dict[str, str]:
+    if not isinstance(v, dict) or not all(
+        isinstance(k, str) and isinstance(x, str) for k, x in v.items()
+    ):
+        raise ValueError("a mapping of string keys to string values")
+    return dict(v)
+
+
+def _optional_str(v: Any) -> str | None:
+    return None if v is None else _str(v)
+
+
+_TOP: dict[str, _Key] = {
+    "description": _Key("string", _str),
+    "provider": _Key("string", _choice(PROVIDERS)),
+    "engine": _Key("string", _choice(ENGINES)),
+    "name": _Key("string", _name),
+    "scenario": _Key("string", _str),
+}
+_SECTIONS: dict[str, dict[str, _Key]] = {
+    "kind": {
+        "node_image": _Key("string", _str),
+        "workers": _Key("integer", _count(0, 5)),
+        "pod_subnet": _Key("string", _str),
+        "service_subnet": _Key("string", _str),
+    },
+    "aks": {
+        "subscription_id": _Key("string", _optional_str),
+        "resource_group": _Key("string", _optional_str),
+        "location": _Key("string", _str),
+        "node_count": _Key("integer", _count(1, 100)),
+        "vm_size": _Key("string", _str),
+        "kubernetes_version": _Key("string", _optional_str),
+        "tags": _Key("mapping", _tags),
+    },
+    "timeouts": {
+        "cluster": _Key("duration", _duration),
+        "engine": _Key("duration", _duration),
+        "workload": _Key("duration", _duration),
+    },
+}
+SETTING_KEYS = tuple(k for k in _TOP if k != "description")
+
+
+def check_profile(data: Any, *, source: str) -> dict[str, Any]:
+    """Validate a profile document; return it normalised. Raises UsageError naming file and key."""
+    if not isinstance(data, dict):
+        raise UsageError(
+            f"{source}: a profile must be a mapping of keys, got {type(data).__name__}"
+        )
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _TOP:
+            out[key] = _convert(_TOP[key], value, source, key)
+        elif key in _SECTIONS:
+            out[key] = _check_section(key, value, source)
+        else:
+            allowed = ", ".join([*_TOP, *_SECTIONS])
+            raise UsageError(f"{source}: unknown key {key!r}; allowed keys: {allowed}")
+    return out
+
+
+def _check_section(section: str, value: Any, source: str) -> dict[str, Any]:
+    schema = _SECTIONS[section]
+    if not isinstance(value, dict):
+        raise UsageError(
+            f"{source}: key {section!r} must be a mapping with keys {', '.join(schema)}"
+        )
+    out = {}
+    for key, item in value.items():
+        if key not in schema:
+            raise UsageError(
+                f"{source}: unknown key '{section}.{key}'; allowed keys in {section!r}: "
+                f"{', '.join(schema)}"
+            )
+        out[key] = _convert(schema[key], item, source, f"{section}.{key}")
+    return out
+
+
+def _convert(key: _Key, value: Any, source: str, path: str) -> Any:
+    try:
+        return key.convert(value)
+    except ValueError as exc:
+        raise UsageError(f"{source}: key {path!r} must be {exc}, got {value!r}") from None
+
+
+# --- finding and loading profiles ---------------------------------------------------------
+
+
+def profile_names(root: Path = PROFILES_DIR) -> list[str]:
+    return sorted(p.stem for p in root.glob("*.yaml"))
+
+
+def profile_path(name_or_path: str, root: Path = PROFILES_DIR) -> Path:
+    """A profile by name (``kind-calico``) from ``profiles/``, or by path to a YAML file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") and candidate.exists():
+        return candidate
+    by_name = root / f"{name_or_path}.yaml"
+    if by_name.exists():
+        return by_name
+    raise choice_error("profile", name_or_path, profile_names(root))
+
+
+def load_profile(name_or_path: str, root: Path = PROFILES_DIR) -> tuple[Path, dict[str, Any]]:
+    import yaml
+
+    path = profile_path(name_or_path, root)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise UsageError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    return path, check_profile(data or {}, source=str(path))
+
+
+def describe_profiles(root: Path = PROFILES_DIR) -> list[tuple[str, str]]:
+    """(name, description) for every profile, for `invoke profiles`."""
+    return [(n, load_profile(n, root)[1].get("description", "")) for n in profile_names(root)]
+
+
+# --- resolution ---------------------------------------------------------------------------
+
+
+def resolve(
+    *,
+    profile: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    flags: Mapping[str, Any] | None = None,
+    root: Path = PROFILES_DIR,
+) -> LabSpec:
+    """Build the LabSpec: defaults < profile < Invoke config < flags (``None`` means unset).
+
+    ``config`` is the ``lab`` section of the Invoke configuration; it may name a profile too
+    (a flag's profile wins). Keys with value ``None`` are ignored at every layer.
+    """
+    config = {k: v for k, v in (config or {}).items() if v is not None}
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    profile = profile or config.pop("profile", None)
+    config.pop("profile", None)
+
+    merged: dict[str, Any] = {}
+    profile_file: str | None = None
+    if profile:
+        path, data = load_profile(profile, root)
+        profile_file = str(path)
+        merged.update(data)
+    for source, layer in (("Invoke configuration 'lab'", config), ("command line", flags)):
+        for key, value in layer.items():
+            if key in _TOP:
+                merged[key] = _layer_value(key, value, source)
+            elif key in _SECTIONS and isinstance(value, dict):
+                section = _check_section(key, value, source)
+                merged[key] = {**merged.get(key, {}), **section}
+            else:
+                raise UsageError(
+                    f"{source}: unknown setting {key!r}; allowed: {', '.join([*_TOP, *_SECTIONS])}"
+                )
+
+    timeouts = merged.get("timeouts", {})
+    spec = LabSpec(
+        name=merged.get("name", LabSpec.name),
+        provider=merged.get("provider", LabSpec.provider),
+        engine=merged.get("engine", LabSpec.engine),
+        scenario=merged.get("scenario", LabSpec.scenario),
+        profile=profile_file,
+        timeouts=dataclasses.replace(Timeouts(), **timeouts),
+        kind=dataclasses.replace(KindSettings(), **merged.get("kind", {})),
+        aks=dataclasses.replace(AksSettings(), **merged.get("aks", {})),
+    )
+    check_combination(spec)
+    return spec
+
+
+def _layer_value(key: str, value: Any, source: str) -> Any:
+    if key in ("provider", "engine") and value not in (PROVIDERS if key == "provider" else ENGINES):
+        raise choice_error(key, str(value), PROVIDERS if key == "provider" else ENGINES)
+    return _convert(_TOP[key], value, source, key)
+
+
+def check_combination(spec: LabSpec) -> None:
+    """Refuse combinations that cannot work, before anything is created."""
+    if spec.provider == "kind" and spec.engine == "azure":
+        raise UsageError(
+            "engine 'azure' (Azure Network Policy Manager) runs only on AKS, not on kind; "
+            "use --provider aks, or choose --engine calico, cilium or none for a local lab"
+        )

@@ -1,0 +1,176 @@
+"""The kind provider: render the cluster config, observe, create and delete kind clusters.
+
+Ownership: kind cannot label its node containers for us, but its v1alpha4 config can label the
+Kubernetes nodes (applied through kubelet ``--node-labels``, so keys avoid the reserved
+``kubernetes.io`` prefix). A cluster is the tool's when its nodes carry ``netpol-lab.io/managed-by``
+and this lab's name, or, while its API cannot be reached, when the lab record says the tool began
+creating it. ``down`` never deletes a cluster that is neither.
+
+The kubeconfig goes to the lab's own file (``kind create cluster --kubeconfig``), so the user's
+``~/.kube/config`` and current context are never changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provisioning.engines import EngineSettings, installed_check, readiness_check
+from provisioning.errors import OperationError
+from provisioning.observe import ObservedLab, safe_observe_objects
+from provisioning.runner import Runner
+from provisioning.spec import TOOL, LabSpec
+from provisioning.state import load_record, write_private
+
+NODE_LABEL_MANAGED_BY = "netpol-lab.io/managed-by"
+NODE_LABEL_LAB = "netpol-lab.io/lab"
+NODE_LABEL_ENGINE = "netpol-lab.io/engine"
+
+KubeFactory = Callable[[Path], Any]
+
+
+def default_kube_factory(kubeconfig: Path) -> Any:
+    from provisioning.kube import ClientKube
+
+    return ClientKube(kubeconfig)
+
+
+def node_labels(spec: LabSpec) -> dict[str, str]:
+    return {NODE_LABEL_MANAGED_BY: TOOL, NODE_LABEL_LAB: spec.name, NODE_LABEL_ENGINE: spec.engine}
+
+
+def kind_config(spec: LabSpec, engine: EngineSettings) -> dict[str, Any]:
+    """The kind ``Cluster`` config (kind.x-k8s.io/v1alpha4) for this lab."""
+    labels = node_labels(spec)
+    nodes = [{"role": "control-plane", "image": spec.kind.node_image, "labels": labels}]
+    nodes += [
+        {"role": "worker", "image": spec.kind.node_image, "labels": labels}
+        for _ in range(spec.kind.workers)
+    ]
+    return {
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "name": spec.name,
+        "networking": dict(engine.kind_networking),
+        "nodes": nodes,
+    }
+
+
+def config_path(spec: LabSpec) -> Path:
+    return spec.state_dir / "kind-config.yaml"
+
+
+@dataclass
+class KindProvider:
+    """kind clusters through the subprocess seam; the lab's objects through the Kubernetes seam."""
+
+    runner: Runner
+    kube_factory: KubeFactory = default_kube_factory
+    name: str = "kind"
+
+    # --- observation ----------------------------------------------------------------------
+
+    def clusters(self) -> list[str] | str:
+        """Cluster names, or the reason they could not be listed."""
+        if self.runner.which("kind") is None:
+            return "kind is not installed"
+        result = self.runner.run(["kind", "get", "clusters"], check=False, timeout=60)
+        if not result.ok:
+            last = (result.output.strip().splitlines() or ["no output"])[-1]
+            return f"`kind get clusters` failed ({last})"
+        # "No kind clusters found." is printed on stderr; stdout lists one name per line.
+        return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+    def observe(self, spec: LabSpec) -> ObservedLab:
+        names = self.clusters()
+        if isinstance(names, str):
+            return ObservedLab.unobserved(f"could not observe: {names}")
+        if spec.name not in names:
+            return ObservedLab(observed=True, cluster_exists=False)
+        record = load_record(spec)
+        recorded_owner = bool(record and record.provider == "kind" and record.cluster_created)
+        self.export_kubeconfig(spec, check=False)
+        kube = self.kube_factory(spec.kubeconfig)
+        try:
+            nodes = kube.list("v1", "Node")
+        except OperationError as exc:
+            return ObservedLab(
+                observed=True,
+                reason=f"cluster exists but its API did not answer: {exc}",
+                cluster_exists=True,
+                owned=True if recorded_owner else None,
+                engine=record.engine if record else None,
+            )
+        labels = (nodes[0].get("metadata", {}).get("labels") or {}) if nodes else {}
+        owned = (
+            labels.get(NODE_LABEL_MANAGED_BY) == TOOL and labels.get(NODE_LABEL_LAB) == spec.name
+        )
+        if not owned:
+            return ObservedLab(observed=True, cluster_exists=True, owned=False, api_reachable=True)
+        engine = labels.get(NODE_LABEL_ENGINE)
+        installed = installed_check(engine or "", kube)
+        ready = readiness_check(engine or "", kube)() if installed else None
+        state, problem = safe_observe_objects(kube, spec)
+        return ObservedLab(
+            observed=True,
+            reason=problem,
+            cluster_exists=True,
+            owned=True,
+            engine=engine,
+            engine_installed=installed,
+            engine_ready=bool(ready and ready.done),
+            engine_detail=ready.detail if ready else "not installed",
+            api_reachable=True,
+            objects=state.objects if state else {},
+            pods_ready=state.pods_ready if state else {},
+            scenario=state.scenario if state else None,
+        )
+
+    # --- actions --------------------------------------------------------------------------
+
+    def export_kubeconfig(self, spec: LabSpec, *, check: bool = True) -> bool:
+        """Write the cluster's kubeconfig to the lab's own file (0600); never the user's."""
+        result = self.runner.run(
+            ["kind", "get", "kubeconfig", "--name", spec.name], check=check, timeout=60
+        )
+        if result.ok:
+            write_private(spec.kubeconfig, result.stdout)
+        return result.ok
+
+    def create(self, spec: LabSpec, config_yaml: str) -> None:
+        path = config_path(spec)
+        write_private(path, config_yaml)
+        # No --wait: with the default CNI disabled nodes only become Ready once the engine is
+        # installed, so kind's wait would burn its timeout and still exit 0 (see FACTS.md).
+        self.runner.run(
+            [
+                "kind",
+                "create",
+                "cluster",
+                "--name",
+                spec.name,
+                "--config",
+                str(path),
+                "--kubeconfig",
+                str(spec.kubeconfig),
+            ],
+            timeout=spec.timeouts.cluster,
+        )
+        spec.kubeconfig.chmod(0o600)
+
+    def delete(self, spec: LabSpec) -> None:
+        # `kind delete cluster` succeeds when the cluster is already gone: idempotent.
+        self.runner.run(
+            [
+                "kind",
+                "delete",
+                "cluster",
+                "--name",
+                spec.name,
+                "--kubeconfig",
+                str(spec.kubeconfig),
+            ],
+            timeout=spec.timeouts.cluster,
+        )

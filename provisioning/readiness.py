@@ -1,0 +1,129 @@
+"""Readiness: pure predicates over Kubernetes objects, and one polling loop that waits on them.
+
+Each check returns a ``Check`` (done, what it is waiting for). ``wait_for`` polls a check until it
+is done or the timeout passes, reporting the current detail to the progress line, and fails with
+a message saying what it waited for, for how long, and what it last saw.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from provisioning.errors import OperationError
+
+Obj = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Check:
+    done: bool
+    detail: str
+
+
+def _conditions(obj: Obj) -> dict[str, Mapping[str, Any]]:
+    return {c.get("type", ""): c for c in obj.get("status", {}).get("conditions", []) or []}
+
+
+def _name(obj: Obj) -> str:
+    meta = obj.get("metadata", {})
+    ns = meta.get("namespace")
+    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
+
+
+def node_ready(node: Obj) -> bool:
+    return _conditions(node).get("Ready", {}).get("status") == "True"
+
+
+def pod_ready(pod: Obj) -> bool:
+    return _conditions(pod).get("Ready", {}).get("status") == "True"
+
+
+def tigerastatus_available(obj: Obj) -> bool:
+    """Calico's operator reports each component in a TigeraStatus; Available=True means ready.
+
+    Source: Calico docs, "Install Calico on kind" / operator reference (TigeraStatus conditions
+    Available, Progressing, Degraded).
+    """
+    conds = _conditions(obj)
+    return (
+        conds.get("Available", {}).get("status") == "True"
+        and conds.get("Degraded", {}).get("status") != "True"
+    )
+
+
+def daemonset_rolled_out(ds: Obj) -> bool:
+    """What `kubectl rollout status daemonset` checks: all pods updated and available."""
+    status = ds.get("status", {})
+    desired = status.get("desiredNumberScheduled", 0)
+    return (
+        status.get("observedGeneration", 0) >= ds.get("metadata", {}).get("generation", 0)
+        and desired > 0
+        and status.get("updatedNumberScheduled", 0) == desired
+        and status.get("numberAvailable", 0) == desired
+    )
+
+
+def deployment_available(dep: Obj) -> bool:
+    """What `kubectl rollout status deployment` checks, in short."""
+    status = dep.get("status", {})
+    wanted = dep.get("spec", {}).get("replicas", 1)
+    return (
+        status.get("observedGeneration", 0) >= dep.get("metadata", {}).get("generation", 0)
+        and status.get("updatedReplicas", 0) == wanted
+        and status.get("availableReplicas", 0) == wanted
+        and _conditions(dep).get("Available", {}).get("status") == "True"
+    )
+
+
+def all_ready(
+    what: str, objects: Iterable[Obj], predicate: Callable[[Obj], bool], *, expect: int = 1
+) -> Check:
+    """Every object passes ``predicate`` and there are at least ``expect`` of them."""
+    objs = list(objects)
+    if len(objs) < expect:
+        return Check(False, f"waiting for {what} to appear ({len(objs)}/{expect})")
+    pending = [_name(o) for o in objs if not predicate(o)]
+    if pending:
+        shown = ", ".join(pending[:3]) + (" …" if len(pending) > 3 else "")
+        return Check(
+            False,
+            f"waiting for {what}: {len(objs) - len(pending)}/{len(objs)} ready (not yet: {shown})",
+        )
+    return Check(True, f"{what}: {len(objs)}/{len(objs)} ready")
+
+
+def wait_for(
+    check: Callable[[], Check],
+    *,
+    timeout: float,
+    on_update: Callable[[str], None] = lambda _d: None,
+    interval: float = 2.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    hint: str = "",
+) -> Check:
+    """Poll ``check`` until done; raise OperationError naming what it waited for on timeout.
+
+    A check that raises an OperationError (API briefly unreachable while a CNI starts) counts as
+    not done yet; the last such error is reported if the wait times out.
+    """
+    deadline = clock() + timeout
+    last = Check(False, "not checked yet")
+    while True:
+        try:
+            last = check()
+        except OperationError as exc:
+            last = Check(False, f"{exc}")
+        if last.done:
+            on_update(last.detail)
+            return last
+        on_update(last.detail)
+        if clock() >= deadline:
+            raise OperationError(
+                f"timed out after {timeout:.0f}s {last.detail}",
+                hint=hint or "raise the timeout in the profile (timeouts.*) or see `invoke status`",
+            )
+        sleep(interval)

@@ -1,0 +1,302 @@
+"""Invoke tasks for netpol-lab: thin wrappers that parse flags and call ``provisioning``.
+
+Only ``provisioning.errors`` is imported at module level, so ``invoke --list`` stays fast; every
+task imports what it needs when it runs. User errors exit 2, failed operations exit 1, each with
+one line on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from invoke import Collection, Exit, task
+
+from provisioning.errors import EXIT_FAILED, CommandError, LabError
+
+LAB_FLAGS = {
+    "profile": "profile name from profiles/ or a path to a YAML file",
+    "provider": "kind (default) or aks",
+    "engine": "calico, cilium, none or azure (AKS only)",
+    "name": "cluster / lab name",
+    "scenario": "scenario (lab step) whose policies are applied; see `invoke scenarios`",
+}
+
+
+def _help(**extra: str) -> dict[str, str]:
+    return {**LAB_FLAGS, **extra}
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn LabError into one line on stderr and ``Exit`` with its code; Ctrl-C into advice."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CommandError as exc:
+            tail = exc.tail()
+            detail = "\n" + "\n".join(f"  | {line}" for line in tail.splitlines()) if tail else ""
+            raise Exit(f"✗ {exc}{detail}", code=exc.exit_code) from None
+        except LabError as exc:
+            raise Exit(f"✗ {exc}", code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit(
+                "✗ interrupted: run the same `invoke up` again to resume, or `invoke down` to "
+                "remove what was created",
+                code=130,
+            ) from None
+
+    return wrapper
+
+
+def _spec(c: Any, **flags: Any) -> Any:
+    from provisioning.profiles import resolve
+
+    config = dict(c.config.get("lab", {}) or {})
+    profile = flags.pop("profile", None)
+    return resolve(profile=profile, config=config, flags=flags)
+
+
+def _progress(json_out: bool = False) -> Any:
+    from provisioning.progress import Progress
+
+    return Progress(sys.stderr)
+
+
+def _confirm() -> Callable[[str], bool] | None:
+    if not sys.stdin.isatty():
+        return None  # no one to ask: callers then demand --yes
+
+    def ask(question: str) -> bool:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+    return ask
+
+
+def _context(spec: Any, progress: Any) -> Any:
+    from provisioning.pipeline import build_context
+    from provisioning.runner import SubprocessRunner
+
+    return build_context(spec, SubprocessRunner(), progress)
+
+
+def _print_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2, default=str))
+
+
+@task(
+    help=_help(
+        dry_run="show the plan and stop",
+        yes="do not ask before deleting a cluster",
+        json="print the result as one JSON document on stdout",
+    )
+)
+@user_errors
+def up(
+    c,
+    profile=None,
+    provider=None,
+    engine=None,
+    name=None,
+    scenario=None,
+    dry_run=False,
+    yes=False,
+    json=False,
+):
+    """Create or update the lab: cluster, engine, demo workload, scenario policies."""
+    from provisioning.pipeline import up as run_up
+    from provisioning.plan import render_text
+
+    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+    progress = _progress()
+    ctx = _context(spec, progress)
+    result = run_up(ctx, yes=yes, dry_run=dry_run, confirm=_confirm())
+    if json:
+        _print_json(
+            {
+                "plan": result.plan.as_dict(),
+                "executed": result.executed,
+                "steps": [r.as_dict() for r in progress.records],
+                "after": result.after.as_dict() if result.after else None,
+            }
+        )
+        return
+    if dry_run:
+        print(render_text(result.plan), end="")
+        return
+    if not result.plan.changes:
+        progress.info("Nothing to do: the lab is already as desired.")
+    progress.info(f"✓ Lab {spec.name} is up: engine {spec.engine}, scenario {spec.scenario}.")
+    progress.info(f"  kubectl: export KUBECONFIG={spec.kubeconfig}")
+    for warning in ctx.engine.warnings:
+        progress.warn(warning)
+
+
+@task(
+    help=_help(
+        json="print the plan as one JSON document on stdout",
+        brief="steps only, without the artifacts",
+    )
+)
+@user_errors
+def plan(
+    c, profile=None, provider=None, engine=None, name=None, scenario=None, json=False, brief=False
+):
+    """Show what `up` would do (+ create, ~ change, - remove, -/+ recreate, = unchanged)."""
+    from provisioning.pipeline import plan_for
+    from provisioning.plan import render_text
+    from provisioning.progress import Progress
+
+    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+    ctx = _context(spec, Progress(sys.stderr, quiet=True))
+    the_plan = plan_for(ctx)
+    if json:
+        _print_json(the_plan.as_dict())
+    else:
+        print(render_text(the_plan, artifacts=not brief), end="")
+    if the_plan.blocked:
+        raise Exit(code=EXIT_FAILED)
+
+
+@task(help=_help(json="print the status as one JSON document on stdout"))
+@user_errors
+def status(c, profile=None, provider=None, engine=None, name=None, scenario=None, json=False):
+    """Show the lab as it is now: cluster, engine readiness, objects, scenario."""
+    from provisioning.providers.kind import KindProvider
+    from provisioning.runner import SubprocessRunner
+    from provisioning.status import render_status, status_document
+
+    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+    observed = KindProvider(SubprocessRunner()).observe(spec)
+    if json:
+        _print_json(status_document(spec, observed))
+    else:
+        print(render_status(spec, observed), end="")
+
+
+@task(
+    help=_help(
+        keep_cluster="remove only the lab's namespaces, keep the cluster",
+        yes="do not ask before deleting the cluster",
+        json="print what was removed as JSON",
+    )
+)
+@user_errors
+def down(
+    c,
+    profile=None,
+    provider=None,
+    engine=None,
+    name=None,
+    scenario=None,
+    keep_cluster=False,
+    yes=False,
+    json=False,
+):
+    """Remove what the lab created (its cluster unless --keep-cluster); safe to run twice."""
+    from provisioning.providers.kind import KindProvider
+    from provisioning.runner import SubprocessRunner
+    from provisioning.teardown import down as run_down
+
+    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+    progress = _progress()
+    result = run_down(
+        spec,
+        KindProvider(SubprocessRunner()),
+        progress,
+        keep_cluster=keep_cluster,
+        yes=yes,
+        confirm=_confirm(),
+    )
+    if json:
+        _print_json(result.as_dict())
+    elif not result.removed:
+        progress.info(f"Nothing to remove for lab {spec.name}.")
+    else:
+        progress.info(f"✓ Removed: {', '.join(result.removed)}")
+        if result.kept:
+            progress.info(f"  Kept: {', '.join(result.kept)}")
+
+
+@task(help=_help(json="print the findings as JSON"))
+@user_errors
+def doctor(c, profile=None, provider=None, engine=None, name=None, scenario=None, json=False):
+    """Check this machine: Docker, kind, kubectl, helm/cilium, inotify limits, cgroup version."""
+    from provisioning.doctor import healthy, render, run_checks
+    from provisioning.runner import SubprocessRunner
+
+    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+    findings = run_checks(SubprocessRunner(), engine=spec.engine, provider=spec.provider)
+    if json:
+        _print_json({"ready": healthy(findings), "checks": [f.as_dict() for f in findings]})
+    else:
+        print(render(findings), end="")
+    if not healthy(findings):
+        raise Exit(code=EXIT_FAILED)
+
+
+@task(help={"json": "print as JSON"})
+@user_errors
+def scenarios(c, json=False):
+    """List the scenarios (lab steps) with what each one shows."""
+    from provisioning.policies import load_scenario, scenario_names
+
+    items = [load_scenario(n) for n in scenario_names()]
+    if json:
+        _print_json(
+            [
+                {
+                    "name": s.name,
+                    "title": s.title,
+                    "description": s.description,
+                    "policies": [p.filename for p in s.policies],
+                }
+                for s in items
+            ]
+        )
+        return
+    for s in items:
+        print(f"{s.name:22} {s.title}")
+
+
+@task(help={"json": "print as JSON"})
+@user_errors
+def profiles(c, json=False):
+    """List the lab profiles in profiles/."""
+    from provisioning.profiles import describe_profiles
+
+    found = describe_profiles()
+    if json:
+        _print_json([{"name": n, "description": d} for n, d in found])
+        return
+    for name_, description in found:
+        print(f"{name_:18} {description}")
+
+
+@task(
+    help={
+        "cluster": "cluster model file (JSON or YAML): namespaces and pods",
+        "policies": "a policy file or a directory of them",
+        "probes": "optional probes file (JSON); default: every pod pair on every declared port",
+        "engine": "reference, calico, azure, cilium or none",
+        "format": "table, json or summary",
+        "explain": "explain every verdict (table format)",
+    }
+)
+@user_errors
+def analyze(c, cluster, policies, probes=None, engine="reference", format="table", explain=False):
+    """Compute the expected reachability matrix from NetworkPolicies, offline."""
+    from provisioning.analysis.cli import run
+
+    code = run(cluster, policies, probes, engine, format, explain, sys.stdout)
+    if code:
+        raise Exit(code=code)
+
+
+ns = Collection(up, plan, status, down, doctor, scenarios, profiles, analyze)
+# Invoke configuration layer: `lab:` in invoke.yaml, or INVOKE_LAB_ENGINE=cilium and friends.
+ns.configure({"lab": {key: None for key in LAB_FLAGS}})
