@@ -273,12 +273,11 @@ class ClientKube:
             query = {"fieldManager": FIELD_MANAGER, "force": "true"}
             if dry_run:
                 query["dryRun"] = "All"
-            # JSON is YAML, so the apply-patch+yaml body can be the object as JSON text.
             _, data = self._call(
                 "PATCH",
                 resource.path(ref.namespace, name),
                 query,
-                body=json.dumps(obj),
+                body=dict(obj),
                 content_type=APPLY_CONTENT_TYPE,
                 ref=ref,
                 verb="apply",
@@ -397,7 +396,7 @@ class ClientKube:
         path: str,
         query: Mapping[str, str] | None = None,
         *,
-        body: str | None = None,
+        body: dict[str, Any] | None = None,
         content_type: str | None = None,
         ref: ObjectRef,
         verb: str,
@@ -420,9 +419,16 @@ class ClientKube:
                 headers[auth["key"]] = auth["value"]
         try:
             # rest_client.request(method, url, headers=, body=, _request_timeout=) is the call
-            # shared by clients 30-37; 30-35 raise ApiException on non-2xx, 36+ return it.
+            # shared by clients 30-37. Differences it absorbs: 30 raises ApiException on non-2xx
+            # where 37 returns the response; both JSON-encode a dict body sent as
+            # apply-patch+yaml (JSON is YAML), but 30 would encode a str body a second time;
+            # 30 ignores a float timeout unless it comes as a (connect, read) pair.
             resp = client.rest_client.request(
-                method, url, headers=headers, body=body, _request_timeout=self.timeout
+                method,
+                url,
+                headers=headers,
+                body=body,
+                _request_timeout=(self.timeout, self.timeout),
             )
             status, http_reason, raw = resp.status, resp.reason, _read(resp)
         except ApiException as exc:
@@ -446,8 +452,8 @@ class ClientKube:
             ) from exc
 
 
-def _read(resp: Any) -> bytes:
-    # 30-35 preload ``data``; 36+ return an unread RESTResponse whose read() fills it.
+def _read(resp: Any) -> bytes | str:
+    # 30 preloads ``data`` (decoded to str); 37 returns an unread RESTResponse (read() -> bytes).
     data = getattr(resp, "data", None)
     return data if data is not None else resp.read()
 
