@@ -1,0 +1,104 @@
+"""``down`` on AKS: delete the lab's cluster, then its resource group only if the tool made it.
+
+Order matters: the cluster goes first (AKS deletes its node resource group ``MC_...`` with it,
+which teardown confirms), then the group, and only when its tags say netpol-lab created it and
+nothing untagged lives in it. A cluster without the tool's tags is never deleted. Running it
+twice is safe: what is already gone is reported as absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from provisioning.aks.tags import TAG_MANAGED_BY
+from provisioning.errors import UsageError
+from provisioning.spec import TOOL
+
+if TYPE_CHECKING:
+    from provisioning.aks.gateway import AksGateway, Progress
+
+DELETED, DELETING, ABSENT, KEPT, GONE, PRESENT, UNCHECKED = (
+    "deleted",
+    "deleting",
+    "absent",
+    "kept",
+    "gone",
+    "still present",
+    "not checked",
+)
+
+
+@dataclass(frozen=True)
+class TeardownReport:
+    cluster: str  # deleted | deleting | absent
+    group: str  # deleted | deleting | absent | kept
+    node_group: str  # gone | still present | not checked
+    group_name: str
+    node_group_name: str = ""
+    detail: str = ""  # why the group was kept, or what is left to clean up
+
+    @property
+    def complete(self) -> bool:
+        """True when nothing the tool created is known to remain."""
+        return self.node_group != PRESENT
+
+    def lines(self) -> list[str]:
+        out = [f"cluster: {self.cluster}", f"resource group {self.group_name}: {self.group}"]
+        if self.node_group_name:
+            out.append(f"node resource group {self.node_group_name}: {self.node_group}")
+        if self.detail:
+            out.append(self.detail)
+        return out
+
+
+def teardown(
+    gateway: AksGateway,
+    group: str,
+    name: str,
+    *,
+    lab: str,
+    wait: bool = True,
+    progress: Progress | None = None,
+) -> TeardownReport:
+    """Delete ``name`` in ``group`` and, when owned, ``group`` itself. Idempotent."""
+    observed = gateway.observe(group, name)
+    node_group = observed.node_resource_group if observed else ""
+    if observed is None:
+        cluster = ABSENT
+    elif not observed.owned_by(lab):
+        raise UsageError(
+            f"cluster {name!r} in resource group {group!r} is not tagged {TAG_MANAGED_BY}={TOOL} "
+            f"for lab {lab!r}; netpol-lab deletes only what it created (az aks delete -g {group} "
+            f"-n {name} removes it by hand)"
+        )
+    else:
+        gateway.delete_cluster(group, name, wait=wait, progress=progress)
+        cluster = DELETED if wait else DELETING
+
+    status = gateway.group_status(group, lab)
+    detail = ""
+    if not status.exists:
+        group_state = ABSENT
+    elif not status.owned:
+        group_state = KEPT
+        detail = f"kept resource group {group!r}: netpol-lab did not create it"
+    elif status.foreign:
+        group_state = KEPT
+        detail = (
+            f"kept resource group {group!r}: it holds resources netpol-lab did not create "
+            f"({', '.join(status.foreign)}); delete them or the group yourself"
+        )
+    else:
+        deleted = gateway.delete_group_if_owned(group, lab=lab, wait=wait)
+        group_state = (DELETED if wait else DELETING) if deleted else ABSENT
+
+    node_state = UNCHECKED
+    if node_group and wait:
+        node_state = PRESENT if gateway.group_exists(node_group) else GONE
+        if node_state == PRESENT:
+            detail = (
+                f"node resource group {node_group!r} still exists after the cluster was "
+                f"deleted; check it (az group show -n {node_group}) and delete it if empty"
+            )
+    return TeardownReport(cluster, group_state, node_state, group, node_group, detail)
