@@ -1,0 +1,257 @@
+"""``analyze``: cluster + policies (+ probes) -> verdicts, explanations, counts and warnings.
+
+This is the entry point for the ``analyze`` task and for live validation. Without probes the
+probe set is every ordered pod pair on every port the destination declares; its counts are
+computed without enumerating pairs, and ``Analysis.results()`` yields the pairs lazily.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from provisioning.errors import UsageError
+
+from .engine import CompiledPolicies, CompiledRule, PortKey
+from .engines import engine_profile
+from .explain import (
+    ALLOW,
+    DENY,
+    ENGINE_NONE,
+    EXTERNAL,
+    NO_RULE_MATCHED,
+    NOT_ISOLATED,
+    RULE_MATCHED,
+    DirectionExplanation,
+    Result,
+    RuleRef,
+)
+from .lint import lint
+from .model import ClusterModel, IPAddress, Pod, Probe, parse_ip
+from .policy import EGRESS, INGRESS, Policy, parse_policy
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A probe end: a pod (``bit`` is its position in the compiled layout) or an outside IP."""
+
+    name: str
+    pod: Pod | None = None
+    bit: int = -1
+    ip: IPAddress | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedProbe:
+    source: Endpoint
+    destination: Endpoint
+    port: int | str
+    key: PortKey
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Counts are always there; ``results()`` produces the per-probe explanations on demand."""
+
+    engine: str
+    probes: int
+    allowed: int
+    seconds: float
+    warnings: tuple[str, ...]
+    ports: tuple[PortKey, ...]
+    """The (port, protocol) pairs probed, in output order."""
+    _results: Callable[[], Iterator[Result]]
+
+    @property
+    def denied(self) -> int:
+        return self.probes - self.allowed
+
+    def results(self) -> Iterator[Result]:
+        return self._results()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "probes": self.probes,
+            "allowed": self.allowed,
+            "denied": self.denied,
+            "seconds": round(self.seconds, 6),
+        }
+
+
+def analyze(
+    cluster: ClusterModel,
+    policies: Sequence[Mapping[str, Any] | Policy],
+    probes: Sequence[Probe] | None = None,
+    engine: str = "reference",
+) -> Analysis:
+    """Expected reachability under ``engine``; ``UsageError`` for invalid policies or probes."""
+    profile = engine_profile(engine)
+    parsed = parse_policies(policies)
+    started = time.perf_counter()
+    compiled = CompiledPolicies(cluster, parsed, profile)
+    explainer = Explainer(compiled)
+    if probes is None:
+        keys = _declared_ports(cluster)
+        total = allowed = 0
+        for key in keys:
+            dests = compiled.declaring(key)
+            total += len(compiled.pods) * dests.bit_count()
+            allowed += compiled.count(key, dests)
+        seconds = time.perf_counter() - started
+
+        def matrix() -> Iterator[Result]:
+            for key in keys:
+                dests = [p for p in cluster.pods if _serves(p, key)]
+                for src in cluster.pods:
+                    for dst in dests:
+                        yield explainer.result(
+                            ResolvedProbe(
+                                explainer.endpoint_of(src), explainer.endpoint_of(dst), key[0], key
+                            )
+                        )
+
+        return Analysis(engine, total, allowed, seconds, tuple(lint(compiled)), tuple(keys), matrix)
+    resolved = [explainer.resolve(p, i) for i, p in enumerate(probes)]
+    results = [explainer.result(r) for r in resolved]
+    seconds = time.perf_counter() - started
+    keys = list(dict.fromkeys(r.key for r in resolved))
+    return Analysis(
+        engine,
+        len(results),
+        sum(r.allowed for r in results),
+        seconds,
+        tuple(lint(compiled)),
+        tuple(keys),
+        lambda: iter(results),
+    )
+
+
+def parse_policies(policies: Sequence[Mapping[str, Any] | Policy]) -> list[Policy]:
+    """Validate and read policy objects; duplicates (same namespace/name) are an error."""
+    parsed = [p if isinstance(p, Policy) else parse_policy(p) for p in policies]
+    seen: set[str] = set()
+    for policy in parsed:
+        if policy.key in seen:
+            raise UsageError(f"policy {policy.key} is given twice", hint="names must be unique")
+        seen.add(policy.key)
+    return parsed
+
+
+def _serves(pod: Pod, key: PortKey) -> bool:
+    return any(p.port == key[0] and p.protocol == key[1] for p in pod.ports)
+
+
+def _declared_ports(cluster: ClusterModel) -> list[PortKey]:
+    keys = {(p.port, p.protocol) for pod in cluster.pods for p in pod.ports}
+    return sorted(keys, key=lambda k: (k[1], k[0]))
+
+
+class Explainer:
+    """Builds ``Result`` objects (verdict plus both explanations) from compiled policies."""
+
+    def __init__(self, compiled: CompiledPolicies) -> None:
+        self.c = compiled
+        self._bit_by_key = {
+            pod.key: compiled.bit_of[i] for i, pod in enumerate(compiled.cluster.pods)
+        }
+
+    def endpoint_of(self, pod: Pod) -> Endpoint:
+        return Endpoint(pod.key, pod, self._bit_by_key[pod.key], pod.ip)
+
+    def resolve(self, probe: Probe, index: int) -> ResolvedProbe:
+        where = f"probes[{index}]"
+        src = self._endpoint(probe.source, f"{where}.from")
+        dst = self._endpoint(probe.destination, f"{where}.to")
+        if src.pod is None and dst.pod is None:
+            raise UsageError(f"{where}: at least one end must be a pod of the cluster")
+        number = probe.port
+        if isinstance(number, str):
+            if dst.pod is None:
+                raise UsageError(
+                    f"{where}.port: the named port {number!r} cannot be resolved on an IP "
+                    "outside the cluster; give a number"
+                )
+            resolved = dst.pod.resolve_port(number, probe.protocol)
+            if resolved is None:
+                raise UsageError(
+                    f"{where}.port: {dst.name} declares no {probe.protocol} port named {number!r}"
+                )
+            number = resolved
+        return ResolvedProbe(src, dst, probe.port, (number, probe.protocol))
+
+    def _endpoint(self, text: str, where: str) -> Endpoint:
+        pod = self.c.cluster.pod(text)
+        if pod is not None:
+            return self.endpoint_of(pod)
+        ip = parse_ip(text)
+        if ip is None:
+            raise UsageError(f"{where}: {text!r} is neither a pod (namespace/name) nor an IP")
+        pod = self.c.cluster.pod_by_ip(ip)
+        if pod is not None:  # traffic to a pod's IP is traffic to the pod
+            return self.endpoint_of(pod)
+        return Endpoint(str(ip), ip=ip)
+
+    def result(self, probe: ResolvedProbe) -> Result:
+        ingress = self._direction(INGRESS, probe.destination, probe.source, probe.key)
+        egress = self._direction(EGRESS, probe.source, probe.destination, probe.key)
+        allowed = ingress.verdict == ALLOW and egress.verdict == ALLOW
+        return Result(
+            source=probe.source.name,
+            destination=probe.destination.name,
+            port=probe.port,
+            port_number=probe.key[0],
+            protocol=probe.key[1],
+            verdict=ALLOW if allowed else DENY,
+            loopback=probe.source.pod is not None and probe.source.name == probe.destination.name,
+            ingress=ingress,
+            egress=egress,
+        )
+
+    def _direction(
+        self, direction: str, subject: Endpoint, peer: Endpoint, key: PortKey
+    ) -> DirectionExplanation:
+        c = self.c
+        service = f"{key[1]}/{key[0]}"
+        base = {
+            "direction": direction,
+            "subject": subject.name,
+            "peer": peer.name,
+            "service": service,
+            "engine": c.engine.name,
+        }
+        if not c.engine.enforces:
+            return DirectionExplanation(verdict=ALLOW, reason=ENGINE_NONE, **base)
+        if subject.pod is None:
+            return DirectionExplanation(verdict=ALLOW, reason=EXTERNAL, **base)
+        cls = c.classes[c.class_of_bit[subject.bit]]
+        policies = cls.ingress_policies if direction == INGRESS else cls.egress_policies
+        if not policies:
+            return DirectionExplanation(verdict=ALLOW, reason=NOT_ISOLATED, **base)
+        view = c.view(key)
+        rule_ids = (view.ingress_rules if direction == INGRESS else view.egress_rules)[cls.id]
+        matched = [c.rules[r] for r in rule_ids if self._admits(c.rules[r], direction, peer, key)]
+        return DirectionExplanation(
+            verdict=ALLOW if matched else DENY,
+            reason=RULE_MATCHED if matched else NO_RULE_MATCHED,
+            isolated_by=tuple(c.policies[p].key for p in policies),
+            allowed_by=tuple(RuleRef(r.policy.key, r.rule.path) for r in matched),
+            **base,
+        )
+
+    def _admits(self, rule: CompiledRule, direction: str, peer: Endpoint, key: PortKey) -> bool:
+        """Whether ``rule`` (already known to apply to the subject) admits ``peer`` on ``key``.
+
+        Ingress rules in the view already cover the port on the destination; egress rules
+        must cover it on the peer, which is the destination.
+        """
+        if peer.pod is None:
+            assert peer.ip is not None
+            if not rule.matches_external(peer.ip):
+                return False
+            return direction == INGRESS or rule.ports_cover_number(*key)
+        if not (rule.peers >> peer.bit) & 1:
+            return False
+        return direction == INGRESS or bool((self.c.view(key).ports_ok[rule.id] >> peer.bit) & 1)

@@ -1,0 +1,141 @@
+"""Why a connection is allowed or denied, per direction, as data and as one readable sentence.
+
+A connection needs both directions: the source's egress and the destination's ingress. Each
+``DirectionExplanation`` says whether its pod is isolated for that direction and by which
+policies, and which rules admit the other end, or that none does. The JSON form is the
+contract documented in ``docs/analyze.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+ALLOW = "allow"
+DENY = "deny"
+
+# Reasons, one per way a direction can be decided.
+ENGINE_NONE = "engine-none"
+EXTERNAL = "external"
+NOT_ISOLATED = "not-isolated"
+RULE_MATCHED = "rule-matched"
+NO_RULE_MATCHED = "no-rule-matched"
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    """A rule that admitted the connection: ``policy`` is ``ns/name``, ``rule`` the field path."""
+
+    policy: str
+    rule: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"policy": self.policy, "rule": self.rule}
+
+
+@dataclass(frozen=True)
+class DirectionExplanation:
+    """The verdict of one direction for one connection.
+
+    ``subject`` is the endpoint whose policies decide (the destination for ingress, the source
+    for egress); ``peer`` is the other end; ``service`` is e.g. ``TCP/80``.
+    """
+
+    direction: str
+    verdict: str
+    reason: str
+    subject: str
+    peer: str
+    service: str
+    isolated_by: tuple[str, ...] = ()
+    allowed_by: tuple[RuleRef, ...] = ()
+    engine: str = "reference"
+
+    @property
+    def isolated(self) -> bool:
+        return bool(self.isolated_by)
+
+    def sentence(self) -> str:
+        """One sentence a workshop attendee can read, starting with the expected verdict."""
+        head = f"expected {self.verdict}: "
+        d = self.direction
+        if self.reason == ENGINE_NONE:
+            return head + f"engine {self.engine} enforces no NetworkPolicy, so {d} is not filtered"
+        if self.reason == EXTERNAL:
+            return head + f"{self.subject} is outside the cluster, so no {d} policy applies to it"
+        if self.reason == NOT_ISOLATED:
+            return head + f"{self.subject} is not isolated for {d} (no policy selects it for {d})"
+        isolated = f"{self.subject} is isolated for {d} by {_join(self.isolated_by)}"
+        if self.reason == RULE_MATCHED:
+            rules = _join([f"{r.policy} {r.rule}" for r in self.allowed_by])
+            verb = "admits" if len(self.allowed_by) == 1 else "admit"
+            return head + f"{isolated} and {rules} {verb} {self._flow()} on {self.service}"
+        return head + f"{isolated} and no {d} rule admits {self._flow()} on {self.service}"
+
+    def _flow(self) -> str:
+        return self.peer if self.direction == "ingress" else f"traffic to {self.peer}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "isolated": self.isolated,
+            "isolated_by": list(self.isolated_by),
+            "allowed_by": [r.to_dict() for r in self.allowed_by],
+            "sentence": self.sentence(),
+        }
+
+
+@dataclass(frozen=True)
+class Result:
+    """The verdict for one probe with both directions explained.
+
+    ``port`` is the probe's port as given (number or name); ``port_number`` the number it
+    resolved to on the destination.
+    """
+
+    source: str
+    destination: str
+    port: int | str
+    port_number: int
+    protocol: str
+    verdict: str
+    loopback: bool
+    ingress: DirectionExplanation
+    egress: DirectionExplanation
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict == ALLOW
+
+    def sentences(self) -> list[str]:
+        """Egress first (it happens first), then ingress; loopback adds a caveat."""
+        lines = [self.egress.sentence(), self.ingress.sentence()]
+        if self.loopback:
+            lines.append(
+                "note: this is loopback (a pod to itself); implementations differ here and "
+                "upstream e2e tests ignore it"
+            )
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "from": self.source,
+            "to": self.destination,
+            "port": self.port,
+            "protocol": self.protocol,
+            "verdict": self.verdict,
+            "loopback": self.loopback,
+            "ingress": self.ingress.to_dict(),
+            "egress": self.egress.to_dict(),
+        }
+        if isinstance(self.port, str):
+            out["port_number"] = self.port_number
+        return out
+
+
+def _join(items: Any) -> str:
+    items = list(items)
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
