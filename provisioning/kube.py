@@ -131,9 +131,13 @@ class KubeUnreachable(KubeError):
     def __init__(self, server: str, kubeconfig: Path | str, cause: str) -> None:
         self.server = server
         self.kubeconfig = str(kubeconfig)
+        if "SSL" in cause or "certificate" in cause.lower():
+            advice = "was the cluster recreated with a new CA? try `invoke status`"
+        else:
+            advice = "is the cluster running? try `invoke status`"
         super().__init__(
             f"cannot reach the Kubernetes API at {server} from kubeconfig {kubeconfig}: "
-            f"{_one_line(cause)}; is the cluster running? try `invoke status`"
+            f"{_one_line(cause)}; {advice}"
         )
 
 

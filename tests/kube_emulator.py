@@ -17,8 +17,12 @@ Status bodies follow https://kubernetes.io/docs/reference/using-api/api-concepts
 
 from __future__ import annotations
 
+import base64
+import datetime
+import ipaddress
 import itertools
 import json
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,6 +60,7 @@ class KubeEmulator:
     discovery: dict[str, dict[str, Any]] = field(default_factory=dict)
     objects: dict[_ObjKey, dict[str, Any]] = field(default_factory=dict)
     scripted: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
+    tls: ssl.SSLContext | None = None  # serve https with this server context
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -93,6 +98,8 @@ class KubeEmulator:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         # A short poll interval so shutdown() returns at once instead of after the 0.5 s default.
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
@@ -108,7 +115,7 @@ class KubeEmulator:
     def url(self) -> str:
         assert self._server is not None, "use the emulator as a context manager"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     # -- test controls --
 
@@ -229,15 +236,69 @@ def _missing(plural: str, name: str) -> tuple[int, dict[str, Any]]:
     return _status(404, "NotFound", f'{plural} "{name}" not found')
 
 
-def write_kubeconfig(path: Any, contexts: dict[str, str], current: str, token: str) -> None:
-    """A kubeconfig with one cluster/user per context, all using the same bearer token."""
+def write_kubeconfig(
+    path: Any,
+    contexts: dict[str, str],
+    current: str,
+    token: str,
+    *,
+    cluster_extra: dict[str, Any] | None = None,
+) -> None:
+    """A kubeconfig with one cluster/user per context, all using the same bearer token.
+
+    ``cluster_extra`` goes into every cluster entry (``certificate-authority-data``, ...).
+    """
+    clusters = [
+        {"name": n, "cluster": {"server": url, **(cluster_extra or {})}}
+        for n, url in contexts.items()
+    ]
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": n, "cluster": {"server": url}} for n, url in contexts.items()],
+        "clusters": clusters,
         "users": [{"name": n, "user": {"token": token}} for n in contexts],
         "contexts": [{"name": n, "context": {"cluster": n, "user": n}} for n in contexts],
         "current-context": current,
     }
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
+
+
+def self_signed_tls(directory: Any) -> tuple[ssl.SSLContext, str]:
+    """A server TLS context for 127.0.0.1 and the base64 CA data a kubeconfig would carry."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-emulator")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    cert_file, key_file = directory / "server.crt", directory / "server.key"
+    cert_file.write_bytes(cert_pem)
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context, base64.b64encode(cert_pem).decode()

@@ -15,7 +15,7 @@ import pytest
 
 from provisioning.fake_kube import FakeKube
 from provisioning.kube import ClientKube, KubeApi, KubeError, KubeUnreachable
-from tests.kube_emulator import KubeEmulator, write_kubeconfig
+from tests.kube_emulator import KubeEmulator, self_signed_tls, write_kubeconfig
 
 TOKEN = "t0ken-for-tests"
 
@@ -309,6 +309,30 @@ def test_named_context_is_used_and_current_context_ignored(
     with pytest.raises(KubeUnreachable):
         ClientKube(path).server_version()
     assert path.read_text() == before  # the kubeconfig is read, never rewritten
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_tls_settings_come_from_the_kubeconfig(tmp_path: Path) -> None:
+    server_tls, ca_data = self_signed_tls(tmp_path)
+    with KubeEmulator(tls=server_tls) as emu:
+        trusted, untrusted, skip = (tmp_path / n for n in ("trusted", "untrusted", "skip"))
+        ca = {"certificate-authority-data": ca_data}
+        write_kubeconfig(trusted, {"lab": emu.url}, "lab", TOKEN, cluster_extra=ca)
+        write_kubeconfig(untrusted, {"lab": emu.url}, "lab", TOKEN)
+        insecure = {"insecure-skip-tls-verify": True}
+        write_kubeconfig(skip, {"lab": emu.url}, "lab", TOKEN, cluster_extra=insecure)
+
+        assert ClientKube(trusted).server_version() == "v1.36.1"
+        assert ClientKube(skip).server_version() == "v1.36.1"
+        # Without the cluster's CA the handshake fails: unreachable, with the TLS reason.
+        with pytest.raises(KubeUnreachable) as err:
+            ClientKube(untrusted).server_version()
+        assert "CERTIFICATE_VERIFY_FAILED" in str(err.value)
+        assert str(err.value).endswith(
+            "was the cluster recreated with a new CA? try `invoke status`"
+        )
+        assert str(err.value).startswith(f"cannot reach the Kubernetes API at {emu.url} ")
+        assert [r.headers["authorization"] for r in emu.requests] == [f"Bearer {TOKEN}"] * 2
 
 
 def test_missing_kubeconfig_says_how_to_get_one(tmp_path: Path) -> None:
