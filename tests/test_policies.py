@@ -544,3 +544,47 @@ def test_db_policy_peers_split_in_two_would_admit_the_intruder() -> None:
     probe = scenarios.Expectation("demo/intruder", "demo/server", 80, "TCP", False)
     assert reference_verdict((obj,), probe, ipblock_sees_pods=False) is False
     assert reference_verdict((split,), probe, ipblock_sees_pods=False) is True
+
+
+@pytest.mark.parametrize("engine", ["calico", "azure", "cilium"])
+@pytest.mark.parametrize("name", NAMES)
+def test_the_analyzer_agrees_with_the_stated_expectations(name: str, engine: str) -> None:
+    # Cross-check with provisioning.analysis, written independently of the reference above.
+    from provisioning.analysis.analyzer import analyze
+    from provisioning.analysis.model import ClusterModel, Probe
+
+    cluster = ClusterModel.from_dict(
+        {
+            "namespaces": {
+                ns: {
+                    "labels": {
+                        k: v for k, v in labels.items() if k != "kubernetes.io/metadata.name"
+                    }
+                }
+                for ns, labels in NS_LABELS.items()
+            },
+            "pods": [
+                {
+                    "namespace": pod.namespace,
+                    "name": pod.name,
+                    "labels": POD_LABELS[pod.ref],
+                    "ip": str(POD_IPS[pod.ref]),
+                    "ports": [
+                        {"name": p.name, "port": p.number, "protocol": p.protocol}
+                        for p in pod.ports
+                    ],
+                }
+                for pod in workload.pods()
+            ],
+        }
+    )
+    scenario = policies.load_scenario(name)
+    probes = [Probe(e.source, e.target, e.port, e.protocol) for e in scenario.expectations]
+    objects = policies.render_scenario(name, LAB).objects
+    results = list(analyze(cluster, objects, probes, engine=engine).results())
+    wrong = [
+        e.describe()
+        for e, r in zip(scenario.expectations, results, strict=True)
+        if r.allowed != e.allowed
+    ]
+    assert not wrong
