@@ -1,0 +1,297 @@
+"""The gateway running the real Azure SDK against the fake ARM: requests, headers, errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from provisioning.aks.body import cluster_body, update_body
+from provisioning.aks.gateway import AksGateway, resolve_subscription
+from provisioning.aks.transitions import plan_transition
+from provisioning.errors import OperationError, UsageError
+from provisioning.spec import AksSettings, LabSpec
+from tests.aks.conftest import load
+from tests.aks.fake_arm import FakeArm, FakeCredential
+
+GROUP, NAME = "lab-rg", "lab"
+
+
+def spec(engine: str) -> LabSpec:
+    return LabSpec(name=NAME, provider="aks", engine=engine, aks=AksSettings(resource_group=GROUP))
+
+
+def seeded(fake: FakeArm, engine: str = "azure", **props: object) -> dict:
+    raw = copy.deepcopy(load("cluster_get_azure.json"))
+    raw["properties"]["networkProfile"]["networkPolicy"] = engine
+    return fake.seed_cluster(GROUP, raw, **props)
+
+
+# -- create ----------------------------------------------------------------------------------------
+
+
+def test_create_sends_the_exact_body_with_if_none_match(fake: FakeArm, gateway: AksGateway) -> None:
+    body = cluster_body(spec("cilium"), "1.33")
+    fake.seed_group(GROUP)
+    seen: list[tuple[float, str]] = []
+
+    created = gateway.create_cluster(GROUP, NAME, body, lambda t, s: seen.append((t, s)))
+
+    (put,) = fake.calls("PUT", "/managedClusters/")
+    assert put.body == body
+    assert put.headers["if-none-match"] == "*"
+    assert "if-match" not in put.headers
+    assert "api-version=" in put.url
+    assert put.headers["authorization"] == "Bearer fake-token"
+    assert created.engine == "cilium" and created.provisioning_state == "Succeeded"
+    assert created.etag and created.node_resource_group == f"MC_{GROUP}_{NAME}_westeurope"
+    # The initial answer, one InProgress poll, then the terminal state.
+    assert [s for _, s in seen] == ["Creating", "Creating", "Succeeded"]
+    assert all(t >= 0 for t, _ in seen)
+
+
+def test_progress_follows_the_number_of_polls(credential: FakeCredential) -> None:
+    fake = FakeArm(polls=3)
+    gateway = AksGateway(fake.subscription, credential, transport=fake, polling_interval=0)
+    fake.seed_group(GROUP)
+    seen: list[str] = []
+    gateway.create_cluster(
+        GROUP, NAME, cluster_body(spec("none"), None), lambda _, s: seen.append(s)
+    )
+    assert seen == ["Creating"] * 4 + ["Succeeded"]
+    assert len(fake.calls("GET", "/operations/")) == 4
+
+
+def test_create_refuses_to_overwrite_a_cluster_that_appeared(
+    fake: FakeArm, gateway: AksGateway
+) -> None:
+    before = seeded(fake)
+    with pytest.raises(OperationError, match=r"cluster 'lab' in resource group 'lab-rg' appeared"):
+        gateway.create_cluster(GROUP, NAME, cluster_body(spec("cilium"), "1.33"))
+    assert fake.clusters[(GROUP, NAME)] == before  # untouched
+
+
+def test_observe_reads_engine_etag_pools_and_tags(fake: FakeArm, gateway: AksGateway) -> None:
+    seeded(fake, "calico")
+    seen = gateway.observe(GROUP, NAME)
+    assert seen is not None
+    assert (seen.engine, seen.etag, seen.provisioning_state) == (
+        "calico",
+        "etag-seeded",
+        "Succeeded",
+    )
+    assert [(p.name, p.os_type) for p in seen.node_pools] == [("system", "Linux")]
+    assert seen.node_resource_group == "MC_lab-rg_lab_westeurope"
+    assert seen.tags["managed-by"] == "netpol-lab"
+
+
+def test_observe_returns_none_for_a_missing_cluster_or_group(
+    fake: FakeArm, gateway: AksGateway
+) -> None:
+    assert gateway.observe("no-such-rg", NAME) is None
+    fake.seed_group(GROUP)
+    assert gateway.observe(GROUP, NAME) is None
+    assert [r.method for r in fake.requests] == ["GET", "GET"]
+
+
+# -- update ----------------------------------------------------------------------------------------
+
+
+def test_update_sends_if_match_and_only_changes_the_network_profile(
+    fake: FakeArm, gateway: AksGateway
+) -> None:
+    seeded(fake, "none")
+    current = gateway.observe(GROUP, NAME)
+    (step,) = plan_transition(current, "calico", lab=NAME).steps
+
+    updated = gateway.update_cluster(GROUP, NAME, update_body(current, step), current.etag)
+
+    (put,) = fake.calls("PUT", "/managedClusters/")
+    assert put.headers["if-match"] == '"etag-seeded"'
+    assert "if-none-match" not in put.headers
+    sent = put.body
+    assert sent["properties"]["networkProfile"]["networkPolicy"] == "calico"
+    # Everything else is the cluster as read, minus what the service computes.
+    assert sent["properties"]["agentPoolProfiles"][0]["count"] == 2
+    assert sent["tags"] == current.tags
+    for readonly in ("provisioningState", "fqdn", "powerState", "currentKubernetesVersion"):
+        assert readonly not in sent["properties"]
+    assert "eTag" not in sent and "principalId" not in sent["identity"]
+    assert "effectiveOutboundIPs" not in sent["properties"]["networkProfile"]["loadBalancerProfile"]
+    assert updated.engine == "calico" and updated.etag != current.etag
+
+
+def test_a_stale_etag_becomes_a_clear_message(fake: FakeArm, gateway: AksGateway) -> None:
+    seeded(fake, "none")
+    current = gateway.observe(GROUP, NAME)
+    fake.clusters[(GROUP, NAME)]["eTag"] = "changed-by-someone"
+    (step,) = plan_transition(current, "azure", lab=NAME).steps
+    with pytest.raises(OperationError) as err:
+        gateway.update_cluster(GROUP, NAME, update_body(current, step), current.etag)
+    assert str(err.value) == (
+        "the cluster changed since it was read (cluster 'lab' in resource group 'lab-rg'); "
+        "re-run plan"
+    )
+    assert fake.calls("PUT")[0].headers["if-match"] == '"etag-seeded"'
+
+
+def test_a_running_operation_gives_409_and_says_to_wait(fake: FakeArm, gateway: AksGateway) -> None:
+    seeded(fake, "none", provisioningState="Upgrading")
+    current = gateway.observe(GROUP, NAME)
+    with pytest.raises(OperationError, match=r"OperationNotAllowed: .*wait for it to finish"):
+        gateway.update_cluster(GROUP, NAME, dict(current.raw), current.etag)
+
+
+def test_engine_change_azure_to_calico_runs_through_none(
+    fake: FakeArm, gateway: AksGateway
+) -> None:
+    seeded(fake, "azure")
+    current = gateway.observe(GROUP, NAME)
+    transition = plan_transition(current, "calico", lab=NAME)
+    for step in transition.steps:
+        current = gateway.update_cluster(GROUP, NAME, update_body(current, step), current.etag)
+    policies = [p.body["properties"]["networkProfile"]["networkPolicy"] for p in fake.calls("PUT")]
+    assert policies == ["none", "calico"]
+    assert gateway.observe(GROUP, NAME).engine == "calico"
+
+
+def test_the_direct_switch_the_plan_avoids_is_rejected_by_arm(
+    fake: FakeArm, gateway: AksGateway
+) -> None:
+    # Proves the fake enforces the rule, so the previous test's success means something.
+    seeded(fake, "azure")
+    current = gateway.observe(GROUP, NAME)
+    body = copy.deepcopy(
+        update_body(current, plan_transition(current, "calico", lab=NAME).steps[1])
+    )
+    with pytest.raises(
+        OperationError, match="InvalidParameter: Changing network policy from azure"
+    ):
+        gateway.update_cluster(GROUP, NAME, body, current.etag)
+
+
+def test_dataplane_upgrade_to_cilium_keeps_the_ipam_mode(
+    fake: FakeArm, gateway: AksGateway
+) -> None:
+    seeded(fake, "calico")
+    current = gateway.observe(GROUP, NAME)
+    (step,) = plan_transition(current, "cilium", lab=NAME).steps
+    after = gateway.update_cluster(GROUP, NAME, update_body(current, step), current.etag)
+    net = fake.calls("PUT")[0].body["properties"]["networkProfile"]
+    assert (net["networkDataplane"], net["networkPolicy"]) == ("cilium", "cilium")
+    assert "networkPluginMode" not in net  # node subnet stays node subnet: never IPAM + dataplane
+    assert after.engine == "cilium"
+
+
+# -- retries, credentials, versions ----------------------------------------------------------------
+
+
+def test_429_is_retried_after_the_advertised_delay(fake: FakeArm, gateway: AksGateway) -> None:
+    seeded(fake)
+    fake.throttle(times=1, retry_after=7)
+    assert gateway.observe(GROUP, NAME) is not None
+    assert [r.method for r in fake.requests] == ["GET", "GET"]
+    assert fake.sleeps == [7.0]  # the SDK's retry policy honoured Retry-After (recorded, not slept)
+
+
+def test_credential_failure_is_one_line_on_how_to_log_in(fake: FakeArm) -> None:
+    from azure.identity import CredentialUnavailableError
+
+    broken = FakeCredential(CredentialUnavailableError("EnvironmentCredential: incomplete\nmore"))
+    gateway = AksGateway(fake.subscription, broken, transport=fake, polling_interval=0)
+    with pytest.raises(UsageError) as err:
+        gateway.observe(GROUP, NAME)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "az login" in message
+    for var in (
+        "AZURE_CLIENT_ID",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_SUBSCRIPTION_ID",
+    ):
+        assert var in message
+    assert fake.requests == []  # the token is fetched before anything is sent
+
+
+def test_authentication_error_is_mapped_too(fake: FakeArm) -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    gateway = AksGateway(
+        fake.subscription, FakeCredential(ClientAuthenticationError("expired")), transport=fake
+    )
+    with pytest.raises(UsageError, match="az login"):
+        gateway.group_exists(GROUP)
+
+
+def test_missing_subscription_names_the_env_var_and_profile_key(monkeypatch) -> None:
+    with pytest.raises(UsageError, match=r"AZURE_SUBSCRIPTION_ID or aks\.subscription_id"):
+        AksGateway(None)
+    with pytest.raises(UsageError, match="AZURE_SUBSCRIPTION_ID"):
+        resolve_subscription(None)
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "from-env")
+    assert resolve_subscription(None) == "from-env"
+    assert resolve_subscription("from-profile") == "from-profile"
+
+
+def test_default_credential_is_created_lazily_without_the_browser(monkeypatch) -> None:
+    import azure.identity
+
+    made: list[dict] = []
+    monkeypatch.setattr(
+        azure.identity, "DefaultAzureCredential", lambda **kw: made.append(kw) or "cred"
+    )
+    gateway = AksGateway("sub")
+    assert made == []
+    assert gateway.credential == "cred"
+    assert made == [{"exclude_interactive_browser_credential": True}]
+
+
+def test_default_version_is_the_regions_default_non_preview(gateway: AksGateway) -> None:
+    assert gateway.default_kubernetes_version("westeurope") == "1.33"
+
+
+def test_a_preview_default_is_never_chosen(fake: FakeArm, gateway: AksGateway) -> None:
+    fake.versions["northeurope"] = {
+        "values": [{"version": "1.35", "isDefault": True, "isPreview": True}]
+    }
+    with pytest.raises(OperationError, match=r"no default non-preview.*aks\.kubernetes_version"):
+        gateway.default_kubernetes_version("northeurope")
+
+
+def test_user_kubeconfig_is_decoded_bytes(fake: FakeArm, gateway: AksGateway) -> None:
+    seeded(fake)
+    assert gateway.user_kubeconfig(GROUP, NAME) == fake.kubeconfig
+    (post,) = fake.calls("POST", "/listClusterUserCredential")
+    assert post.body is None
+
+
+def test_missing_cluster_credentials_are_an_operation_error(
+    fake: FakeArm, gateway: AksGateway
+) -> None:
+    fake.seed_group(GROUP)
+    with pytest.raises(
+        OperationError, match=r"could not get credentials for cluster 'lab'.*ResourceNotFound"
+    ):
+        gateway.user_kubeconfig(GROUP, NAME)
+
+
+# -- resource groups -------------------------------------------------------------------------------
+
+
+def test_ensure_group_creates_once_with_the_given_tags(fake: FakeArm, gateway: AksGateway) -> None:
+    tags = {"managed-by": "netpol-lab", "netpol-lab-lab": NAME}
+    assert gateway.ensure_group(GROUP, "westeurope", tags) is True
+    assert gateway.ensure_group(GROUP, "westeurope", {"other": "x"}) is False
+    (put,) = fake.calls("PUT", "/resourcegroups/")
+    assert put.body == {"location": "westeurope", "tags": tags}
+    assert [r.method for r in fake.calls("HEAD")] == ["HEAD", "HEAD"]
+
+
+def test_requests_are_json_and_name_the_api_version(fake: FakeArm, gateway: AksGateway) -> None:
+    fake.seed_group(GROUP)
+    gateway.create_cluster(GROUP, NAME, cluster_body(spec("none"), "1.33"))
+    put = fake.calls("PUT")[0]
+    assert put.headers["content-type"] == "application/json"
+    assert json.loads(json.dumps(put.body)) == put.body
