@@ -163,8 +163,8 @@ def plan_probes(lab: LiveLab, *, protocols: Sequence[str] = ("TCP", "UDP")) -> l
 
 
 def analyzer_expectations(lab: LiveLab, probes: Sequence[Probe], engine: str) -> list[Any]:
-    """The analyzer's verdict for each probe, with its readable explanation."""
-    from provisioning.analysis import analyze
+    """The analyzer's verdict for each probe, with the sentence that explains it."""
+    from provisioning.analysis.analyzer import analyze
     from provisioning.analysis.model import ClusterModel
     from provisioning.analysis.model import Probe as AnalyzerProbe
     from provisioning.validation import Expectation
@@ -172,16 +172,12 @@ def analyzer_expectations(lab: LiveLab, probes: Sequence[Probe], engine: str) ->
     model = ClusterModel.from_dict(lab.cluster_dict(), source="live cluster")
     wanted = [AnalyzerProbe(p.source.key, p.destination.key, p.port, p.protocol) for p in probes]
     analysis = analyze(model, list(lab.policies), wanted, ANALYZER_ENGINES.get(engine, engine))
-    return [Expectation(r.allowed, _sentence(r)) for r in _results(analysis)]
+    return [Expectation(r.allowed, explanation(r)) for r in analysis.results()]
 
 
-def _results(analysis: Any) -> Sequence[Any]:
-    return getattr(analysis, "results", analysis)
-
-
-def _sentence(result: Any) -> str:
-    for name in ("sentence", "explanation", "reason"):
-        value = getattr(result, name, None)
-        if isinstance(value, str) and value:
-            return value
-    return ""
+def explanation(result: Any) -> str:
+    """The sentences that decided the verdict: for a deny, the direction(s) that denied it."""
+    directions = [result.egress, result.ingress]
+    if not result.allowed:
+        directions = [d for d in directions if d.verdict != "allow"] or directions
+    return "; ".join(d.sentence() for d in directions)

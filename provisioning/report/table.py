@@ -71,7 +71,7 @@ def difference_line(report: ValidationReport, check: ProbeCheck) -> str:
     extra = f" ({check.detail})" if check.detail and check.observed is Outcome.ERROR else ""
     note = " [loopback: reported, not counted]" if state == "ignored" else ""
     why = (
-        f"\n    expected {check.expected.verdict}: {check.expected.explanation}"
+        f"\n    {check.expected.explanation}"
         if (check.expected.explanation)
         else ""
     )

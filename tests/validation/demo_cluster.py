@@ -1,0 +1,77 @@
+"""A demo lab without a cluster: the real demo manifests in ``FakeKube``, real traffic in a netns.
+
+The pods get loopback IPs inside a network namespace of our own; the server's ports have real
+listeners there; the "dataplane" is a handful of iptables DROP rules written by hand from what
+the demo policy means (not from the analyzer, so the comparison is not circular). ``missing``
+leaves rules out, to show what validation reports when enforcement is incomplete.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioning import workload
+from provisioning.fake_kube import FakeKube
+from provisioning.spec import LabSpec, lab_labels
+from tests.validation.netlab import NetnsLab
+
+POD_IPS = {
+    "demo/server": "127.0.10.1",
+    "demo/client": "127.0.20.1",
+    "demo/intruder": "127.0.20.2",
+    "other/client": "127.0.30.1",
+}
+
+# The AKS walkthrough's policy: demo/server accepts TCP 80 only from app=client in its namespace.
+DEMO_POLICY: dict[str, Any] = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "demo-policy", "namespace": "demo"},
+    "spec": {
+        "podSelector": {"matchLabels": {"app": "server"}},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {"from": [{"podSelector": {"matchLabels": {"app": "client"}}}],
+             "ports": [{"protocol": "TCP", "port": 80}]}
+        ],
+    },
+}  # fmt: skip
+
+# What an engine enforcing DEMO_POLICY drops (self traffic stays allowed, as on most engines).
+DEMO_DROPS = [
+    ("demo/intruder", "demo/server", 80),
+    ("other/client", "demo/server", 80),
+    ("demo/client", "demo/server", 8080),
+    ("demo/intruder", "demo/server", 8080),
+    ("other/client", "demo/server", 8080),
+]
+
+
+def fake_demo_kube(spec: LabSpec, *, policies: bool = True) -> FakeKube:
+    kube = FakeKube()
+    for obj in workload.demo_manifests(spec.name):
+        kube.seed(obj)
+        if obj["kind"] == "Pod":
+            key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+            kube.set_status(
+                "v1",
+                "Pod",
+                obj["metadata"]["name"],
+                obj["metadata"]["namespace"],
+                {"phase": "Running", "podIP": POD_IPS[key]},
+            )
+    if policies:
+        policy = dict(DEMO_POLICY)
+        policy["metadata"] = {**DEMO_POLICY["metadata"], "labels": lab_labels(spec.name)}
+        kube.seed(policy)
+    return kube
+
+
+def wire_dataplane(netns: NetnsLab, *, missing: tuple[tuple[str, str, int], ...] = ()) -> None:
+    """Listeners for the server's ports and the drop rules of the demo policy."""
+    server_ip = POD_IPS["demo/server"]
+    for port in (workload.MAIN_PORT.number, workload.ADMIN_PORT.number):
+        netns.tcp_listener(server_ip, port)
+    for src, dst, port in DEMO_DROPS:
+        if (src, dst, port) not in missing:
+            netns.drop(POD_IPS[src], POD_IPS[dst], port)

@@ -1,0 +1,104 @@
+"""The live lab read through the Kubernetes seam, and validation of a whole demo lab."""
+
+from __future__ import annotations
+
+import pytest
+
+from provisioning.errors import OperationError
+from provisioning.fake_kube import FakeKube
+from provisioning.live import observe, plan_probes
+from provisioning.probe import Outcome
+from provisioning.probe_kubectl import KubectlExecutor
+from provisioning.spec import LabSpec
+from provisioning.validation import Status, run_validation
+from tests.validation.demo_cluster import POD_IPS, fake_demo_kube, wire_dataplane
+from tests.validation.netlab import NetnsLab
+from tests.validation.runners import LocalKubectl
+
+SPEC = LabSpec(name="lab1", engine="calico", scenario="aks-demo")
+
+
+def test_observe_reads_namespaces_pods_ports_and_policies() -> None:
+    lab = observe(fake_demo_kube(SPEC), SPEC)
+    assert set(lab.namespaces) == {"demo", "other"}
+    assert [p.key for p in lab.pods] == ["demo/client", "demo/intruder", "demo/server",
+                                         "other/client"]  # fmt: skip
+    server = next(p for p in lab.pods if p.key == "demo/server")
+    assert server.ip == POD_IPS["demo/server"]
+    assert [(q.name, q.port, q.protocol) for q in server.ports] == [
+        ("main", 80, "TCP"),
+        ("admin", 8080, "TCP"),
+    ]
+    assert server.containers[0] == "main"
+    assert [p["metadata"]["name"] for p in lab.policies] == ["demo-policy"]
+    assert "managedFields" not in lab.policies[0]["metadata"]
+
+
+def test_pods_that_cannot_be_probed_are_noted_not_guessed() -> None:
+    kube = fake_demo_kube(SPEC)
+    kube.set_status("v1", "Pod", "intruder", "demo", {"phase": "Pending"})
+    lab = observe(kube, SPEC)
+    assert "demo/intruder" not in [p.key for p in lab.pods]
+    assert lab.notes == ("demo/intruder not probed: phase is Pending, not Running",)
+
+
+def test_no_lab_is_an_operation_error() -> None:
+    with pytest.raises(OperationError, match="invoke up"):
+        observe(FakeKube(), SPEC)
+
+
+def test_probe_plan_covers_every_pod_to_every_declared_port() -> None:
+    probes = plan_probes(observe(fake_demo_kube(SPEC), SPEC))
+    assert len(probes) == 4 * 2
+    assert {p.destination.key for p in probes} == {"demo/server"}
+    assert [p.loopback for p in probes].count(True) == 2
+
+
+def test_analyzer_expectations_for_the_demo_policy() -> None:
+    from provisioning.live import analyzer_expectations
+
+    lab = observe(fake_demo_kube(SPEC), SPEC)
+    probes = plan_probes(lab)
+    expected = {p.key: e for p, e in zip(probes, analyzer_expectations(lab, probes, "calico"),
+                                         strict=True)}  # fmt: skip
+    assert expected["demo/client -> demo/server:80/TCP"].allowed
+    intruder = expected["demo/intruder -> demo/server:80/TCP"]
+    assert not intruder.allowed
+    assert "demo/demo-policy" in intruder.explanation
+    none = analyzer_expectations(lab, probes, "none")
+    assert all(e.allowed for e in none)
+
+
+@pytest.mark.parametrize("mode", ["per-source", "pool"])
+def test_validating_a_demo_lab_end_to_end(netns: NetnsLab, mode: str) -> None:
+    """FakeKube for the objects, kubectl exec run locally in a netns, the real analyzer."""
+    wire_dataplane(netns)
+    kube = fake_demo_kube(SPEC)
+    local = LocalKubectl(POD_IPS, netns=netns.name)
+    executor = KubectlExecutor(local, SPEC.kubeconfig, mode=mode)
+    stated = [{"from": "demo/client", "to": "demo/server", "port": 80, "expect": "allow"}]
+    report = run_validation(kube, local, SPEC, executor=executor, probe_timeout=0.5,
+                            deadline=10, stated_expectations=stated)  # fmt: skip
+    assert report.ok, [(c.probe.key, c.observed, c.detail) for c in report.failures]
+    assert report.rounds == 1
+    by_key = {c.probe.key: c for c in report.checks}
+    assert by_key["demo/client -> demo/server:80/TCP"].observed is Outcome.CONNECTED
+    assert by_key["demo/intruder -> demo/server:80/TCP"].observed is Outcome.BLOCKED
+    # The server reaching itself is allowed here though the policy reading says deny: reported.
+    loop = by_key["demo/server -> demo/server:8080/TCP"]
+    assert loop.status == Status.MISMATCH and not report.counts(loop)
+    assert local.execs == (4 if mode == "per-source" else 8)
+
+
+def test_missing_enforcement_is_a_mismatch_with_the_analyzers_reason(netns: NetnsLab) -> None:
+    wire_dataplane(netns, missing=(("other/client", "demo/server", 80),))
+    kube = fake_demo_kube(SPEC)
+    local = LocalKubectl(POD_IPS, netns=netns.name)
+    report = run_validation(kube, local, SPEC, executor=KubectlExecutor(local, SPEC.kubeconfig),
+                            probe_timeout=0.3, deadline=1.5)  # fmt: skip
+    assert report.exit_code == 1
+    (failure,) = report.failures
+    assert failure.probe.key == "other/client -> demo/server:80/TCP"
+    assert failure.observed is Outcome.CONNECTED and not failure.expected.allowed
+    assert "no ingress rule admits other/client" in failure.expected.explanation
+    assert len(failure.attempts) >= 2
