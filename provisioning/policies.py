@@ -36,7 +36,6 @@ if TYPE_CHECKING:  # jinja2 is imported only when something is rendered
     import jinja2
 
 __all__ = [
-    "ANNOTATION_SCENARIO",
     "ANNOTATION_TEMPLATE",
     "RenderedScenario",
     "Scenario",
@@ -49,8 +48,8 @@ __all__ = [
 ]
 
 # Written on every rendered object, so `kubectl get netpol -o yaml` says where a policy came from.
+# (Which scenario is the apply step's label, observe.SCENARIO_LABEL; not repeated here.)
 ANNOTATION_TEMPLATE = "netpol-lab.io/template"
-ANNOTATION_SCENARIO = "netpol-lab.io/scenario"
 
 # The only kinds a policy template may produce; anything else would escape validation.
 ALLOWED_KINDS = (("networking.k8s.io/v1", "NetworkPolicy"),)
@@ -202,10 +201,10 @@ def _render(
             f"{display_path(scenario.root / SCENARIOS_FILE)}: scenario {scenario.name!r}: "
             f"vars {', '.join(unused)} not used by template {where}; remove or rename them"
         )
-    return _parse(text, where, scenario.name, ref.filename)
+    return _parse(text, where, ref.filename)
 
 
-def _parse(text: str, where: str, scenario: str, template: str) -> list[dict[str, Any]]:
+def _parse(text: str, where: str, template: str) -> list[dict[str, Any]]:
     try:
         documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
     except yaml.YAMLError as exc:
@@ -227,11 +226,7 @@ def _parse(text: str, where: str, scenario: str, template: str) -> list[dict[str
         if isinstance(metadata, dict):
             annotations = metadata.get("annotations")
             if annotations is None or isinstance(annotations, dict):
-                metadata["annotations"] = {
-                    **(annotations or {}),
-                    ANNOTATION_SCENARIO: scenario,
-                    ANNOTATION_TEMPLATE: template,
-                }
+                metadata["annotations"] = {**(annotations or {}), ANNOTATION_TEMPLATE: template}
     return documents
 
 

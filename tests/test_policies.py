@@ -112,7 +112,6 @@ def test_every_rendered_object_is_labelled_and_annotated(name: str) -> None:
         metadata = obj["metadata"]
         assert lab_labels("lab-b").items() <= metadata["labels"].items(), template
         assert metadata["annotations"][policies.ANNOTATION_TEMPLATE] == template
-        assert metadata["annotations"][policies.ANNOTATION_SCENARIO] == name
         assert metadata["namespace"] in workload.NAMESPACES
 
 
