@@ -7,26 +7,39 @@ imported only when a gateway talks to Azure, so ``invoke --list`` stays fast.
 
 from __future__ import annotations
 
+from provisioning.aks.apply import apply_plan
 from provisioning.aks.body import cluster_body, update_body
+from provisioning.aks.gateway import AksGateway, GroupStatus, resolve_subscription
 from provisioning.aks.observed import NodePool, ObservedCluster
+from provisioning.aks.plan import AksPlan, PlannedRequest, plan_cluster
 from provisioning.aks.profiles import AKS_ENGINES, engine_of, network_profile
 from provisioning.aks.retirements import retirement_refusals, retirement_warnings
 from provisioning.aks.tags import is_tool_owned, tool_tags
+from provisioning.aks.teardown import TeardownReport, teardown
 from provisioning.aks.transitions import Step, Transition, plan_transition
 
 __all__ = [
     "AKS_ENGINES",
+    "AksGateway",
+    "AksPlan",
+    "GroupStatus",
     "NodePool",
     "ObservedCluster",
+    "PlannedRequest",
     "Step",
+    "TeardownReport",
     "Transition",
+    "apply_plan",
     "cluster_body",
     "engine_of",
     "is_tool_owned",
     "network_profile",
+    "plan_cluster",
     "plan_transition",
+    "resolve_subscription",
     "retirement_refusals",
     "retirement_warnings",
+    "teardown",
     "tool_tags",
     "update_body",
 ]
