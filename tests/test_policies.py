@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import os
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -123,7 +124,8 @@ def test_every_template_is_used_by_some_scenario() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_expectations_name_existing_pods_and_ports(name: str) -> None:
     scenario = policies.load_scenario(name)
-    assert scenario.description.count(".") >= 2, "2-4 sentences for the attendee"
+    sentences = len(re.findall(r"[.!?](?:\s|$)", scenario.description))
+    assert 2 <= sentences <= 4, "2-4 sentences for the attendee"
     for exp in scenario.expectations:
         source, target = workload.find_pod(exp.source), workload.find_pod(exp.target)
         assert source is not None and target is not None, exp.describe()
