@@ -43,7 +43,7 @@ class Action:
         if self.env:
             out["env"] = dict(self.env)
         if self.objects:
-            out["objects"] = [f"{o['kind']}/{o['metadata']['name']}" for o in self.objects]
+            out["objects"] = [dict(o) for o in self.objects]
         if self.files:
             out["files"] = {path: content for path, content in self.files}
         return out

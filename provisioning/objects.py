@@ -29,7 +29,12 @@ def ref(obj: Mapping[str, Any]) -> str:
 
 def spec_hash(obj: Mapping[str, Any]) -> str:
     body = copy.deepcopy(dict(obj))
-    body.get("metadata", {}).get("annotations", {}).pop(HASH_ANNOTATION, None)
+    meta = body.get("metadata", {})
+    annotations = meta.get("annotations")
+    if annotations is not None:
+        annotations.pop(HASH_ANNOTATION, None)
+        if not annotations:  # with_hash may have created the dict: hash as if it never had
+            del meta["annotations"]
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

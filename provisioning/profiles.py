@@ -35,7 +35,7 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 def parse_duration(value: Any, *, where: str) -> float:
     """Seconds from a number or a string like ``90``, ``90s``, ``5m``, ``1.5h``."""
     if isinstance(value, bool):
-        raise UsageError(f"{where}: expected a duration like 300s or 5m, got {value!r}")
+        raise UsageError(f"{where}: expected a positive duration like 300s or 5m, got {value!r}")
     if isinstance(value, (int, float)) and value > 0:
         return float(value)
     if isinstance(value, str) and (m := _DURATION_RE.match(value.strip())):

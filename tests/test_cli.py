@@ -1,0 +1,160 @@
+"""The Invoke tasks as a user runs them: exit codes, one-line errors, JSON on stdout.
+
+Each test runs `invoke` in a subprocess from the repository root, with a PATH holding only the
+virtualenv's programs (so no kind, Docker or kubectl is found) and a private state directory.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def invoke(
+    *args: str, tmp_path: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    bin_dir = str(Path(sys.executable).parent)
+    full_env = {
+        "PATH": bin_dir,
+        "HOME": str(tmp_path),
+        "NETPOL_LAB_HOME": str(tmp_path / "state"),
+        "CI": "true",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_list_shows_every_task_with_help(tmp_path: Path) -> None:
+    result = invoke("--list", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name in ("up", "plan", "status", "down", "doctor", "scenarios", "profiles", "analyze"):
+        assert f"  {name} " in result.stdout
+
+
+def test_list_does_not_import_heavy_libraries(tmp_path: Path) -> None:
+    code = (
+        "import sys, runpy; sys.argv=['invoke','--list']\n"
+        "import invoke.program\n"
+        "try:\n    runpy.run_module('invoke', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "heavy=[m for m in sys.modules if m.split('.')[0] in "
+        "('kubernetes','azure','jinja2','provisioning.analysis')]\n"
+        "print('HEAVY', heavy)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("engine", "marker"),
+    [("calico", "tigera-operator.yaml"), ("cilium", "helm"), ("none", "never")],
+)
+def test_plan_json_offline(tmp_path: Path, engine: str, marker: str) -> None:
+    result = invoke("plan", f"--engine={engine}", "--json", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["engine"] == engine
+    assert doc["observed"]["observed"] is False
+    assert "kind is not installed" in doc["notes"][0]
+    config = next(v for k, v in doc["artifacts"].items() if k.startswith("kind config"))
+    assert config["networking"]["disableDefaultCNI"] is True
+    assert marker in json.dumps(doc["artifacts"]["engine"])
+    assert [s["marker"] for s in doc["steps"]] == ["+", "+", "+", "+"]
+
+
+def test_plan_text_shows_markers_and_artifacts(tmp_path: Path) -> None:
+    result = invoke("plan", "--engine=cilium", "--scenario=zero-trust", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "+ install engine cilium" in result.stdout
+    assert "--- kind config" in result.stdout and "disableDefaultCNI: true" in result.stdout
+    assert "kind: NetworkPolicy" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("up", "--engine=azure"), "runs only on AKS"),
+        (("up", "--engine=bogus"), "unknown engine 'bogus'; choose one of: azure, calico, cilium"),
+        (("plan", "--provider=gke"), "unknown provider 'gke'; choose one of: aks, kind"),
+        (("plan", "--scenario=nope"), "unknown scenario 'nope'; choose one of:"),
+        (("plan", "--profile=nope"), "unknown profile 'nope'; choose one of:"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(
+    tmp_path: Path, args: tuple[str, ...], expected: str
+) -> None:
+    result = invoke(*args, tmp_path=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_broken_profile_names_file_and_key(tmp_path: Path) -> None:
+    profile = tmp_path / "broken.yaml"
+    profile.write_text("engine: calico\ntimeouts:\n  engnie: 5m\n")
+    result = invoke("plan", f"--profile={profile}", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert str(profile) in result.stderr and "'timeouts.engnie'" in result.stderr
+
+
+def test_up_without_kind_fails_with_advice(tmp_path: Path) -> None:
+    result = invoke("up", tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert "kind is not installed" in result.stderr and "invoke doctor" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invoke_configuration_layer_via_environment(tmp_path: Path) -> None:
+    result = invoke("plan", "--json", tmp_path=tmp_path, env={"INVOKE_LAB_ENGINE": "cilium"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["engine"] == "cilium"
+    # A flag still wins over the configuration.
+    result = invoke(
+        "plan", "--json", "--engine=none", tmp_path=tmp_path, env={"INVOKE_LAB_ENGINE": "cilium"}
+    )
+    assert json.loads(result.stdout)["engine"] == "none"
+
+
+def test_status_and_down_without_kind(tmp_path: Path) -> None:
+    status = invoke("status", "--json", tmp_path=tmp_path)
+    assert status.returncode == 0 and json.loads(status.stdout)["observed"] is False
+    down = invoke("down", tmp_path=tmp_path)
+    assert down.returncode == 0 and "Nothing to remove" in down.stderr
+
+
+def test_doctor_reports_and_fails_without_tools(tmp_path: Path) -> None:
+    result = invoke("doctor", "--json", tmp_path=tmp_path)
+    assert result.returncode == 1
+    doc = json.loads(result.stdout)
+    assert doc["ready"] is False
+    assert {c["check"] for c in doc["checks"]} >= {"docker", "kind", "kubectl"}
+
+
+def test_scenarios_and_profiles_lists(tmp_path: Path) -> None:
+    scenarios = invoke("scenarios", "--json", tmp_path=tmp_path)
+    names = {s["name"] for s in json.loads(scenarios.stdout)}
+    assert {"open", "aks-demo", "zero-trust", "namespace-isolation"} <= names
+    profiles = invoke("profiles", tmp_path=tmp_path)
+    assert "kind-calico" in profiles.stdout

@@ -1,0 +1,80 @@
+"""Engine settings and the kind config are pure functions of the spec: golden-tested."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from provisioning import engines, pipeline
+from provisioning.errors import UsageError
+from provisioning.fake_kube import FakeKube
+from provisioning.progress import Progress
+from provisioning.providers.kind import KindProvider, kind_config
+from provisioning.spec import LabSpec
+from tests.fake_world import World
+from tests.golden_files import assert_golden
+
+STATE = Path("/state")
+
+
+@pytest.mark.parametrize(
+    ("engine", "installer"),
+    [("calico", "helm"), ("cilium", "helm"), ("cilium", "cilium"), ("none", "helm")],
+)
+def test_engine_settings_golden(engine: str, installer: str) -> None:
+    spec = LabSpec(engine=engine, state_root=STATE)
+    settings = engines.kind_engine(spec, cilium_installer=installer)
+    assert_golden(f"engines/{engine}-{installer}.json", settings.as_dict())
+    assert_golden(f"engines/kind-config-{engine}.json", kind_config(spec, settings))
+
+
+def test_every_engine_disables_kindnet_because_it_enforces_policies() -> None:
+    for engine in engines.KIND_ENGINES:
+        settings = engines.kind_engine(LabSpec(engine=engine, state_root=STATE))
+        assert settings.kind_networking["disableDefaultCNI"] is True
+
+
+def test_calico_pool_follows_the_pod_subnet() -> None:
+    from provisioning.spec import KindSettings
+
+    spec = LabSpec(state_root=STATE, kind=KindSettings(pod_subnet="10.42.0.0/16"))
+    (installation, _) = engines.calico_custom_resources(spec)
+    assert installation["spec"]["calicoNetwork"]["ipPools"][0]["cidr"] == "10.42.0.0/16"
+    assert engines.kind_engine(spec).kind_networking["podSubnet"] == "10.42.0.0/16"
+
+
+def test_only_none_disables_enforcement() -> None:
+    spec = LabSpec(state_root=STATE)
+    assert engines.cilium_values(spec, enforce=True)["policyEnforcementMode"] == "default"
+    assert engines.cilium_values(spec, enforce=False)["policyEnforcementMode"] == "never"
+    assert engines.kind_engine(LabSpec(engine="none", state_root=STATE)).enforces is False
+
+
+def test_azure_and_unknown_installers_are_refused() -> None:
+    with pytest.raises(UsageError, match="unknown engine on kind 'azure'"):
+        engines.kind_engine(LabSpec(engine="azure", state_root=STATE))
+    with pytest.raises(UsageError, match="unknown cilium installer 'kubectl'"):
+        engines.kind_engine(LabSpec(engine="cilium", state_root=STATE), cilium_installer="kubectl")
+
+
+def test_plan_from_nothing_golden() -> None:
+    world = World(programs=set())
+    spec = LabSpec(state_root=STATE)
+    ctx = pipeline.build_context(
+        spec, world, Progress(io.StringIO(), spinner=False), provider=KindProvider(world)
+    )
+    plan = pipeline.plan_for(ctx)
+    doc = plan.as_dict()
+    assert_golden("plan/calico-from-nothing.json", json.loads(json.dumps(doc, default=str)))
+
+
+def test_readiness_reports_what_is_missing() -> None:
+    kube = FakeKube()
+    check = engines.readiness_check("calico", kube)()
+    assert not check.done and "tigerastatus 'calico'" in check.detail
+    check = engines.readiness_check("cilium", kube)()
+    assert not check.done and "DaemonSet kube-system/cilium" in check.detail
+    assert engines.installed_check("calico", kube) is False

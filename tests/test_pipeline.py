@@ -1,0 +1,301 @@
+"""`up`, `plan` and `down` end to end on the simulated machine (tests/fake_world.py).
+
+The real pipeline, providers, engines, workload and policies run; only the subprocesses and the
+Kubernetes API are simulated behind their seams.
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from provisioning import pipeline
+from provisioning.errors import CommandError, OperationError, UsageError
+from provisioning.objects import HASH_ANNOTATION
+from provisioning.progress import Progress
+from provisioning.providers.kind import KindProvider
+from provisioning.spec import LABEL_LAB, LABEL_MANAGED_BY, KindSettings, LabSpec
+from provisioning.state import load_record
+from provisioning.teardown import down
+from tests.fake_world import World
+
+
+def make(world: World, tmp_path: Path, **spec_fields: object) -> pipeline.Context:
+    spec = LabSpec(state_root=tmp_path / "state", **spec_fields)  # type: ignore[arg-type]
+    provider = KindProvider(world, kube_factory=world.kube_factory())
+    progress = Progress(io.StringIO(), spinner=False)
+    ctx = pipeline.build_context(spec, world, progress, provider=provider)
+    ctx.sleep = lambda _s: None
+    return ctx
+
+
+def commands(world: World, tool: str) -> list[str]:
+    return [" ".join(c) for c in world.calls if c[0] == tool]
+
+
+def test_up_calico_from_nothing_builds_the_whole_lab(tmp_path: Path) -> None:
+    world = World()
+    ctx = make(world, tmp_path, engine="calico", name="lab1")
+    result = pipeline.up(ctx)
+
+    assert result.executed
+    kind = commands(world, "kind")
+    create = next(c for c in kind if c.startswith("kind create cluster"))
+    assert "--name lab1" in create and "--wait" not in create
+    assert f"--kubeconfig {ctx.spec.kubeconfig}" in create
+    config = yaml.safe_load((ctx.spec.state_dir / "kind-config.yaml").read_text())
+    assert config["networking"]["disableDefaultCNI"] is True
+    assert config["networking"]["podSubnet"] == "10.244.0.0/16"
+    assert {n["labels"]["netpol-lab.io/lab"] for n in config["nodes"]} == {"lab1"}
+
+    kubectl = commands(world, "kubectl")
+    assert "operator-crds.yaml" in kubectl[0] and "--server-side" in kubectl[0]
+    assert "tigera-operator.yaml" in kubectl[1]
+    assert "wait --for=condition=established" in kubectl[2]
+    assert not commands(world, "helm")
+
+    cluster = world.clusters["lab1"]
+    installation = cluster.get("operator.tigera.io/v1", "Installation", "default")
+    assert installation["spec"]["calicoNetwork"]["ipPools"][0]["cidr"] == "10.244.0.0/16"
+    for obj in cluster.list("v1", "Namespace", label_selector=f"{LABEL_LAB}=lab1"):
+        assert obj["metadata"]["labels"][LABEL_MANAGED_BY] == "netpol-lab"
+    pods = cluster.list("v1", "Pod", label_selector=f"{LABEL_LAB}=lab1")
+    assert {f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods} == {
+        "demo/server",
+        "demo/client",
+        "demo/intruder",
+        "other/client",
+    }
+    policy = cluster.get("networking.k8s.io/v1", "NetworkPolicy", "demo-policy", "demo")
+    assert policy["metadata"]["labels"][LABEL_LAB] == "lab1"
+    assert HASH_ANNOTATION in policy["metadata"]["annotations"]
+
+    assert stat.S_IMODE(ctx.spec.kubeconfig.stat().st_mode) == 0o600
+    assert load_record(ctx.spec).phase == "ready"
+    assert all(r.ok for r in ctx.progress.records)
+    assert result.after is not None and result.after.engine_ready
+    assert result.after.scenario == "aks-demo"
+
+
+def test_second_up_changes_nothing(tmp_path: Path) -> None:
+    world = World()
+    pipeline.up(make(world, tmp_path))
+    world.calls.clear()
+    cluster = world.clusters["netpol-lab"]
+    cluster.calls.clear()
+
+    ctx = make(world, tmp_path)
+    result = pipeline.up(ctx)
+
+    assert result.plan.changes == ()
+    assert not [c for c in world.calls if c[:2] in (("kind", "create"), ("kind", "delete"))]
+    assert not commands(world, "kubectl") and not commands(world, "helm")
+    assert [c for c in cluster.calls if c.verb in ("apply", "delete")] == []
+
+
+def test_cilium_and_none_use_helm_values_and_none_warns(tmp_path: Path) -> None:
+    world = World()
+    pipeline.up(make(world, tmp_path, engine="cilium", name="c"))
+    assert world.clusters["c"].cilium_values["policyEnforcementMode"] == "default"
+    assert world.clusters["c"].cilium_values["ipam"] == {"mode": "kubernetes"}
+
+    ctx = make(world, tmp_path, engine="none", name="n")
+    pipeline.up(ctx)
+    assert world.clusters["n"].cilium_values["policyEnforcementMode"] == "never"
+    assert "NOT enforced" in ctx.progress.stream.getvalue()  # type: ignore[attr-defined]
+
+
+def test_cilium_cli_used_when_helm_is_missing(tmp_path: Path) -> None:
+    world = World(programs={"docker", "kind", "kubectl", "cilium"})
+    pipeline.up(make(world, tmp_path, engine="cilium"))
+    install = commands(world, "cilium")
+    assert install and install[0].startswith("cilium install --version")
+    env = world.envs[[c[0] for c in world.calls].index("cilium")]
+    assert env["KUBECONFIG"].endswith("kubeconfig")
+
+
+def test_engine_change_needs_confirmation_then_recreates(tmp_path: Path) -> None:
+    world = World()
+    pipeline.up(make(world, tmp_path, engine="calico"))
+    world.calls.clear()
+
+    with pytest.raises(UsageError, match="--yes"):
+        pipeline.up(make(world, tmp_path, engine="cilium"))
+    assert not [c for c in world.calls if c[:2] == ("kind", "delete")]
+
+    with pytest.raises(UsageError, match="cancelled"):
+        pipeline.up(make(world, tmp_path, engine="cilium"), confirm=lambda _q: False)
+
+    asked: list[str] = []
+    pipeline.up(make(world, tmp_path, engine="cilium"), confirm=lambda q: asked.append(q) or True)
+    assert "calico -> cilium" in asked[0]
+    kinds = [c[1] for c in world.calls if c[0] == "kind"]
+    assert kinds.index("delete") < kinds.index("create")
+    assert world.clusters["netpol-lab"].cni == "cilium"
+
+
+def test_switching_scenario_prunes_the_old_policies(tmp_path: Path) -> None:
+    world = World()
+    pipeline.up(make(world, tmp_path, scenario="aks-demo"))
+    ctx = make(world, tmp_path, scenario="namespace-isolation")
+    result = pipeline.up(ctx)
+    step = next(s for s in result.plan.steps if s.action == "apply-policies")
+    assert ("-", "NetworkPolicy/demo/demo-policy") in step.items
+    cluster = world.clusters["netpol-lab"]
+    names = {p["metadata"]["name"] for p in cluster.list("networking.k8s.io/v1", "NetworkPolicy")}
+    assert "demo-policy" not in names and names
+    # Nothing else was touched: the workload is as it was.
+    workload = next(s for s in result.plan.steps if s.action == "deploy-workload")
+    assert workload.marker == "="
+
+
+def test_a_users_own_policy_is_never_pruned(tmp_path: Path) -> None:
+    world = World()
+    pipeline.up(make(world, tmp_path, scenario="aks-demo"))
+    cluster = world.clusters["netpol-lab"]
+    cluster.apply(
+        [
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "mine", "namespace": "demo"},
+                "spec": {"podSelector": {}},
+            }
+        ]
+    )
+    pipeline.up(make(world, tmp_path, scenario="open"))
+    names = {p["metadata"]["name"] for p in cluster.list("networking.k8s.io/v1", "NetworkPolicy")}
+    assert names == {"mine"}
+
+
+def test_changed_pod_is_replaced_not_patched(tmp_path: Path) -> None:
+    world = World()
+    pipeline.up(make(world, tmp_path))
+    cluster = world.clusters["netpol-lab"]
+    pod = cluster.get("v1", "Pod", "client", "demo")
+    pod["metadata"]["annotations"][HASH_ANNOTATION] = "stale"
+    cluster.seed(pod)
+    cluster.calls.clear()
+    result = pipeline.up(make(world, tmp_path))
+    step = next(s for s in result.plan.steps if s.action == "deploy-workload")
+    assert ("~", "Pod/demo/client") in step.items
+    verbs = [(c.verb, c.kind, c.name) for c in cluster.calls if c.verb in ("delete", "apply")]
+    assert verbs.index(("delete", "Pod", "client")) < verbs.index(("apply", "Pod", "client"))
+
+
+def test_interrupted_up_resumes_and_down_cleans(tmp_path: Path) -> None:
+    world = World()
+    world.interrupt.add("kubectl --kubeconfig")  # Ctrl-C during the engine install
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.up(make(world, tmp_path))
+    spec = make(world, tmp_path).spec
+    assert load_record(spec).phase == "created"
+
+    world.calls.clear()
+    result = pipeline.up(make(world, tmp_path))
+    assert next(s.action for s in result.plan.changes) == "install-engine"
+    assert not [c for c in world.calls if c[:2] == ("kind", "create")]
+
+    # Interrupted again, this time so early the API never answers: the record still proves
+    # the cluster is ours, so down removes it.
+    world2 = World()
+    world2.interrupt.add("kubectl --kubeconfig")
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.up(make(world2, tmp_path / "b"))
+    world2.clusters["netpol-lab"].unreachable = True
+    ctx = make(world2, tmp_path / "b")
+    removed = down(ctx.spec, ctx.provider, ctx.progress, yes=True)
+    assert removed.removed == ("kind cluster netpol-lab",)
+    assert "netpol-lab" not in world2.clusters
+
+
+def test_down_removes_the_cluster_and_is_quiet_the_second_time(tmp_path: Path) -> None:
+    world = World()
+    ctx = make(world, tmp_path)
+    pipeline.up(ctx)
+    with pytest.raises(UsageError, match="--yes"):
+        down(ctx.spec, ctx.provider, ctx.progress)
+    assert "netpol-lab" in world.clusters
+
+    assert down(ctx.spec, ctx.provider, ctx.progress, yes=True).removed
+    assert world.clusters == {}
+    assert not ctx.spec.state_dir.exists()
+    world.calls.clear()
+    assert down(ctx.spec, ctx.provider, ctx.progress, yes=True).removed == ()
+    assert [c[:3] for c in world.calls] == [("kind", "get", "clusters")]
+
+
+def test_down_keep_cluster_removes_only_lab_namespaces(tmp_path: Path) -> None:
+    world = World()
+    ctx = make(world, tmp_path)
+    pipeline.up(ctx)
+    cluster = world.clusters["netpol-lab"]
+    cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "users-own"}}])
+    result = down(ctx.spec, ctx.provider, ctx.progress, keep_cluster=True, poll_interval=0)
+    assert set(result.removed) == {"namespace demo", "namespace other"}
+    names = {n["metadata"]["name"] for n in cluster.list("v1", "Namespace")}
+    assert names == {"default", "kube-system", "users-own"}
+    assert "netpol-lab" in world.clusters
+
+
+def test_a_cluster_the_tool_did_not_create_is_never_touched(tmp_path: Path) -> None:
+    world = World()
+    world.user_cluster("netpol-lab")
+    ctx = make(world, tmp_path)
+    with pytest.raises(UsageError, match="not created by netpol-lab"):
+        pipeline.up(ctx, yes=True)
+    with pytest.raises(OperationError, match="not created by netpol-lab"):
+        down(ctx.spec, ctx.provider, ctx.progress, yes=True)
+    assert "netpol-lab" in world.clusters
+    assert not [c for c in world.calls if c[:2] in (("kind", "delete"), ("kind", "create"))]
+
+
+def test_plan_offline_plans_from_nothing_and_up_refuses(tmp_path: Path) -> None:
+    world = World(programs={"kubectl"})
+    ctx = make(world, tmp_path)
+    plan = pipeline.plan_for(ctx)
+    assert [s.marker for s in plan.steps] == ["+", "+", "+", "+"]
+    assert "kind is not installed" in plan.notes[0]
+    with pytest.raises(OperationError, match="kind is not installed"):
+        pipeline.up(ctx)
+    assert not ctx.spec.state_dir.exists() or not any(ctx.spec.state_dir.iterdir())
+
+
+def test_docker_down_is_reported_by_plan(tmp_path: Path) -> None:
+    world = World(docker_running=False)
+    plan = pipeline.plan_for(make(world, tmp_path))
+    assert "`kind get clusters` failed" in plan.notes[0]
+
+
+def test_failed_kind_create_names_a_pasteable_command(tmp_path: Path) -> None:
+    world = World()
+    world.fail["kind create cluster"] = (1, "ERROR: failed to create cluster: boom\nline 2")
+    ctx = make(world, tmp_path)
+    with pytest.raises(CommandError) as info:
+        pipeline.up(ctx)
+    assert "kind create cluster --name netpol-lab --config" in str(info.value)
+    assert info.value.tail().endswith("line 2")
+    assert ctx.progress.records[-1].ok is False
+
+
+def test_engine_timeout_says_what_it_waited_for(tmp_path: Path) -> None:
+    world = World(lag=10**9)  # the engine never settles
+    ctx = make(world, tmp_path)
+    ctx.spec = replace(ctx.spec, timeouts=replace(ctx.spec.timeouts, engine=5))
+    ticks = iter(range(0, 10**6, 3))
+    ctx.clock = lambda: float(next(ticks))
+    with pytest.raises(OperationError, match="timed out after 5s waiting for"):
+        pipeline.up(ctx)
+
+
+def test_workers_setting_reaches_the_kind_config(tmp_path: Path) -> None:
+    world = World()
+    ctx = make(world, tmp_path, kind=KindSettings(workers=3))
+    pipeline.up(ctx)
+    config = yaml.safe_load((ctx.spec.state_dir / "kind-config.yaml").read_text())
+    assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker", "worker"]

@@ -1,0 +1,150 @@
+"""Profiles: strict validation with file and key in every message, and the precedence order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provisioning.errors import UsageError
+from provisioning.profiles import (
+    PROFILES_DIR,
+    load_profile,
+    parse_duration,
+    profile_names,
+    resolve,
+)
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_every_shipped_profile_is_valid_and_each_kind_engine_has_one() -> None:
+    engines = set()
+    for name in profile_names():
+        _, data = load_profile(name)
+        spec = resolve(profile=name)
+        engines.add((spec.provider, spec.engine))
+        assert data.get("description"), f"{name} needs a description"
+    assert {("kind", "calico"), ("kind", "cilium"), ("kind", "none")} <= engines
+
+
+def test_defaults_without_profile() -> None:
+    spec = resolve()
+    assert (spec.provider, spec.engine, spec.name, spec.scenario) == (
+        "kind",
+        "calico",
+        "netpol-lab",
+        "aks-demo",
+    )
+    assert spec.profile is None
+
+
+def test_precedence_defaults_profile_config_flags(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "p",
+        "engine: cilium\nname: from-profile\nscenario: open\n"
+        "timeouts: {engine: 2m}\nkind: {workers: 2}\n",
+    )
+    spec = resolve(profile="p", root=tmp_path)
+    assert (spec.engine, spec.name, spec.scenario) == ("cilium", "from-profile", "open")
+    assert spec.timeouts.engine == 120 and spec.timeouts.cluster == 300  # default kept
+    assert spec.kind.workers == 2
+
+    spec = resolve(profile="p", root=tmp_path, config={"name": "from-config", "engine": None})
+    assert (spec.engine, spec.name) == ("cilium", "from-config")
+
+    spec = resolve(
+        profile="p",
+        root=tmp_path,
+        config={"name": "from-config"},
+        flags={"name": "from-flag", "engine": "none"},
+    )
+    assert (spec.engine, spec.name) == ("none", "from-flag")
+
+
+def test_config_may_name_the_profile_and_a_flag_profile_wins(tmp_path: Path) -> None:
+    write(tmp_path, "a", "name: aaa\n")
+    write(tmp_path, "b", "name: bbb\n")
+    assert resolve(config={"profile": "a"}, root=tmp_path).name == "aaa"
+    assert resolve(profile="b", config={"profile": "a"}, root=tmp_path).name == "bbb"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("enigne: calico\n", "unknown key 'enigne'; allowed keys: description, provider"),
+        ("engine: bogus\n", "key 'engine' must be one of calico, cilium, none, azure, got 'bogus'"),
+        ("kind: {workers: two}\n", "key 'kind.workers' must be an integer from 0 to 5, got 'two'"),
+        ("kind: {wrokers: 1}\n", "unknown key 'kind.wrokers'; allowed keys in 'kind'"),
+        ("timeouts: {engine: soon}\n", "key 'timeouts.engine' must be a positive duration"),
+        ("name: Bad_Name\n", "key 'name' must be a name of lowercase letters"),
+        ("kind: 3\n", "key 'kind' must be a mapping"),
+        ("- a list\n", "a profile must be a mapping"),
+        ("aks: {tags: {a: 1}}\n", "key 'aks.tags' must be a mapping of string keys"),
+    ],
+)
+def test_broken_profiles_name_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, "broken", text)
+    with pytest.raises(UsageError) as info:
+        resolve(profile="broken", root=tmp_path)
+    message = str(info.value)
+    assert message.startswith(str(path)), message
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "bad", "engine: calico\nname: [unclosed\n")
+    with pytest.raises(UsageError, match=rf"^{path}:\d+: not valid YAML"):
+        resolve(profile="bad", root=tmp_path)
+
+
+def test_unknown_profile_lists_the_choices() -> None:
+    with pytest.raises(UsageError) as info:
+        resolve(profile="nope")
+    assert "unknown profile 'nope'; choose one of:" in str(info.value)
+    assert "kind-calico" in str(info.value)
+
+
+def test_profile_by_path(tmp_path: Path) -> None:
+    path = write(tmp_path, "mine", "engine: none\n")
+    assert resolve(profile=str(path)).engine == "none"
+
+
+def test_bad_flags_and_config_values() -> None:
+    with pytest.raises(UsageError, match="unknown engine 'bogus'; choose one of: azure, calico"):
+        resolve(flags={"engine": "bogus"})
+    with pytest.raises(UsageError, match="unknown provider 'gke'"):
+        resolve(config={"provider": "gke"})
+    with pytest.raises(UsageError, match="unknown setting 'colour'"):
+        resolve(config={"colour": "blue"})
+
+
+def test_azure_engine_on_kind_is_refused_with_suggestions() -> None:
+    with pytest.raises(UsageError) as info:
+        resolve(flags={"engine": "azure"})
+    assert info.value.exit_code == 2
+    assert "--provider aks" in str(info.value) and "calico, cilium or none" in str(info.value)
+    assert resolve(flags={"engine": "azure", "provider": "aks"}).engine == "azure"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [(90, 90), ("90s", 90), ("5m", 300), ("1.5h", 5400), ("250ms", 0.25)]
+)
+def test_durations(value: object, seconds: float) -> None:
+    assert parse_duration(value, where="x") == seconds
+
+
+@pytest.mark.parametrize("value", [0, -1, "soon", True, "5d", None])
+def test_bad_durations(value: object) -> None:
+    with pytest.raises(UsageError, match="x: expected a positive duration"):
+        parse_duration(value, where="x")
+
+
+def test_profiles_dir_is_the_repository_one() -> None:
+    assert (PROFILES_DIR / "kind-calico.yaml").exists()
