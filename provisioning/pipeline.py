@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from provisioning import engines, workload
 from provisioning.engines import EngineSettings
@@ -28,13 +28,21 @@ from provisioning.spec import LabSpec
 from provisioning.state import LabRecord, load_record, save_record, write_private
 
 
+class LabProvider(Protocol):
+    """What the shared actions need from a provider (kind here; AKS in providers/aks.py)."""
+
+    kube_factory: Callable[[Path], Any]
+
+    def observe(self, spec: LabSpec) -> ObservedLab: ...
+
+
 @dataclass
 class Context:
     """What every action shares: the spec, the seams, the progress printer."""
 
     spec: LabSpec
     runner: Runner
-    provider: KindProvider
+    provider: LabProvider
     progress: Progress
     engine: EngineSettings
     workload: list[dict[str, Any]]
@@ -290,10 +298,6 @@ ACTIONS: Mapping[str, Callable[[Context, PlanStep], None]] = {
 }
 
 
-def wait_workload_step(ctx: Context, step: PlanStep) -> None:
-    wait_workload(ctx)
-
-
 def execute(
     plan: Plan,
     ctx: Context,
@@ -350,7 +354,3 @@ def up(
     execute(plan, ctx, extra=extra)
     after = ctx.provider.observe(ctx.spec)
     return UpResult(plan, after, executed=True)
-
-
-def with_spec(ctx: Context, spec: LabSpec) -> Context:
-    return replace(ctx, spec=spec)
