@@ -77,7 +77,7 @@ def test_validating_a_demo_lab_end_to_end(netns: NetnsLab, mode: str) -> None:
     local = LocalKubectl(POD_IPS, netns=netns.name)
     executor = KubectlExecutor(local, SPEC.kubeconfig, mode=mode)
     stated = [{"from": "demo/client", "to": "demo/server", "port": 80, "expect": "allow"}]
-    report = run_validation(kube, local, SPEC, executor=executor, probe_timeout=0.5,
+    report = run_validation(kube, local, SPEC, executor=executor, probe_timeout=1.0,
                             deadline=10, stated_expectations=stated)  # fmt: skip
     assert report.ok, [(c.probe.key, c.observed, c.detail) for c in report.failures]
     assert report.rounds == 1
@@ -95,7 +95,7 @@ def test_missing_enforcement_is_a_mismatch_with_the_analyzers_reason(netns: Netn
     kube = fake_demo_kube(SPEC)
     local = LocalKubectl(POD_IPS, netns=netns.name)
     report = run_validation(kube, local, SPEC, executor=KubectlExecutor(local, SPEC.kubeconfig),
-                            probe_timeout=0.3, deadline=1.5)  # fmt: skip
+                            probe_timeout=0.3, deadline=4)  # fmt: skip
     assert report.exit_code == 1
     (failure,) = report.failures
     assert failure.probe.key == "other/client -> demo/server:80/TCP"
