@@ -189,7 +189,7 @@ def install_engine(ctx: Context, step: PlanStep) -> None:
     for warning in ctx.engine.warnings:
         ctx.progress.warn(warning)
     for action in ctx.engine.actions:
-        with ctx.progress.step(action.title.capitalize()):
+        with ctx.progress.step(action.title[:1].upper() + action.title[1:]):
             for path, content in action.files:
                 write_private(Path(path), content)
             if action.argv:
