@@ -84,6 +84,14 @@ def _context(spec: Any, progress: Any) -> Any:
     return build_context(spec, SubprocessRunner(), progress)
 
 
+def _validation_doc(report: Any) -> Any:
+    if report is None:
+        return None
+    from provisioning.report.json_report import report_document
+
+    return report_document(report)
+
+
 def _print_json(doc: Any) -> None:
     print(json.dumps(doc, indent=2, default=str))
 
@@ -153,7 +161,7 @@ def plan(
 
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
     ctx = _context(spec, Progress(sys.stderr, quiet=True))
-    the_plan = plan_for(ctx)
+    the_plan = plan_for(ctx, validate=True)
     if json:
         _print_json(the_plan.as_dict())
     else:
@@ -278,6 +286,67 @@ def profiles(c, json=False):
 
 
 @task(
+    help=_help(
+        probe_timeout="timeout of one probe, e.g. 2s",
+        deadline="re-probe mismatches until this passes, e.g. 60s",
+        format="table, json, junit or html",
+        output="write the report to this file instead of stdout",
+        fail_on_loopback="count pod-to-itself mismatches as failures (implementations differ)",
+    )
+)
+@user_errors
+def validate(
+    c,
+    profile=None,
+    provider=None,
+    engine=None,
+    name=None,
+    scenario=None,
+    probe_timeout="2s",
+    deadline="60s",
+    format="table",
+    output=None,
+    fail_on_loopback=False,
+):
+    """Probe the live lab and compare every connection with the analyzer's expectation."""
+    from pathlib import Path
+
+    from provisioning.errors import UsageError, choice_error
+    from provisioning.kube import ClientKube
+    from provisioning.policies import load_scenario
+    from provisioning.profiles import parse_duration
+    from provisioning.report import FORMATS, render
+    from provisioning.runner import SubprocessRunner
+    from provisioning.validation import exit_code, run_validation
+
+    if format not in FORMATS:
+        raise choice_error("format", format, FORMATS)
+    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+    if not spec.kubeconfig.exists():
+        raise UsageError(
+            f"lab {spec.name!r} has no kubeconfig at {spec.kubeconfig}; "
+            "create the lab first with `invoke up`"
+        )
+    report = run_validation(
+        ClientKube(spec.kubeconfig),
+        SubprocessRunner(),
+        spec,
+        probe_timeout=parse_duration(probe_timeout, where="--probe-timeout"),
+        deadline=parse_duration(deadline, where="--deadline"),
+        stated_expectations=load_scenario(spec.scenario).expectations,
+        fail_on_loopback=fail_on_loopback,
+    )
+    text = render(report, format)
+    if output:
+        Path(output).write_text(text)
+        print(f"report written to {output}", file=sys.stderr)
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+    if code := exit_code(report):
+        raise Exit(code=code)
+
+
+@task(
     help={
         "cluster": "cluster model file (JSON or YAML): namespaces and pods",
         "policies": "a policy file or a directory of them",
@@ -297,6 +366,6 @@ def analyze(c, cluster, policies, probes=None, engine="reference", format="table
         raise Exit(code=code)
 
 
-ns = Collection(up, plan, status, down, doctor, scenarios, profiles, analyze)
+ns = Collection(up, plan, status, down, doctor, validate, scenarios, profiles, analyze)
 # Invoke configuration layer: `lab:` in invoke.yaml, or INVOKE_LAB_ENGINE=cilium and friends.
 ns.configure({"lab": {key: None for key in LAB_FLAGS}})

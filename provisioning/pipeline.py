@@ -50,6 +50,10 @@ class Context:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     poll_interval: float = 2.0
+    probe_timeout: float = 2.0
+    deadline: float = 60.0
+    validation: Any = None  # the ValidationReport of the last validate step
+    probe_executor: Any = None  # None: kubectl exec into the client pods (tests inject one)
     _kube: Any = field(default=None, repr=False)
 
     @property
@@ -288,6 +292,35 @@ def apply_policies(ctx: Context, step: PlanStep) -> None:
             h.note(f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
 
 
+def validate_lab(ctx: Context, step: PlanStep) -> None:
+    """Probe the live lab and compare with the analyzer's expectations (issue 4's validator)."""
+    from provisioning.policies import load_scenario
+    from provisioning.report import render
+    from provisioning.validation import exit_code, run_validation
+
+    stated = load_scenario(ctx.spec.scenario).expectations
+    with ctx.progress.step("Validate: probe every client -> server port") as h:
+        report = run_validation(
+            ctx.kube,
+            ctx.runner,
+            ctx.spec,
+            executor=ctx.probe_executor,
+            stated_expectations=stated,
+            probe_timeout=ctx.probe_timeout,
+            deadline=ctx.deadline,
+        )
+        ctx.validation = report
+        failed = exit_code(report) != 0
+        h.note("mismatches: see the table below" if failed else "every probe matched")
+    ctx.progress.info(render(report, "table").rstrip())
+    if failed:
+        raise OperationError(
+            "validation failed: observed traffic differs from what the policies say",
+            hint="see the table above; policies can take seconds to be enforced, so "
+            "`invoke validate` again shows whether it converged",
+        )
+
+
 ACTIONS: Mapping[str, Callable[[Context, PlanStep], None]] = {
     "create-cluster": create_cluster,
     "recreate-cluster": recreate_cluster,
@@ -295,6 +328,7 @@ ACTIONS: Mapping[str, Callable[[Context, PlanStep], None]] = {
     "wait-engine": wait_engine,
     "deploy-workload": deploy_workload,
     "apply-policies": apply_policies,
+    "validate": validate_lab,
 }
 
 

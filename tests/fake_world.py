@@ -36,6 +36,7 @@ class SimCluster(FakeKube):
         self.cni: str | None = None
         self.cilium_values: dict[str, Any] = {}
         self._polls = 0
+        self._next_ip = 0
         for i, node in enumerate(nodes):
             self.seed(
                 {
@@ -96,7 +97,8 @@ class SimCluster(FakeKube):
             if key[1] == "Node":
                 self._set(key, {"conditions": [{"type": "Ready", "status": "True"}]})
             if key[1] == "Pod" and "status" not in obj:
-                index = len([k for k in store if k[1] == "Pod"])
+                self._next_ip += 1
+                index = self._next_ip
                 self._set(
                     key,
                     {

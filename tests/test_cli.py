@@ -80,7 +80,8 @@ def test_plan_json_offline(tmp_path: Path, engine: str, marker: str) -> None:
     config = next(v for k, v in doc["artifacts"].items() if k.startswith("kind config"))
     assert config["networking"]["disableDefaultCNI"] is True
     assert marker in json.dumps(doc["artifacts"]["engine"])
-    assert [s["marker"] for s in doc["steps"]] == ["+", "+", "+", "+"]
+    assert [s["marker"] for s in doc["steps"]] == ["+", "+", "+", "+", "+"]
+    assert doc["steps"][-1]["action"] == "validate"
 
 
 def test_plan_text_shows_markers_and_artifacts(tmp_path: Path) -> None:

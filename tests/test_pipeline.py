@@ -299,3 +299,37 @@ def test_workers_setting_reaches_the_kind_config(tmp_path: Path) -> None:
     pipeline.up(ctx)
     config = yaml.safe_load((ctx.spec.state_dir / "kind-config.yaml").read_text())
     assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker", "worker"]
+
+
+class AllowEverything:
+    """A network that enforces nothing: every probe connects (what engine `none` gives)."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+
+    def run(self, probes, timeout):  # type: ignore[no-untyped-def]
+        from provisioning.probe import Outcome, ProbeResult
+
+        self.batches += 1
+        return [ProbeResult(p, Outcome.CONNECTED, "", 0.01) for p in probes]
+
+
+def test_up_validates_last_and_passes_when_traffic_matches(tmp_path: Path) -> None:
+    world = World()
+    ctx = make(world, tmp_path, scenario="open")
+    ctx.probe_executor = AllowEverything()
+    result = pipeline.up(ctx, validate=True)
+    assert result.plan.steps[-1].action == "validate"
+    assert ctx.validation is not None and ctx.probe_executor.batches >= 1
+    assert ctx.progress.records[-1].title.startswith("Validate")
+
+
+def test_up_fails_when_a_policy_is_not_enforced(tmp_path: Path) -> None:
+    world = World()
+    ctx = make(world, tmp_path, scenario="aks-demo", engine="calico")
+    ctx.probe_executor = AllowEverything()  # calico "forgot" to enforce demo-policy
+    ctx.deadline = 0  # no re-probing: the mismatch is final
+    with pytest.raises(OperationError, match="validation failed"):
+        pipeline.up(ctx, validate=True)
+    table = ctx.progress.stream.getvalue()  # type: ignore[attr-defined]
+    assert "demo/intruder" in table
