@@ -60,7 +60,8 @@ class KubectlExecutor:
     runner: Runner
     kubeconfig: Path
     mode: str = "per-source"
-    workers: int = 8  # concurrent kubectl processes; each holds an API server stream
+    workers: int = 8  # pool mode: concurrent single-probe execs, as upstream e2e uses a few
+    source_workers: int = 32  # per-source mode: source pods probed at once (one exec each)
     exec_margin: float = 30.0  # extra seconds an exec may take beyond the probe timeout
     kubectl: str = "kubectl"
     agnhost: str = AGNHOST  # the binary's path inside the pod's image
@@ -77,7 +78,9 @@ class KubectlExecutor:
                 by_source.setdefault(probe.source.key, []).append(probe)
             jobs = list(by_source.values())
             run_job = self._batch
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
+        limit = self.workers if self.mode == "pool" else self.source_workers
+        # All sources at once where possible: a second wave would cost a second timeout.
+        with ThreadPoolExecutor(max_workers=min(limit, len(jobs))) as pool:
             batches = pool.map(lambda job: run_job(job, timeout), jobs)
             return [result for batch in batches for result in batch]
 

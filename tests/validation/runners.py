@@ -70,11 +70,11 @@ class LocalKubectl:
             return Result(
                 tuple(argv), 1, "", f'Error from server (NotFound): pods "{pod}" not found'
             )
-        agnhost = f"{sys.executable} {FAKE_AGNHOST}"
+        agnhost = f"{sys.executable} -S -E {FAKE_AGNHOST}"
         local: list[str] = []
         for arg in command:
             if arg == "/agnhost":
-                local += [sys.executable, str(FAKE_AGNHOST)]
+                local += [sys.executable, "-S", "-E", str(FAKE_AGNHOST)]
             else:
                 local.append(arg.replace("/agnhost ", agnhost + " "))
         env = ["env", f"FAKE_AGNHOST_SOURCE={self.pods[key]}"]
