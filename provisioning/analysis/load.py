@@ -1,0 +1,110 @@
+"""Reading the ``analyze`` inputs from files: cluster model, policies, probes.
+
+Every problem becomes a ``UsageError`` naming the file (and document, policy and field).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from provisioning.errors import UsageError
+
+from .model import ClusterModel, Probe
+from .policy import Policy, parse_policy
+
+POLICY_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def load_cluster(path: str | Path) -> ClusterModel:
+    """The ``--cluster`` file (JSON or YAML)."""
+    data = _read_one(Path(path), "--cluster")
+    return ClusterModel.from_dict(data, source=str(path))
+
+
+def load_probes(path: str | Path) -> list[Probe]:
+    """The ``--probes`` file: a JSON (or YAML) list of ``{from, to, port, protocol}``."""
+    data = _read_one(Path(path), "--probes")
+    if not isinstance(data, list):
+        raise UsageError(f"{path}: must be a list of probes like {_PROBE_EXAMPLE}")
+    return [Probe.from_dict(item, f"{path}: probes[{i}]") for i, item in enumerate(data)]
+
+
+_PROBE_EXAMPLE = '[{"from": "x/a", "to": "y/b", "port": 80, "protocol": "TCP"}]'
+
+
+def load_policies(path: str | Path) -> list[Policy]:
+    """Every NetworkPolicy under ``path`` (a file, or a directory searched recursively).
+
+    A file holds one object, a multi-document YAML stream, a JSON array or a ``kind: List``.
+    """
+    root = Path(path)
+    if root.is_dir():
+        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in POLICY_SUFFIXES)
+        if not files:
+            raise UsageError(f"{root}: no policy files (*.yaml, *.yml, *.json) in this directory")
+    elif root.is_file():
+        files = [root]
+    else:
+        raise UsageError(f"--policies {root}: no such file or directory")
+    policies = []
+    for file in files:
+        for where, obj in _objects(file):
+            kind = obj.get("kind") if isinstance(obj, dict) else None
+            if kind is not None and kind != "NetworkPolicy":
+                raise UsageError(
+                    f"{where}: a {kind} is not a NetworkPolicy",
+                    hint="--policies takes networking.k8s.io/v1 NetworkPolicy objects only",
+                )
+            policies.append(parse_policy(obj, source=where))
+    return policies
+
+
+def _objects(file: Path) -> Iterator[tuple[str, Any]]:
+    """(location, object) for each object in the file, lists and ``kind: List`` flattened."""
+    text = _read_text(file)
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{file}: not valid YAML or JSON: {_short(exc)}") from None
+    docs = [d for d in docs if d is not None]
+    for n, doc in enumerate(docs):
+        label = f"{file}" if len(docs) == 1 else f"{file} (document {n + 1})"
+        if isinstance(doc, dict) and doc.get("kind") == "List":
+            items = doc.get("items") or []
+            yield from ((f"{label} items[{i}]", item) for i, item in enumerate(items))
+        elif isinstance(doc, list):
+            yield from ((f"{label} [{i}]", item) for i, item in enumerate(doc))
+        elif isinstance(doc, dict):
+            yield label, doc
+        else:
+            raise UsageError(f"{label}: expected a NetworkPolicy object, got {type(doc).__name__}")
+
+
+def _read_one(path: Path, flag: str) -> Any:
+    text = _read_text(path, flag)
+    try:
+        if path.suffix == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not valid JSON: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML or JSON: {_short(exc)}") from None
+
+
+def _read_text(path: Path, flag: str = "--policies") -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{flag} {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{flag} {path}: cannot read it: {exc}") from None
+
+
+def _short(exc: yaml.YAMLError) -> str:
+    return " ".join(str(exc).split())
