@@ -70,11 +70,7 @@ def difference_line(report: ValidationReport, check: ProbeCheck) -> str:
     observed = observed_word(check.observed)
     extra = f" ({check.detail})" if check.detail and check.observed is Outcome.ERROR else ""
     note = " [loopback: reported, not counted]" if state == "ignored" else ""
-    why = (
-        f"\n    {check.expected.explanation}"
-        if (check.expected.explanation)
-        else ""
-    )
+    why = f"\n    {check.expected.explanation}" if (check.expected.explanation) else ""
     return (
         f"{'~' if state == 'ignored' else '✗'} {check.probe.key}: expected "
         f"{check.expected.verdict}, observed {observed}{extra} after {tries} attempt(s){note}{why}"
