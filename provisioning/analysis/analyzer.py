@@ -86,25 +86,32 @@ def analyze(
     policies: Sequence[Mapping[str, Any] | Policy],
     probes: Sequence[Probe] | None = None,
     engine: str = "reference",
+    *,
+    ports: Sequence[PortKey] | None = None,
 ) -> Analysis:
-    """Expected reachability under ``engine``; ``UsageError`` for invalid policies or probes."""
+    """Expected reachability under ``engine``; ``UsageError`` for invalid policies or probes.
+
+    Without ``probes``: every ordered pod pair on every port the destination declares, or,
+    with ``ports`` (e.g. ``[(80, "TCP")]``), every ordered pod pair on those ports whether
+    declared or not (the "full TCP/80 matrix").
+    """
     profile = engine_profile(engine)
     parsed = parse_policies(policies)
     started = time.perf_counter()
     compiled = CompiledPolicies(cluster, parsed, profile)
     explainer = Explainer(compiled)
     if probes is None:
-        keys = _declared_ports(cluster)
+        keys = _declared_ports(cluster) if ports is None else list(dict.fromkeys(ports))
         total = allowed = 0
         for key in keys:
-            dests = compiled.declaring(key)
+            dests = compiled.declaring(key) if ports is None else compiled.all
             total += len(compiled.pods) * dests.bit_count()
             allowed += compiled.count(key, dests)
         seconds = time.perf_counter() - started
 
         def matrix() -> Iterator[Result]:
             for key in keys:
-                dests = [p for p in cluster.pods if _serves(p, key)]
+                dests = [p for p in cluster.pods if ports is not None or _serves(p, key)]
                 for src in cluster.pods:
                     for dst in dests:
                         yield explainer.result(

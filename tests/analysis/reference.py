@@ -28,10 +28,25 @@ def allowed(
 
     ``source``/``destination`` are ``ns/name`` of a pod or a bare IP outside the cluster.
     """
-    if engine == "none":
-        return True
     src = find_pod(cluster, source)
     dst = find_pod(cluster, destination)
+    return allowed_between(cluster, policies, src, dst, source, destination, port, protocol, engine)
+
+
+def allowed_between(
+    cluster: Obj,
+    policies: Sequence[Obj],
+    src: Obj | None,
+    dst: Obj | None,
+    source: str,
+    destination: str,
+    port: int,
+    protocol: str = "TCP",
+    engine: str = "reference",
+) -> bool:
+    """``allowed`` with the pods already looked up (``None`` for an IP outside the cluster)."""
+    if engine == "none":
+        return True
     ipblock_sees_pods = engine != "cilium"
     egress_ok = src is None or direction_allows(
         cluster, policies, src, dst, destination, port, protocol, "egress", ipblock_sees_pods
