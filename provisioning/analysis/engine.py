@@ -334,20 +334,6 @@ class CompiledPolicies:
         outbound = view.outbound[self.class_of_bit[src_bit]]
         return outbound is None or bool((outbound >> dst_bit) & 1)
 
-    def allowed_sources(self, dst_bit: int, key: PortKey) -> int:
-        """Bitset of sources whose connection to ``dst_bit`` is allowed (one column)."""
-        if not self.engine.enforces:
-            return self.all
-        view = self.view(key)
-        inbound = view.inbound[self.class_of_bit[dst_bit]]
-        sources = self.all if inbound is None else inbound
-        out = 0
-        for cls in self.classes:
-            outbound = view.outbound[cls.id]
-            if outbound is None or (outbound >> dst_bit) & 1:
-                out |= cls.members
-        return sources & out
-
     def count(self, key: PortKey, destinations: int | None = None) -> int:
         """How many (source pod, destination pod) pairs are allowed on ``key``.
 
@@ -409,9 +395,3 @@ class CompiledPolicies:
                 if reached:
                     total += (in_slices[a] & s_members).bit_count() * reached
         return total
-
-    def iter_bits(self, bits: int) -> Iterator[int]:
-        while bits:
-            low = bits & -bits
-            yield low.bit_length() - 1
-            bits ^= low
