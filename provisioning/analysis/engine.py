@@ -23,7 +23,7 @@ namespace-sized slices. Verdicts for single pairs are two bit tests.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .engines import EngineProfile
