@@ -159,3 +159,22 @@ def test_scenarios_and_profiles_lists(tmp_path: Path) -> None:
     assert {"open", "aks-demo", "zero-trust", "namespace-isolation"} <= names
     profiles = invoke("profiles", tmp_path=tmp_path)
     assert "kind-calico" in profiles.stdout
+
+
+def test_analyze_task_end_to_end(tmp_path: Path) -> None:
+    data = ROOT / "tests" / "analysis" / "data"
+    args = (
+        "analyze",
+        "--cluster",
+        str(data / "demo-cluster.json"),
+        "--policies",
+        str(data / "demo-policies.yaml"),
+    )
+    summary = invoke(*args, "--format", "summary", tmp_path=tmp_path)
+    assert summary.returncode == 0, summary.stderr
+    doc = json.loads(summary.stdout)
+    assert set(doc) == {"engine", "probes", "allowed", "denied", "seconds"}
+    assert doc["allowed"] + doc["denied"] == doc["probes"] > 0
+    bad = invoke(*args, "--engine", "bogus", tmp_path=tmp_path)
+    assert bad.returncode == 2 and "choose one of: azure, calico, cilium, none" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
