@@ -6,6 +6,12 @@ NetworkPolicy in them, including ones a user applied by hand, since those are en
 ``cluster_dict`` is the analyzer's ``--cluster`` shape, so the expectations come from exactly the
 objects the cluster holds. ``plan_probes`` decides what to probe; ``analyzer_expectations`` asks
 the analyzer (``provisioning.analysis``) what each probe should do.
+
+When any policy isolates pods for egress, every source pod also gets a DNS check
+(``plan_dns_probes``): egress deny blocks name resolution unless UDP/53 to the cluster DNS is
+allowed. ``dns_expectations`` asks the analyzer about exactly that connection, to the cluster DNS
+pods read from kube-system (``k8s-app=kube-dns``) or, where they cannot be read, a stand-in pod
+with the same labels.
 """
 
 from __future__ import annotations
@@ -14,8 +20,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning.errors import OperationError
-from provisioning.probe import PodRef, Probe
+from provisioning.errors import LabError, OperationError
+from provisioning.probe import (
+    CLUSTER_DNS,
+    CLUSTER_DNS_LABELS,
+    DNS_PORT,
+    PodRef,
+    Probe,
+    dns_probe,
+)
 from provisioning.spec import LabSpec, lab_selector
 
 # The lab's engine name -> the analyzer's engine profile; none enforces nothing.
@@ -53,26 +66,44 @@ class LiveLab:
     pods: tuple[LivePod, ...]
     policies: tuple[dict[str, Any], ...]
     notes: tuple[str, ...] = ()  # what was left out and why (pods without an IP, ...)
+    dns_pods: tuple[LivePod, ...] = ()  # the cluster DNS pods as read from kube-system
 
     def cluster_dict(self) -> dict[str, Any]:
         """The analyzer's ``--cluster`` document for these pods."""
         return {
             "namespaces": {n: {"labels": dict(labels)} for n, labels in self.namespaces.items()},
-            "pods": [
-                {
-                    "namespace": p.namespace,
-                    "name": p.name,
-                    "labels": dict(p.labels),
-                    "ip": p.ip,
-                    "ports": [
-                        {"port": q.port, "protocol": q.protocol}
-                        | ({"name": q.name} if q.name else {})
-                        for q in p.ports
-                    ],
-                }
-                for p in self.pods
-            ],
+            "pods": [_pod_dict(p) for p in self.pods],
         }
+
+
+def _pod_dict(p: LivePod) -> dict[str, Any]:
+    return {
+        "namespace": p.namespace,
+        "name": p.name,
+        "labels": dict(p.labels),
+        "ip": p.ip,
+        "ports": [
+            {"port": q.port, "protocol": q.protocol} | ({"name": q.name} if q.name else {})
+            for q in p.ports
+        ],
+    }
+
+
+# Stands in for CoreDNS when its pods cannot be read: its labels and container ports as kubeadm,
+# kind and AKS deploy it. The IP is a placeholder (TEST-NET-3, RFC 5737) that no lab ipBlock
+# names, so only selectors decide, as they do for a real DNS pod unless an ipBlock covers it.
+STAND_IN_DNS = LivePod(
+    CLUSTER_DNS.namespace,
+    CLUSTER_DNS.name,
+    CLUSTER_DNS_LABELS,
+    "203.0.113.53",
+    ("coredns",),
+    (
+        PortInfo(DNS_PORT, "UDP", "dns"),
+        PortInfo(DNS_PORT, "TCP", "dns-tcp"),
+        PortInfo(9153, "TCP", "metrics"),
+    ),
+)
 
 
 def observe(kube: Any, spec: LabSpec) -> LiveLab:
@@ -105,7 +136,18 @@ def observe(kube: Any, spec: LabSpec) -> LiveLab:
             + (f" ({'; '.join(notes)})" if notes else ""),
             hint="wait for the demo workload (`invoke status`) or redeploy it",
         )
-    return LiveLab(ns_labels, tuple(pods), tuple(policies), tuple(notes))
+    return LiveLab(ns_labels, tuple(pods), tuple(policies), tuple(notes), observe_dns(kube))
+
+
+def observe_dns(kube: Any) -> tuple[LivePod, ...]:
+    """The running cluster DNS pods (kube-system, ``k8s-app=kube-dns``); none when unreadable."""
+    selector = ",".join(f"{k}={v}" for k, v in CLUSTER_DNS_LABELS.items())
+    try:
+        raw = kube.list("v1", "Pod", CLUSTER_DNS.namespace, label_selector=selector)
+    except LabError:  # e.g. no permission to list kube-system: fall back to the stand-in
+        return ()
+    found = (pod_from_object(p)[0] for p in sorted(raw, key=lambda p: p["metadata"]["name"]))
+    return tuple(p for p in found if p is not None)
 
 
 def pod_from_object(raw: Mapping[str, Any]) -> tuple[LivePod | None, str]:
@@ -181,3 +223,90 @@ def explanation(result: Any) -> str:
     if not result.allowed:
         directions = [d for d in directions if d.verdict != "allow"] or directions
     return "; ".join(d.sentence() for d in directions)
+
+
+def needs_dns_checks(lab: LiveLab) -> bool:
+    """Whether any policy has the Egress type, read with the API's defaulting (the analyzer's)."""
+    from provisioning.analysis.policy import parse_policy
+
+    return any(parse_policy(p).egress_isolating for p in lab.policies)
+
+
+def plan_dns_probes(lab: LiveLab) -> list[Probe]:
+    """One DNS check per source pod when the lab involves egress rules; none otherwise."""
+    if not needs_dns_checks(lab):
+        return []
+    return [dns_probe(p.ref()) for p in lab.pods]
+
+
+def dns_expectations(lab: LiveLab, probes: Sequence[Probe], engine: str) -> list[Any]:
+    """Whether each client should resolve names: may it reach a cluster DNS pod on UDP/53?
+
+    The analyzer answers for the client -> DNS pod connection on UDP/53 (the resolver's first
+    choice), with the DNS pods added to the model; any one DNS pod reachable is enough.
+    """
+    from provisioning.analysis.analyzer import analyze
+    from provisioning.analysis.model import ClusterModel
+    from provisioning.analysis.model import Probe as AnalyzerProbe
+
+    if not probes:
+        return []
+    dns_pods = lab.dns_pods or (STAND_IN_DNS,)
+    cluster = lab.cluster_dict()
+    for pod in dns_pods:
+        cluster["namespaces"].setdefault(pod.namespace, {"labels": {}})
+    cluster["pods"] += [_pod_dict(p) for p in dns_pods]
+    model = ClusterModel.from_dict(cluster, source="live cluster and its DNS pods")
+    wanted = [
+        AnalyzerProbe(p.source.key, d.key, DNS_PORT, protocol)
+        for p in probes
+        for d in dns_pods
+        for protocol in ("UDP", "TCP")
+    ]
+    results = list(
+        analyze(model, list(lab.policies), wanted, ANALYZER_ENGINES.get(engine, engine)).results()
+    )
+    per_probe = 2 * len(dns_pods)
+    return [
+        dns_expectation(results[i * per_probe : (i + 1) * per_probe]) for i in range(len(probes))
+    ]
+
+
+def dns_expectation(results: Sequence[Any]) -> Any:
+    """From the analyzer's UDP/53 and TCP/53 results for one client (per DNS pod, UDP first)."""
+    from provisioning.validation import Expectation
+
+    udp, tcp = results[0::2], results[1::2]
+    chosen = next((r for r in udp if r.allowed), udp[0])
+    sentence = dns_sentence(chosen)
+    if chosen.allowed and not any(r.allowed for r in tcp):
+        sentence += " (TCP/53 is not allowed: answers too large for UDP will fail)"
+    return Expectation(chosen.allowed, sentence)
+
+
+def dns_sentence(result: Any) -> str:
+    """One sentence for a client -> DNS pod UDP/53 verdict, in the words of a DNS check."""
+    from provisioning.analysis.explain import ENGINE_NONE, NOT_ISOLATED, RULE_MATCHED
+
+    egress, dns = result.egress, CLUSTER_DNS.key
+    head = "expected DNS to " + ("resolve: " if result.allowed else "fail: ")
+    if egress.reason == ENGINE_NONE:
+        text = f"engine {egress.engine} enforces no NetworkPolicy"
+    elif egress.reason == NOT_ISOLATED:
+        text = f"{egress.subject} is not isolated for egress, so it may reach {dns} on UDP/53"
+    else:
+        isolated = f"{egress.subject} is isolated for egress by {_join(egress.isolated_by)}"
+        if egress.reason == RULE_MATCHED:
+            rules = _join([f"{r.policy} {r.rule}" for r in egress.allowed_by])
+            verb = "allows" if len(egress.allowed_by) == 1 else "allow"
+            text = f"{isolated}, and {rules} {verb} UDP/53 to {dns}"
+        else:
+            text = f"{isolated} and no egress rule allows UDP/53 to {dns}"
+    if result.ingress.verdict != "allow":  # only when the DNS pods themselves are isolated
+        text += f"; {result.ingress.sentence()}"
+    return head + text
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    return " and ".join(items) if len(items) <= 2 else ", ".join(items[:-1]) + " and " + items[-1]

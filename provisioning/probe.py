@@ -8,6 +8,9 @@ probe that could not run is never mistaken for a blocked connection:
 - ``refused``: the destination answered that nothing listens there; the network let it through.
 - ``error``: the probe itself failed (exec failed, bad address, unexpected output).
 
+A DNS check (``dns_probe``) asks instead whether the source pod can resolve a name the cluster
+always serves; it ends ``resolved``, ``dns-failed`` or ``error`` (never counted as failed).
+
 Executors run a batch of probes and choose their own concurrency: ``KubectlExecutor`` execs
 agnhost ``connect`` inside the source pods (``provisioning.probe_kubectl``); ``SocketExecutor``
 here connects from this machine with real sockets, which is what the tests and the benchmark
@@ -33,13 +36,15 @@ class Outcome(str, enum.Enum):
     BLOCKED = "blocked"
     REFUSED = "refused"
     ERROR = "error"
+    RESOLVED = "resolved"  # DNS checks only
+    DNS_FAILED = "dns-failed"  # DNS checks only: the name did not resolve
 
     @property
     def allowed(self) -> bool | None:
         """What the outcome says about the network: None when the probe tells nothing."""
         if self is Outcome.ERROR:
             return None
-        return self is not Outcome.BLOCKED
+        return self not in (Outcome.BLOCKED, Outcome.DNS_FAILED)
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,9 @@ class Probe:
     """One connection to try: ``source`` -> ``destination`` on ``port``/``protocol``.
 
     ``port_name`` is the destination container port's name when it has one, so reports can say
-    ``serve-81-tcp`` where a policy used a named port.
+    ``serve-81-tcp`` where a policy used a named port. A DNS check (``dns_probe``) sets
+    ``dns_name``: the source resolves it, and ``destination``/``port``/``protocol`` name the
+    traffic that resolution needs (the cluster DNS pods on UDP/53).
     """
 
     source: PodRef
@@ -69,14 +76,38 @@ class Probe:
     port: int
     protocol: str = "TCP"
     port_name: str = ""
+    dns_name: str = ""
+
+    @property
+    def is_dns(self) -> bool:
+        return bool(self.dns_name)
 
     @property
     def key(self) -> str:
+        if self.is_dns:
+            return f"{self.source.key} resolves {self.dns_name}"
         return f"{self.source.key} -> {self.destination.key}:{self.port}/{self.protocol}"
 
     @property
     def loopback(self) -> bool:
-        return self.source.key == self.destination.key
+        return not self.is_dns and self.source.key == self.destination.key
+
+
+# --- DNS checks ---------------------------------------------------------------------------------
+# The kubernetes Service exists in every cluster, so its name always resolves while DNS works.
+# The trailing dot makes it absolute: pods get `options ndots:5`, which would otherwise send the
+# name through every search domain first (more queries, more timeouts when DNS is blocked).
+CLUSTER_DNS_NAME = "kubernetes.default.svc.cluster.local."
+# The cluster DNS as policies see it: CoreDNS pods keep the k8s-app=kube-dns label (kubeadm,
+# kind, AKS) in kube-system and serve 53/UDP (and 53/TCP for large answers).
+CLUSTER_DNS = PodRef("kube-system", "kube-dns", "")
+CLUSTER_DNS_LABELS = {"k8s-app": "kube-dns"}
+DNS_PORT = 53
+
+
+def dns_probe(source: PodRef, name: str = CLUSTER_DNS_NAME) -> Probe:
+    """A DNS check from ``source``: resolving ``name`` needs UDP/53 to the cluster DNS pods."""
+    return Probe(source, CLUSTER_DNS, DNS_PORT, "UDP", dns_name=name)
 
 
 @dataclass(frozen=True)
@@ -130,6 +161,37 @@ def classify_agnhost(returncode: int, output: str) -> tuple[Outcome, str]:
     return Outcome.ERROR, lines[0] if lines else f"exit {returncode} with no output"
 
 
+def classify_dns(returncode: int, output: str) -> tuple[Outcome, str]:
+    """Map agnhost ``connect NAME:PORT`` to a DNS verdict.
+
+    agnhost has no lookup sub-command (its ``dns-suffix``, ``dns-server-list`` and ``etc-hosts``
+    only read files), but ``connect`` resolves the host before dialling and prints ``DNS: <error>``
+    when resolution fails. So ``DNS`` means the name did not resolve, and success or any dial
+    result (TIMEOUT, REFUSED, OTHER) means it did: the dial only starts after resolution.
+    ``UNKNOWN`` (bad arguments) or anything unexpected is an error: the check did not run.
+    """
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    if returncode == 0:
+        if lines:
+            return Outcome.ERROR, f"exit 0 with unexpected output: {lines[0]}"
+        return Outcome.RESOLVED, "resolved (and connected)"
+    for line in lines:
+        marker = line.split(":", 1)[0].strip()
+        if marker not in AGNHOST_MARKERS or returncode != 1:
+            continue
+        if marker == "DNS":
+            return Outcome.DNS_FAILED, line
+        if marker in ("TIMEOUT", "REFUSED", "OTHER"):
+            return Outcome.RESOLVED, f"resolved (the connection after it: {line})"
+        return Outcome.ERROR, line
+    return Outcome.ERROR, lines[0] if lines else f"exit {returncode} with no output"
+
+
+def classify(probe: Probe, returncode: int, output: str) -> tuple[Outcome, str]:
+    """The outcome of agnhost ``connect`` for ``probe``: a connection or a DNS check."""
+    return (classify_dns if probe.is_dns else classify_agnhost)(returncode, output)
+
+
 # --- local sockets ----------------------------------------------------------------------------
 
 SocketFactory = Callable[[int, int], socket.socket]
@@ -169,6 +231,9 @@ class SocketExecutor:
         return ProbeResult(probe, outcome, detail, time.monotonic() - start)
 
     def _attempt(self, probe: Probe, timeout: float) -> tuple[Outcome, str]:
+        if probe.is_dns:
+            # Resolving as the pod would needs the pod's resolver; this machine's tells nothing.
+            return Outcome.ERROR, "DNS checks run inside a pod (KubectlExecutor), not here"
         family = socket.AF_INET6 if ":" in probe.destination.ip else socket.AF_INET
         udp = probe.protocol.upper() == "UDP"
         if probe.protocol.upper() not in PROTOCOLS:

@@ -10,6 +10,10 @@ Two ways to run a batch, measured in ``benchmarks/validate_bench.py``:
 
 Every line that comes back is classified by ``classify_agnhost``; anything unexpected (the pod
 is gone, the shell is missing, a line is absent) is an ``error`` result, never ``blocked``.
+
+DNS checks ride along in the same exec: agnhost ``connect NAME:443`` resolves the name first and
+prints ``DNS: ...`` when it cannot (``classify_dns``). Resolution is not bounded by ``--timeout``
+but by the pod's resolver (Go's defaults: 5 s per try, 2 tries), which ``exec_margin`` covers.
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provisioning.errors import LabError
-from provisioning.probe import Outcome, Probe, ProbeResult, classify_agnhost
+from provisioning.probe import Outcome, Probe, ProbeResult, classify
 from provisioning.runner import Runner
 
 AGNHOST = "/agnhost"
 SHELL = "/bin/sh"
 MODES = ("per-source", "pool")
 RESULT_TAG = "@@probe"
+# What a DNS check dials once the name resolved: the kubernetes Service's port. The dial's fate
+# does not matter (egress policies may well drop it); only whether resolution happened does.
+DNS_DIAL_PORT = 443
 
 
 # Runs each connect in the background and prints one tagged line per probe. Arguments come as
@@ -53,6 +60,13 @@ def go_duration(seconds: float) -> str:
 def host_port(ip: str, port: int) -> str:
     """``ip:port``, bracketing IPv6 addresses the way Go's net.JoinHostPort does."""
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def connect_target(probe: Probe) -> tuple[str, str]:
+    """agnhost ``connect``'s address and protocol for ``probe`` (a DNS check dials the name)."""
+    if probe.is_dns:
+        return host_port(probe.dns_name, DNS_DIAL_PORT), "tcp"
+    return host_port(probe.destination.ip, probe.port), probe.protocol.lower()
 
 
 @dataclass(frozen=True)
@@ -94,15 +108,14 @@ class KubectlExecutor:
 
     def connect_argv(self, probe: Probe, timeout: float) -> list[str]:
         """The single-probe command, the one a user can paste to re-run a probe by hand."""
-        target = host_port(probe.destination.ip, probe.port)
+        target, protocol = connect_target(probe)
         command = [self.agnhost, "connect", target, f"--timeout={go_duration(timeout)}"]
-        return self.exec_argv(probe, [*command, f"--protocol={probe.protocol.lower()}"])
+        return self.exec_argv(probe, [*command, f"--protocol={protocol}"])
 
     def batch_argv(self, probes: Sequence[Probe], timeout: float) -> list[str]:
         args = [SHELL, "-c", batch_script(self.agnhost), "probe", go_duration(timeout)]
         for index, probe in enumerate(probes):
-            target = host_port(probe.destination.ip, probe.port)
-            args += [str(index), target, probe.protocol.lower()]
+            args += [str(index), *connect_target(probe)]
         return self.exec_argv(probes[0], args)
 
     def _exec(self, argv: list[str], timeout: float) -> tuple[int, str] | str:
@@ -120,7 +133,7 @@ class KubectlExecutor:
         seconds = time.monotonic() - start
         if isinstance(answer, str):
             return [ProbeResult(probe, Outcome.ERROR, answer, seconds)]
-        outcome, detail = classify_agnhost(*answer)
+        outcome, detail = classify(probe, *answer)
         return [ProbeResult(probe, outcome, detail, seconds)]
 
     def _batch(self, probes: Sequence[Probe], timeout: float) -> list[ProbeResult]:
@@ -134,7 +147,7 @@ class KubectlExecutor:
         results = []
         for index, probe in enumerate(probes):
             if index in lines:
-                outcome, detail = classify_agnhost(*lines[index])
+                outcome, detail = classify(probe, *lines[index])
             else:
                 # No tagged line: the exec failed as a whole (pod gone, no shell); say why.
                 tail = output.strip().splitlines()[-1:] or [f"exit {returncode}, no output"]

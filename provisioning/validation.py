@@ -8,6 +8,9 @@ pod start and policy changes (upstream e2e does the same: retry every 1 s until 
 Traffic from a pod to itself is probed and reported, but implementations differ there (upstream
 e2e ignores it), so by default it neither fails validation nor is re-probed.
 
+DNS checks (``Probe.is_dns``, planned when the lab has egress policies) go through the same
+rounds and re-probing as connections; the report keeps them apart (``ValidationReport.dns``).
+
 ``run_validation`` is the entry point for ``invoke validate``: it reads the live lab through the
 Kubernetes seam, asks the analyzer what to expect, probes with ``kubectl exec`` and returns a
 ``ValidationReport``; ``provisioning.report.render`` turns that into table/json/junit/html.
@@ -41,6 +44,11 @@ class Expectation:
     @property
     def verdict(self) -> str:
         return "allow" if self.allowed else "deny"
+
+    @property
+    def dns_verdict(self) -> str:
+        """The verdict in the words of a DNS check."""
+        return "resolve" if self.allowed else "fail"
 
 
 @dataclass(frozen=True)
@@ -169,14 +177,20 @@ class ValidationReport:
     rounds: int = 0
     fail_on_loopback: bool = False
     notes: tuple[str, ...] = field(default=())  # e.g. pods skipped because they had no IP yet
+    dns: tuple[ProbeCheck, ...] = ()  # one DNS check per client when the lab has egress rules
 
     def counts(self, check: ProbeCheck) -> bool:
         """Whether this probe can fail validation."""
         return self.fail_on_loopback or not check.loopback
 
     @property
+    def all_checks(self) -> tuple[ProbeCheck, ...]:
+        """Connections, then DNS checks."""
+        return self.checks + self.dns
+
+    @property
     def failures(self) -> tuple[ProbeCheck, ...]:
-        return tuple(c for c in self.checks if c.status != Status.MATCH and self.counts(c))
+        return tuple(c for c in self.all_checks if c.status != Status.MATCH and self.counts(c))
 
     @property
     def loopback_mismatches(self) -> tuple[ProbeCheck, ...]:
@@ -191,7 +205,9 @@ class ValidationReport:
         """Seconds until the last counted probe agreed; None when some never did."""
         if self.failures:
             return None
-        times = [c.matched_at for c in self.checks if self.counts(c) and c.matched_at is not None]
+        times = [
+            c.matched_at for c in self.all_checks if self.counts(c) and c.matched_at is not None
+        ]
         return max(times, default=0.0)
 
     @property
@@ -312,7 +328,11 @@ def validate_planned(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ValidationReport:
-    """``validate`` plus the stated expectations, packed into a report."""
+    """``validate`` plus the stated expectations, packed into a report.
+
+    ``planned`` may mix connections and DNS checks: they share rounds (one exec per source pod
+    covers both) and the report separates them.
+    """
     stated = [StatedExpectation.coerce(s) for s in stated_expectations]
     checks, elapsed, rounds = validate(
         planned,
@@ -325,8 +345,9 @@ def validate_planned(
         sleep=sleep,
     )
     return ValidationReport(
-        checks=checks,
-        stated=check_stated(stated, planned),
+        checks=tuple(c for c in checks if not c.probe.is_dns),
+        dns=tuple(c for c in checks if c.probe.is_dns),
+        stated=check_stated(stated, [p for p in planned if not p.probe.is_dns]),
         lab=lab,
         engine=engine,
         scenario=scenario,
@@ -350,6 +371,7 @@ def run_validation(
     stated_expectations: Sequence[Any] = (),
     fail_on_loopback: bool = False,
     expect: Callable[..., Sequence[Expectation]] | None = None,
+    expect_dns: Callable[..., Sequence[Expectation]] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ValidationReport:
@@ -357,7 +379,10 @@ def run_validation(
 
     ``kube`` is a ``provisioning.kube.KubeApi`` for the lab's cluster; ``runner`` runs kubectl
     (``executor`` replaces the kubectl executor, for tests); ``expect`` replaces the analyzer
-    (``live.analyzer_expectations``). Raises ``OperationError`` when the lab has nothing to probe.
+    (``live.analyzer_expectations``) and ``expect_dns`` the DNS verdicts
+    (``live.dns_expectations``). When any policy has the Egress type, each source pod also
+    checks that it can resolve the cluster's names. Raises ``OperationError`` when the lab has
+    nothing to probe.
     """
     from provisioning import live
     from provisioning.probe_kubectl import KubectlExecutor
@@ -368,6 +393,9 @@ def run_validation(
     probes = live.plan_probes(observed)
     expectations = (expect or live.analyzer_expectations)(observed, probes, spec.engine)
     planned = [PlannedProbe(p, e) for p, e in zip(probes, expectations, strict=True)]
+    dns_probes = live.plan_dns_probes(observed)
+    dns_expected = (expect_dns or live.dns_expectations)(observed, dns_probes, spec.engine)
+    planned += [PlannedProbe(p, e) for p, e in zip(dns_probes, dns_expected, strict=True)]
     return validate_planned(
         planned,
         executor or KubectlExecutor(runner, spec.kubeconfig),
