@@ -1,8 +1,9 @@
 """The picture: a self-contained HTML page of the matrix for an instructor's projector.
 
 Green is allowed, red blocked, as observed; a mismatch gets a thick dashed outline and a "≠"
-with what was expected; grey is a probe that could not run. No scripts, no external assets, so
-it renders the same offline and in any browser.
+with what was expected; grey is a probe that could not run. A DNS section (when the lab has
+egress policies) shows one cell per client in the same colours. No scripts, no external assets,
+so it renders the same offline and in any browser.
 """
 
 from __future__ import annotations
@@ -10,7 +11,14 @@ from __future__ import annotations
 from html import escape
 
 from provisioning.probe import Outcome
-from provisioning.report.matrix import Grid, cell_state, grids, observed_word
+from provisioning.report.matrix import (
+    Grid,
+    cell_state,
+    dns_title,
+    expected_word,
+    grids,
+    observed_word,
+)
 from provisioning.report.table import summary_line
 from provisioning.validation import ValidationReport
 
@@ -40,12 +48,16 @@ _CLASS = {
     Outcome.REFUSED: "refused",
     Outcome.BLOCKED: "blocked",
     Outcome.ERROR: "error",
+    Outcome.RESOLVED: "allowed",
+    Outcome.DNS_FAILED: "blocked",
 }
 _LABEL = {
     Outcome.CONNECTED: "allowed",
     Outcome.REFUSED: "refused",
     Outcome.BLOCKED: "blocked",
     Outcome.ERROR: "error",
+    Outcome.RESOLVED: "resolved",
+    Outcome.DNS_FAILED: "DNS failed",
 }
 
 
@@ -85,11 +97,36 @@ def _grid(report: ValidationReport, grid: Grid) -> str:
     )
 
 
+def _dns(report: ValidationReport) -> str:
+    """One row per client: the cell coloured by what was observed, marked when it differs."""
+    rows = []
+    for check in report.dns:
+        state = cell_state(report, check)
+        css = [_CLASS[check.observed]]
+        mark = ""
+        if state == "mismatch":
+            css.append("mismatch")
+            mark = f'<span class="expect">≠ expected {check.expected.dns_verdict}</span>'
+        elif state == "error":
+            css.append("probe-error")
+            mark = '<span class="expect">check failed</span>'
+        title = f"{check.probe.key}: {check.expected.explanation}"
+        rows.append(
+            f'<tr><th class="src">{escape(check.probe.source.key)}</th>'
+            f'<td class="{" ".join(css)}" title="{escape(title)}">'
+            f"{_LABEL[check.observed]}{mark}</td></tr>"
+        )
+    return (
+        f"<h2>{escape(dns_title(report))}</h2>"
+        f'<table><tr><th class="src">client</th><th>DNS</th></tr>{"".join(rows)}</table>'
+    )
+
+
 def render_html(report: ValidationReport) -> str:
     verdict = "pass" if report.ok else "fail"
-    diffs = [c for c in report.checks if cell_state(report, c) in ("mismatch", "error")]
+    diffs = [c for c in report.all_checks if cell_state(report, c) in ("mismatch", "error")]
     diff_items = "".join(
-        f"<li><b>{escape(c.probe.key)}</b>: expected {c.expected.verdict}, observed "
+        f"<li><b>{escape(c.probe.key)}</b>: expected {expected_word(c)}, observed "
         f"{escape(observed_word(c.observed))}. {escape(c.expected.explanation)}</li>"
         for c in diffs
     )
@@ -109,6 +146,7 @@ def render_html(report: ValidationReport) -> str:
         '<span style="background:#9e9e9e;color:#fff">probe error</span>'
         '<span style="border:4px dashed #111">differs from the policies</span></p>'
         + "".join(_grid(report, g) for g in grids(report))
+        + (_dns(report) if report.dns else "")
         + (f'<h2>Differences</h2><ul class="diff">{diff_items}</ul>' if diff_items else "")
         + (f"<h2>Stated expectations</h2><ul>{stated}</ul>" if stated else "")
         + "</body></html>\n"

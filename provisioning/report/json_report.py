@@ -1,4 +1,8 @@
-"""The JSON report: every probe with expected, observed, outcome, attempts and timings."""
+"""The JSON report: every probe with expected, observed, outcome, attempts and timings.
+
+DNS checks (present when the lab has egress policies) are listed under ``dns``, one per client,
+with ``expected``/``observed`` in their own words: ``resolve`` or ``fail``.
+"""
 
 from __future__ import annotations
 
@@ -30,16 +34,37 @@ def probe_document(report: ValidationReport, check: ProbeCheck) -> dict[str, Any
         "detail": check.detail,
         "status": check.status,
         "matched_at": _round(check.matched_at),
-        "attempts": [
-            {
-                "outcome": a.outcome.value,
-                "detail": a.detail,
-                "started": _round(a.started),
-                "seconds": _round(a.seconds),
-            }
-            for a in check.attempts
-        ],
+        "attempts": _attempts(check),
     }
+
+
+def dns_document(check: ProbeCheck) -> dict[str, Any]:
+    probe, allowed = check.probe, check.observed.allowed
+    return {
+        "from": probe.source.key,
+        "name": probe.dns_name,
+        "needs": f"{probe.protocol}/{probe.port} to {probe.destination.key}",
+        "expected": check.expected.dns_verdict,
+        "explanation": check.expected.explanation,
+        "observed": None if allowed is None else ("resolve" if allowed else "fail"),
+        "outcome": check.observed.value,
+        "detail": check.detail,
+        "status": check.status,
+        "matched_at": _round(check.matched_at),
+        "attempts": _attempts(check),
+    }
+
+
+def _attempts(check: ProbeCheck) -> list[dict[str, Any]]:
+    return [
+        {
+            "outcome": a.outcome.value,
+            "detail": a.detail,
+            "started": _round(a.started),
+            "seconds": _round(a.seconds),
+        }
+        for a in check.attempts
+    ]
 
 
 def report_document(report: ValidationReport) -> dict[str, Any]:
@@ -63,8 +88,13 @@ def report_document(report: ValidationReport) -> dict[str, Any]:
             "errors": sum(1 for c in counted if c.status == "error"),
             "loopback_ignored": len(report.loopback_mismatches),
             "stated_disagreements": len(report.stated_disagreements),
+            "dns_checks": len(report.dns),
+            "dns_matched": sum(1 for c in report.dns if c.status == "match"),
+            "dns_mismatched": sum(1 for c in report.dns if c.status == "mismatch"),
+            "dns_errors": sum(1 for c in report.dns if c.status == "error"),
         },
         "probes": [probe_document(report, c) for c in report.checks],
+        "dns": [dns_document(c) for c in report.dns],
         "stated": [
             {
                 "from": s.stated.source,

@@ -2,7 +2,8 @@
 
 A mismatch is a ``failure`` carrying the analyzer's explanation, a probe that could not run is an
 ``error``, and a loopback difference (which does not count) is ``skipped`` with the reason.
-Stated expectations form a second suite, so a CI run shows where lab text and policies disagree.
+Stated expectations form a second suite, so a CI run shows where lab text and policies disagree;
+DNS checks (when the lab has egress policies) a third, one test case per client.
 """
 
 from __future__ import annotations
@@ -68,5 +69,40 @@ def render_junit(report: ValidationReport) -> str:
         stated.set("tests", str(len(report.stated)))
         stated.set("failures", str(bad))
         stated.set("errors", "0")
+    if report.dns:
+        _dns_suite(root, report)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _dns_suite(root: ET.Element, report: ValidationReport) -> None:
+    suite = ET.SubElement(root, "testsuite", name="DNS")
+    failures = errors = 0
+    for check in report.dns:
+        probe = check.probe
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"{report.lab or 'lab'}.dns",
+            name=f"{probe.source.key} resolves {probe.dns_name} expect "
+            f"{check.expected.dns_verdict}",
+            time=f"{sum(a.seconds for a in check.attempts):.3f}",
+        )
+        text = (
+            f"expected {check.expected.dns_verdict}, observed {observed_word(check.observed)}"
+            f" after {len(check.attempts)} attempt(s). {check.expected.explanation}".strip()
+        )
+        if check.status == "mismatch":
+            failures += 1
+            ET.SubElement(case, "failure", message=text, type="dns-mismatch").text = check.detail
+        elif check.status == "error":
+            errors += 1
+            message = f"DNS check could not run: {check.detail}"
+            ET.SubElement(case, "error", message=message, type="probe-error").text = text
+        ET.SubElement(
+            case, "system-out"
+        ).text = f"attempts: {', '.join(a.outcome.value for a in check.attempts)}"
+    suite.set("tests", str(len(report.dns)))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    suite.set("skipped", "0")

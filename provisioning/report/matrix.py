@@ -31,6 +31,8 @@ def grids(report: ValidationReport) -> list[Grid]:
     """The checks grouped by port/protocol; axes keep the order pods were probed in."""
     by_port: dict[tuple[int, str], list[ProbeCheck]] = {}
     for check in report.checks:
+        if check.probe.is_dns:  # DNS checks have their own section
+            continue
         by_port.setdefault((check.probe.port, check.probe.protocol), []).append(check)
     result = []
     for (port, protocol), checks in by_port.items():
@@ -55,4 +57,20 @@ def observed_word(outcome: Outcome) -> str:
         Outcome.REFUSED: "refused (reached, nothing listening)",
         Outcome.BLOCKED: "blocked (timeout)",
         Outcome.ERROR: "probe error",
+        Outcome.RESOLVED: "resolved",
+        Outcome.DNS_FAILED: "DNS failed",
     }[outcome]
+
+
+def expected_word(check: ProbeCheck) -> str:
+    """``allow``/``deny`` for a connection, ``resolve``/``fail`` for a DNS check."""
+    return check.expected.dns_verdict if check.probe.is_dns else check.expected.verdict
+
+
+def dns_title(report: ValidationReport) -> str:
+    """The heading of the DNS section: what each client resolved and what that needs."""
+    names = ", ".join(dict.fromkeys(c.probe.dns_name for c in report.dns))
+    return (
+        f"DNS: each client resolves {names} (needs UDP/53 egress to kube-system/kube-dns, "
+        "checked because the lab has egress policies)"
+    )

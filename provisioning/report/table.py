@@ -3,6 +3,7 @@
 Cells: ``.`` allowed (observed: connected), ``r`` refused (reached, nothing listening, so the
 network allowed it), ``X`` blocked, ``E`` probe error. A marker after an observed cell flags it:
 ``!`` disagrees with the expectation, ``~`` disagrees but is loopback traffic (not counted).
+When the lab has egress policies, a DNS section follows: one line per client.
 """
 
 from __future__ import annotations
@@ -10,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from provisioning.probe import Outcome
-from provisioning.report.matrix import Grid, cell_state, grids, observed_word
+from provisioning.report.matrix import (
+    Grid,
+    cell_state,
+    dns_title,
+    expected_word,
+    grids,
+    observed_word,
+)
 from provisioning.validation import ProbeCheck, ValidationReport
 
 OBSERVED_MARK = {
@@ -18,6 +26,8 @@ OBSERVED_MARK = {
     Outcome.REFUSED: "r",
     Outcome.BLOCKED: "X",
     Outcome.ERROR: "E",
+    Outcome.RESOLVED: ".",
+    Outcome.DNS_FAILED: "X",
 }
 STATE_MARK = {"match": " ", "mismatch": "!", "error": "!", "ignored": "~"}
 
@@ -42,8 +52,12 @@ def summary_line(report: ValidationReport) -> str:
         if converged is not None
         else f"not converged within the {report.deadline:g}s deadline"
     )
+    dns = ""
+    if report.dns:
+        resolved_ok = sum(1 for c in report.dns if c.status == "match")
+        dns = f", DNS {resolved_ok}/{len(report.dns)} clients as expected"
     return (
-        f"{verdict} {head}: {matched}/{len(counted)} probes as expected; {timing}; "
+        f"{verdict} {head}: {matched}/{len(counted)} probes as expected{dns}; {timing}; "
         f"{report.rounds} round(s), {report.elapsed:.1f}s in all, probe timeout "
         f"{report.probe_timeout:g}s"
     )
@@ -73,8 +87,19 @@ def difference_line(report: ValidationReport, check: ProbeCheck) -> str:
     why = f"\n    {check.expected.explanation}" if (check.expected.explanation) else ""
     return (
         f"{'~' if state == 'ignored' else '✗'} {check.probe.key}: expected "
-        f"{check.expected.verdict}, observed {observed}{extra} after {tries} attempt(s){note}{why}"
+        f"{expected_word(check)}, observed {observed}{extra} after {tries} attempt(s){note}{why}"
     )
+
+
+def dns_lines(report: ValidationReport) -> list[str]:
+    """The DNS section: each client's expected and observed resolution, differences marked."""
+    width = max(len(s) for s in (*(c.probe.source.key for c in report.dns), "client"))
+    lines = [dns_title(report), f"{'client'.ljust(width)} | expected | observed"]
+    lines.append("-" * width + "-+----------+-" + "-" * 12)
+    for c in report.dns:
+        observed = observed_word(c.observed) + ("" if c.status == "match" else " !")
+        lines.append(f"{c.probe.source.key.ljust(width)} | {expected_word(c):<8} | {observed}")
+    return lines
 
 
 def render_table(report: ValidationReport) -> str:
@@ -91,18 +116,21 @@ def render_table(report: ValidationReport) -> str:
             grid, lambda c: OBSERVED_MARK[c.observed] + STATE_MARK[cell_state(report, c)]
         )
         lines.append("")
-    differing = [c for c in report.checks if c.status != "match"]
+    if report.dns:
+        lines += dns_lines(report)
+        lines.append("")
+    differing = [c for c in report.all_checks if c.status != "match"]
     if differing:
         lines.append("differences:")
         lines += [difference_line(report, c) for c in differing]
     else:
         lines.append("no differences: every probe did what the policies say.")
-    slow = [c for c in report.checks if c.status == "match" and len(c.attempts) > 1]
+    slow = [c for c in report.all_checks if c.status == "match" and len(c.attempts) > 1]
     if slow:
         lines.append("")
         lines.append("converged after re-probing (enforcement lag):")
         lines += [
-            f"  {c.probe.key}: {c.expected.verdict} after {len(c.attempts)} attempts, "
+            f"  {c.probe.key}: {expected_word(c)} after {len(c.attempts)} attempts, "
             f"{c.matched_at:.1f}s"
             for c in slow
         ]
