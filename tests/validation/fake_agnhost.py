@@ -5,6 +5,12 @@ test/images/agnhost/connect/connect.go (not copied): success exits 0 silently; f
 with one stderr line ``TIMEOUT``, ``REFUSED``, ``DNS: ...``, ``OTHER: ...`` or ``UNKNOWN: ...``;
 UDP sends ``hostname\\n`` and needs a reply, and its TIMEOUT/REFUSED lines carry the error text.
 ``FAKE_AGNHOST_SOURCE`` binds the source address, standing in for the pod's own IP.
+
+A host name is resolved first, as agnhost does (``net.ResolveTCPAddr`` before dialling), by a
+minimal UDP DNS client asking ``FAKE_AGNHOST_DNS`` (the pod's nameserver) for an A record, one
+try of ``FAKE_AGNHOST_DNS_TIMEOUT`` seconds (a resolv.conf ``timeout``). Failures print what Go's
+resolver says after ``DNS: ``: ``lookup NAME on IP:53: read udp SRC->IP:53: i/o timeout`` or
+``lookup NAME on IP:53: no such host``.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import struct
 import sys
 
 
@@ -27,6 +34,59 @@ def fail(line: str) -> None:
     sys.exit(1)
 
 
+def dns_query(name: str, ident: int) -> bytes:
+    labels = b"".join(bytes([len(x)]) + x.encode() for x in name.rstrip(".").split("."))
+    return struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + labels + b"\0" + b"\0\1\0\1"
+
+
+def first_a_record(reply: bytes) -> str | None:
+    """The first A record's address in a DNS reply; None for NXDOMAIN or no answer."""
+    _, flags, qdcount, ancount = struct.unpack("!HHHH", reply[:8])
+    if flags & 0xF:
+        return None
+    pos = 12
+    for _ in range(qdcount):
+        while reply[pos]:
+            pos += reply[pos] + 1
+        pos += 5
+    for _ in range(ancount):
+        pos += 2 if reply[pos] & 0xC0 == 0xC0 else len(reply[pos:].split(b"\0", 1)[0]) + 1
+        kind, _, _, length = struct.unpack("!HHIH", reply[pos : pos + 10])
+        pos += 10
+        if kind == 1 and length == 4:
+            return socket.inet_ntoa(reply[pos : pos + 4])
+        pos += length
+    return None
+
+
+def resolve(host: str) -> str:
+    try:
+        socket.inet_aton(host)
+        return host
+    except OSError:
+        pass
+    server = os.environ.get("FAKE_AGNHOST_DNS", "")
+    if not server:
+        fail(f"DNS: lookup {host}: no nameserver configured")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if source := os.environ.get("FAKE_AGNHOST_SOURCE"):
+        sock.bind((source, 0))
+    sock.settimeout(float(os.environ.get("FAKE_AGNHOST_DNS_TIMEOUT", "5")))
+    where = f"lookup {host} on {server}:53"
+    try:
+        sock.connect((server, 53))
+        sock.send(dns_query(host, os.getpid() & 0xFFFF))
+        address = first_a_record(sock.recv(512))
+    except TimeoutError:
+        local = "{}:{}".format(*sock.getsockname())
+        fail(f"DNS: {where}: read udp {local}->{server}:53: i/o timeout")
+    except OSError as exc:
+        fail(f"DNS: {where}: {exc.strerror}")
+    if address is None:
+        fail(f"DNS: {where}: no such host")
+    return address
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 2 or argv[0] != "connect":
         fail("UNKNOWN: usage: connect host:port --timeout=D --protocol=tcp|udp")
@@ -39,13 +99,14 @@ def main(argv: list[str]) -> None:
     host, _, port = target.rpartition(":")
     if not host or not port.isdigit():
         fail(f"UNKNOWN: address {target}: missing port in address")
+    address = resolve(host.strip("[]"))
     kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
     sock = socket.socket(socket.AF_INET, kind)
     if source := os.environ.get("FAKE_AGNHOST_SOURCE"):
         sock.bind((source, 0))
     sock.settimeout(timeout or None)
     try:
-        sock.connect((host.strip("[]"), int(port)))
+        sock.connect((address, int(port)))
         if protocol == "udp":
             sock.send(b"hostname\n")
             sock.recv(1024)

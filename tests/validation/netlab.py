@@ -125,6 +125,13 @@ class NetnsLab:
         self._servers.append(server)
         _serve_tcp(server, ip, port)
 
+    def dns_server(self, ip: str, answers: dict[str, str]) -> None:
+        """A UDP DNS server on ``ip``:53 answering A queries from ``answers``, else NXDOMAIN."""
+        with self.inside():
+            server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._servers.append(server)
+        _serve_dns(server, ip, answers)
+
     def udp_echo(self, ip: str, port: int) -> None:
         with self.inside():
             server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -156,6 +163,34 @@ def _serve_udp(server: socket.socket, ip: str, port: int) -> None:
             try:
                 data, peer = server.recvfrom(1024)
                 server.sendto(b"echo:" + data, peer)
+            except OSError:
+                return
+
+    threading.Thread(target=loop, daemon=True).start()
+
+
+def _serve_dns(server: socket.socket, ip: str, answers: dict[str, str]) -> None:
+    server.bind((ip, 53))
+    table = {name.rstrip(".").lower(): address for name, address in answers.items()}
+
+    def reply(query: bytes) -> bytes:
+        pos, labels = 12, []
+        while query[pos]:
+            labels.append(query[pos + 1 : pos + 1 + query[pos]].decode())
+            pos += query[pos] + 1
+        question = query[12 : pos + 5]
+        address = table.get(".".join(labels).lower())
+        ident = query[:2]
+        if address is None:  # NXDOMAIN, recursion available
+            return ident + bytes([0x81, 0x83]) + b"\0\1\0\0\0\0\0\0" + question
+        answer = b"\xc0\x0c\0\1\0\1\0\0\0\x1e\0\4" + socket.inet_aton(address)
+        return ident + bytes([0x81, 0x80]) + b"\0\1\0\1\0\0\0\0" + question + answer
+
+    def loop() -> None:
+        while True:
+            try:
+                data, peer = server.recvfrom(512)
+                server.sendto(reply(data), peer)
             except OSError:
                 return
 

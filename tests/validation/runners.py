@@ -50,11 +50,22 @@ def exec_target(argv: Sequence[str]) -> tuple[str, str, list[str]]:
 
 
 class LocalKubectl:
-    """Runs the exec'd command locally; ``pods`` maps ``ns/name`` to its source IP."""
+    """Runs the exec'd command locally; ``pods`` maps ``ns/name`` to its source IP.
 
-    def __init__(self, pods: Mapping[str, str], netns: str | None = None) -> None:
+    ``dns`` is the pods' nameserver and ``dns_timeout`` its resolv.conf timeout, for DNS checks.
+    """
+
+    def __init__(
+        self,
+        pods: Mapping[str, str],
+        netns: str | None = None,
+        *,
+        dns: str = "",
+        dns_timeout: float = 5.0,
+    ) -> None:
         self.pods = dict(pods)
         self.netns = netns
+        self.dns, self.dns_timeout = dns, dns_timeout
         self.in_flight = 0
         self.max_in_flight = 0
         self.execs = 0
@@ -77,7 +88,8 @@ class LocalKubectl:
                 local += [sys.executable, "-S", "-E", str(FAKE_AGNHOST)]
             else:
                 local.append(arg.replace("/agnhost ", agnhost + " "))
-        env = ["env", f"FAKE_AGNHOST_SOURCE={self.pods[key]}"]
+        env = ["env", f"FAKE_AGNHOST_SOURCE={self.pods[key]}", f"FAKE_AGNHOST_DNS={self.dns}",
+               f"FAKE_AGNHOST_DNS_TIMEOUT={self.dns_timeout}"]  # fmt: skip
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         with self._lock:
             self.execs += 1

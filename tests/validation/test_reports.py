@@ -77,8 +77,10 @@ def test_json_has_every_probe_with_attempts_and_timings() -> None:
     assert doc["ok"] is False and doc["exit_code"] == 1
     assert doc["summary"] == {
         "probes": 6, "counted": 5, "matched": 3, "mismatched": 1, "errors": 1,
-        "loopback_ignored": 1, "stated_disagreements": 1,
+        "loopback_ignored": 1, "stated_disagreements": 1, "dns_checks": 0, "dns_matched": 0,
+        "dns_mismatched": 0, "dns_errors": 0,
     }  # fmt: skip
+    assert doc["dns"] == []
     refused = doc["probes"][4]
     assert (refused["outcome"], refused["observed"], refused["status"]) == (
         "refused", "allow", "match",
