@@ -1,0 +1,544 @@
+"""The AKS lab end to end: plan, up, status and down on the fake ARM and an in-memory cluster.
+
+The real Azure SDK runs against ``tests/aks/fake_arm.py`` (serialization, polling, error mapping)
+and the real pipeline actions run against a ``FakeKube`` whose nodes and pods turn Ready the way
+AKS's controllers would. The cluster is reachable only through the kubeconfig ``up`` wrote from
+the cluster's user credentials, as with a real client.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import socket
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioning.aks.gateway import AksGateway
+from provisioning.aks.tags import tool_tags
+from provisioning.errors import UsageError
+from provisioning.fake_kube import FakeKube
+from provisioning.objects import HASH_ANNOTATION
+from provisioning.observe import SCENARIO_LABEL
+from provisioning.profiles import profile_names, resolve
+from provisioning.progress import Progress
+from provisioning.providers.aks import (
+    lab_down,
+    lab_plan,
+    lab_status,
+    lab_up,
+    render_status_text,
+)
+from provisioning.spec import LABEL_LAB, LABEL_MANAGED_BY, AksSettings, LabSpec, Timeouts
+from provisioning.state import load_record
+from tests.aks.conftest import load
+from tests.aks.fake_arm import FakeArm, FakeCredential
+
+NAME, GROUP = "workshop-1", "workshop-1-rg"
+ENGINES = ("azure", "calico", "cilium", "none")
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everything goes through the fakes: opening a socket fails the test."""
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"network access attempted: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
+
+
+class AksNodes(FakeKube):
+    """An AKS cluster's API: nodes Ready after ``lag`` reads, pods Ready once scheduled.
+
+    On AKS the network is up when the nodes are (AKS installs the CNI and the engine), so a pod
+    gets an IP and turns Ready on the next read after it is created.
+    """
+
+    def __init__(self, nodes: int, lag: int = 1) -> None:
+        super().__init__()
+        self.lag = lag
+        self._reads = 0
+        for i in range(nodes):
+            self.seed(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {"name": f"aks-system-{i}-vmss000000"},
+                    "status": {"conditions": [{"type": "Ready", "status": "False"}]},
+                }
+            )
+        for ns in ("default", "kube-system"):
+            self.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+
+    def get(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        self._reconcile()
+        return super().get(*args, **kwargs)
+
+    def list(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        self._reconcile()
+        return super().list(*args, **kwargs)
+
+    def _reconcile(self) -> None:
+        self._reads += 1
+        if self._reads <= self.lag:
+            return
+        for key, obj in self._objects.items():
+            if key[1] == "Node":
+                obj["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+            if key[1] == "Pod" and "status" not in obj:
+                obj["status"] = {
+                    "phase": "Running",
+                    "podIP": f"10.244.0.{len(self._objects)}",
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                }
+
+
+class Azure:
+    """The fake ARM plus the cluster its user kubeconfig leads to."""
+
+    def __init__(self, nodes: int = 3) -> None:
+        self.arm = FakeArm(
+            versions={"westeurope": load("kubernetes_versions.json")},
+            kubeconfig=f"apiVersion: v1\nkind: Config\n# aks {NAME} user\n".encode(),
+        )
+        self.credential = FakeCredential()
+        self.kube = AksNodes(nodes)
+        self.gateways: list[str] = []
+
+    def gateway_factory(self, subscription: str) -> AksGateway:
+        self.gateways.append(subscription)
+        return AksGateway(subscription, self.credential, transport=self.arm, polling_interval=0)
+
+    def kube_factory(self, path: Path) -> FakeKube:
+        # Like a real client: only the kubeconfig from the cluster's credentials reaches it.
+        if Path(path).exists() and Path(path).read_bytes() == self.arm.kubeconfig:
+            return self.kube
+        gone = FakeKube()
+        gone.unreachable = True
+        return gone
+
+    def puts(self, contains: str = "/managedClusters/") -> list[Any]:
+        return self.arm.calls("PUT", contains)
+
+
+def workshop(tmp_path: Path, engine: str, **aks: Any) -> LabSpec:
+    """The spec of the golden create bodies in tests/aks/fixtures/body_<engine>.json."""
+    settings: dict[str, Any] = {
+        "subscription_id": "00000000-0000-0000-0000-000000000001",
+        "location": "westeurope",
+        "node_count": 3,
+        "vm_size": "Standard_D4s_v5",
+        "tags": {"team": "blue", "managed-by": "someone-else"},
+        **aks,
+    }
+    return LabSpec(
+        name=NAME,
+        provider="aks",
+        engine=engine,
+        aks=AksSettings(**settings),
+        # The fakes settle within a few reads; a short wait makes a broken step fail fast.
+        timeouts=Timeouts(cluster=2, engine=2, workload=2),
+        state_root=tmp_path / "state",
+    )
+
+
+def progress() -> Progress:
+    return Progress(io.StringIO(), spinner=False)
+
+
+def output(p: Progress) -> str:
+    return p.stream.getvalue()  # type: ignore[attr-defined]
+
+
+def up(azure: Azure, spec: LabSpec, *, yes: bool = False, confirm: Any = None) -> dict[str, Any]:
+    return lab_up(
+        spec,
+        progress(),
+        yes=yes,
+        confirm=confirm,
+        gateway_factory=azure.gateway_factory,
+        kube_factory=azure.kube_factory,
+        poll_interval=0,
+    )
+
+
+def down(azure: Azure, spec: LabSpec, p: Progress | None = None, **kwargs: Any) -> Any:
+    kwargs.setdefault("yes", True)
+    kwargs.setdefault("confirm", None)
+    return lab_down(
+        spec,
+        p or progress(),
+        gateway_factory=azure.gateway_factory,
+        kube_factory=azure.kube_factory,
+        poll_interval=0,
+        **kwargs,
+    )
+
+
+# --- plan ------------------------------------------------------------------------------------
+
+
+def test_plan_without_subscription_is_offline_and_never_probes_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_credential(self: AksGateway) -> None:
+        raise AssertionError("a credential was looked for")
+
+    monkeypatch.setattr(AksGateway, "credential", property(no_credential))
+
+    def no_gateway(subscription: str) -> AksGateway:
+        raise AssertionError("a gateway was built without a subscription")
+
+    spec = workshop(tmp_path, "cilium", subscription_id=None)
+    plan = lab_plan(spec, gateway_factory=no_gateway)
+
+    data = json.loads(json.dumps(plan.as_dict()))
+    assert data["provider"] == "aks" and data["subscription"] is None
+    assert data["observed"]["observed"] is False
+    assert any("Azure not consulted" in n and "AZURE_SUBSCRIPTION_ID" in n for n in data["notes"])
+    group_put, cluster_put = data["cluster"]["requests"]
+    assert group_put["path"] == f"/subscriptions/{{subscription}}/resourcegroups/{GROUP}"
+    assert cluster_put["headers"] == {"If-None-Match": "*"}
+    net = cluster_put["body"]["properties"]["networkProfile"]
+    assert net["networkDataplane"] == "cilium" and net["networkPluginMode"] == "overlay"
+    assert net["networkPolicy"] == "cilium"
+    assert [(s["marker"], s["action"]) for s in data["steps"]] == [
+        ("+", "create-cluster"),
+        ("+", "deploy-workload"),
+        ("+", "apply-policies"),
+    ]
+    assert "demo-policy" in data["artifacts"]["policies (scenario aks-demo)"]
+    text = plan.render_text()
+    assert '"networkDataplane": "cilium"' in text and "If-None-Match: *" in text
+    assert "Azure not consulted" in text
+
+
+def test_plan_with_a_subscription_but_no_credential_falls_back_with_the_login_advice(
+    tmp_path: Path,
+) -> None:
+    from azure.identity import CredentialUnavailableError
+
+    azure = Azure()
+    azure.credential = FakeCredential(CredentialUnavailableError("no login\nmore detail"))
+    plan = lab_plan(workshop(tmp_path, "calico"), gateway_factory=azure.gateway_factory)
+
+    assert plan.cluster.observed is False and plan.observed.observed is False
+    (note,) = plan.notes
+    assert "az login" in note and "AZURE_CLIENT_ID" in note and "\n" not in note
+    assert plan.cluster.requests[-1].body["properties"]["networkProfile"]["networkPolicy"] == (
+        "calico"
+    )
+    assert azure.arm.requests == []  # the token is refused before anything is sent
+
+
+def test_plan_with_credentials_uses_the_regions_default_version(tmp_path: Path) -> None:
+    azure = Azure()
+    plan = lab_plan(workshop(tmp_path, "azure"), gateway_factory=azure.gateway_factory)
+    assert plan.cluster.observed and not plan.notes
+    body = plan.cluster.requests[-1].body
+    assert body["properties"]["kubernetesVersion"] == "1.33"  # isDefault, not the 1.35 preview
+    assert any("2028-09-30" in w for w in plan.warnings)  # Azure NPM on Linux retires
+    assert azure.puts("") == []  # planning changes nothing
+
+
+# --- up --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_up_creates_the_cluster_and_deploys_the_lab(tmp_path: Path, engine: str) -> None:
+    azure = Azure()
+    spec = workshop(tmp_path, engine)
+    p = progress()
+    doc = lab_up(
+        spec,
+        p,
+        yes=False,
+        confirm=None,  # a create reimages nothing, so nobody is asked
+        gateway_factory=azure.gateway_factory,
+        kube_factory=azure.kube_factory,
+        poll_interval=0,
+    )
+
+    group_put, cluster_put = azure.puts("")
+    assert group_put.path.lower().endswith(f"/resourcegroups/{GROUP}")
+    assert group_put.body["tags"] == {**tool_tags(NAME), "team": "blue"}
+    assert cluster_put.body == load(f"body_{engine}.json")
+    assert cluster_put.headers["if-none-match"] == "*" and "if-match" not in cluster_put.headers
+
+    assert stat.S_IMODE(spec.kubeconfig.stat().st_mode) == 0o600
+    assert spec.kubeconfig.read_bytes() == azure.arm.kubeconfig
+    record = load_record(spec)
+    assert record is not None
+    assert (record.provider, record.engine, record.phase) == ("aks", engine, "ready")
+    assert record.resource_group_created is True
+
+    kube = azure.kube
+    pods = kube.list("v1", "Pod", label_selector=f"{LABEL_LAB}={NAME}")
+    assert {f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods} == {
+        "demo/server",
+        "demo/client",
+        "demo/intruder",
+        "other/client",
+    }
+    for ns in kube.list("v1", "Namespace", label_selector=f"{LABEL_LAB}={NAME}"):
+        assert ns["metadata"]["labels"][LABEL_MANAGED_BY] == "netpol-lab"
+    policy = kube.get("networking.k8s.io/v1", "NetworkPolicy", "demo-policy", "demo")
+    assert policy["metadata"]["labels"][LABEL_LAB] == NAME
+    assert policy["metadata"]["labels"][SCENARIO_LABEL] == "aks-demo"
+    assert HASH_ANNOTATION in policy["metadata"]["annotations"]
+
+    text = output(p)
+    assert "your current kubectl context is unchanged" in text
+    assert "provisioningState Succeeded, engine " + engine in text
+    assert "nodes: 3/3 ready" in text
+    assert json.loads(json.dumps(doc))["after"]["scenario"] == "aks-demo"
+    assert doc["after"]["owned"] is True and doc["after"]["engine"] == engine
+    assert doc["resourceGroupCreated"] is True
+
+
+def test_second_up_sends_no_change_and_plan_is_all_unchanged(tmp_path: Path) -> None:
+    azure = Azure()
+    spec = workshop(tmp_path, "calico")
+    up(azure, spec)
+    azure.arm.requests.clear()
+    azure.kube.calls.clear()
+
+    plan = lab_plan(spec, gateway_factory=azure.gateway_factory, kube_factory=azure.kube_factory)
+    assert [s.marker for s in plan.steps] == ["=", "=", "="] and plan.changes == ()
+    up(azure, spec)
+
+    assert azure.puts("") == [] and azure.arm.calls("DELETE") == []
+    assert [c for c in azure.kube.calls if c.verb in ("apply", "delete")] == []
+    # An existing group found by this run does not erase that an earlier run created it.
+    assert load_record(spec).resource_group_created is True
+
+
+def test_engine_change_azure_to_calico_asks_then_goes_through_none_with_etags(
+    tmp_path: Path,
+) -> None:
+    azure = Azure()
+    up(azure, workshop(tmp_path, "azure"))
+    azure.arm.requests.clear()
+    spec = workshop(tmp_path, "calico")
+
+    with pytest.raises(UsageError, match="re-run with --yes") as err:
+        up(azure, spec)
+    assert "reimaged" in str(err.value) and "nothing was changed" in str(err.value)
+    with pytest.raises(UsageError, match="cancelled"):
+        up(azure, spec, confirm=lambda _q: False)
+    assert azure.puts("") == []
+
+    plan = lab_plan(spec, gateway_factory=azure.gateway_factory)
+    assert plan.needs_confirmation
+    (step, *_) = plan.steps
+    assert step.items == (
+        ("-", "networkPolicy: azure -> none"),
+        ("+", "networkPolicy: none -> calico"),
+    )
+    etag = plan.cluster.current.etag
+
+    # Reimaging replaces the nodes, and the lab's bare pods with them.
+    azure.kube.set_status(
+        "v1",
+        "Pod",
+        "server",
+        "demo",
+        {"phase": "Failed", "conditions": [{"type": "Ready", "status": "False"}]},
+    )
+    azure.kube.calls.clear()
+    asked: list[str] = []
+    up(azure, spec, confirm=lambda q: asked.append(q) or True)
+
+    assert "engine azure to calico" in asked[0] and "reimaged" in asked[0]
+    first, second = azure.puts()
+    assert first.headers["if-match"] == f'"{etag}"'
+    assert second.headers["if-match"] not in (f'"{etag}"', "")
+    assert first.body["properties"]["networkProfile"]["networkPolicy"] == "none"
+    assert second.body["properties"]["networkProfile"]["networkPolicy"] == "calico"
+    assert "if-none-match" not in first.headers
+    cluster = azure.arm.clusters[(GROUP.lower(), NAME)]
+    assert cluster["properties"]["networkProfile"]["networkPolicy"] == "calico"
+    deleted = [(c.kind, c.name) for c in azure.kube.calls if c.verb == "delete"]
+    assert deleted == [("Pod", "server")]  # only the pod the reimage left behind
+    assert azure.kube.get("v1", "Pod", "server", "demo")["status"]["phase"] == "Running"
+    assert load_record(spec).engine == "calico"
+
+
+def test_away_from_cilium_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    azure = Azure()
+    up(azure, workshop(tmp_path, "cilium"))
+    azure.arm.requests.clear()
+    with pytest.raises(UsageError, match="no way back off Cilium"):
+        up(azure, workshop(tmp_path, "calico"), yes=True)
+    assert azure.puts("") == []
+
+
+def test_a_cluster_without_the_tools_tags_is_never_used_or_deleted(tmp_path: Path) -> None:
+    azure = Azure()
+    raw = copy.deepcopy(load("cluster_get_azure.json"))
+    raw["name"], raw["tags"] = NAME, {"owner": "platform-team"}
+    azure.arm.seed_cluster(GROUP, raw)
+    spec = workshop(tmp_path, "azure")  # same engine: no transition to refuse
+
+    plan = lab_plan(spec, gateway_factory=azure.gateway_factory)
+    assert plan.blocked and "not tagged managed-by=netpol-lab" in plan.blocked
+    with pytest.raises(UsageError, match="not tagged managed-by=netpol-lab"):
+        up(azure, spec, yes=True)
+    with pytest.raises(UsageError, match="deletes only what it created"):
+        down(azure, spec)
+    assert azure.puts("") == [] and azure.arm.calls("DELETE") == []
+    assert azure.arm.calls("POST") == []  # not even its credentials were fetched
+    assert not spec.kubeconfig.exists()
+
+
+def test_credential_failure_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    azure = Azure()
+    azure.credential = FakeCredential(ClientAuthenticationError("token expired\ntrace"))
+    spec = workshop(tmp_path, "none")
+    with pytest.raises(UsageError) as err:
+        up(azure, spec, yes=True)
+    message = str(err.value)
+    assert "\n" not in message and "az login" in message
+    for var in (
+        "AZURE_CLIENT_ID",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_SUBSCRIPTION_ID",
+    ):
+        assert var in message
+    assert azure.arm.requests == [] and not spec.kubeconfig.exists()
+    assert err.value.exit_code == 2
+
+
+def test_up_without_a_subscription_names_the_env_var_and_profile_key(tmp_path: Path) -> None:
+    azure = Azure()
+    with pytest.raises(UsageError, match=r"AZURE_SUBSCRIPTION_ID or aks\.subscription_id"):
+        up(azure, workshop(tmp_path, "none", subscription_id=None))
+    assert azure.gateways == []
+
+
+def test_subscription_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    azure = Azure()
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", azure.arm.subscription)
+    up(azure, workshop(tmp_path, "none", subscription_id=None))
+    assert azure.gateways and set(azure.gateways) == {azure.arm.subscription}
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+def test_status_reports_the_cluster_and_the_lab(tmp_path: Path) -> None:
+    azure = Azure()
+    spec = workshop(tmp_path, "cilium")
+    absent = lab_status(spec, gateway_factory=azure.gateway_factory)
+    assert absent["observed"] and not absent["cluster_exists"]
+    assert "cluster:    none" in render_status_text(absent)
+
+    up(azure, spec)
+    doc = lab_status(spec, gateway_factory=azure.gateway_factory, kube_factory=azure.kube_factory)
+    doc = json.loads(json.dumps(doc))
+    assert doc["owned"] and doc["engine"] == "cilium" and doc["scenario"] == "aks-demo"
+    assert doc["aks"]["cluster"]["networkDataplane"] == "cilium"
+    assert doc["aks"]["cluster"]["nodePools"][0]["count"] == 3
+    assert sum(doc["pods_ready"].values()) == 4
+    text = render_status_text(doc)
+    assert "created by netpol-lab" in text and "dataplane cilium" in text
+    assert "4 pods (4 ready), 1 NetworkPolicies" in text
+
+    offline = lab_status(workshop(tmp_path, "cilium", subscription_id=None))
+    assert offline["observed"] is False and "AZURE_SUBSCRIPTION_ID" in offline["reason"]
+
+
+# --- down ------------------------------------------------------------------------------------
+
+
+def test_down_deletes_cluster_and_tool_group_then_is_a_quiet_no_op(tmp_path: Path) -> None:
+    azure = Azure()
+    spec = workshop(tmp_path, "calico")
+    up(azure, spec)
+    node_group = azure.arm.clusters[(GROUP.lower(), NAME)]["properties"]["nodeResourceGroup"]
+
+    with pytest.raises(UsageError, match="re-run with --yes"):
+        down(azure, spec, yes=False)
+    assert azure.arm.calls("DELETE") == []
+
+    result = down(azure, spec)
+    assert result.removed == (f"AKS cluster {NAME}", f"resource group {GROUP}")
+    assert result.kept == ()
+    assert azure.arm.clusters == {} and azure.arm.groups == {}
+    assert azure.arm.calls("HEAD", node_group)  # the node resource group was confirmed gone
+    assert not spec.state_dir.exists()
+
+    azure.arm.requests.clear()
+    quiet = progress()
+    again = down(azure, spec, quiet)
+    assert again.removed == () and again.kept == ()
+    assert azure.arm.calls("DELETE") == [] and output(quiet) == ""
+
+
+def test_down_keeps_a_group_the_tool_did_not_create(tmp_path: Path) -> None:
+    azure = Azure()
+    azure.arm.seed_group(GROUP, tags={"owner": "platform-team"})
+    spec = workshop(tmp_path, "none")
+    doc = up(azure, spec)
+    assert doc["resourceGroupCreated"] is False and not load_record(spec).resource_group_created
+    assert azure.arm.groups[GROUP.lower()]["tags"] == {"owner": "platform-team"}  # untouched
+
+    result = down(azure, spec)
+    assert result.removed == (f"AKS cluster {NAME}",)
+    assert result.kept == (f"resource group {GROUP}",)
+    assert GROUP.lower() in azure.arm.groups
+    (delete,) = azure.arm.calls("DELETE")
+    assert delete.path.endswith(f"/managedClusters/{NAME}")
+
+    again = down(azure, spec)
+    assert again.removed == () and len(azure.arm.calls("DELETE")) == 1
+
+
+def test_down_no_wait_starts_the_deletions(tmp_path: Path) -> None:
+    azure = Azure()
+    spec = workshop(tmp_path, "none")
+    up(azure, spec)
+    result = down(azure, spec, no_wait=True)
+    assert result.removed == (
+        f"AKS cluster {NAME} (deletion started)",
+        f"resource group {GROUP} (deletion started)",
+    )
+
+
+def test_down_keep_cluster_removes_only_the_lab_namespaces(tmp_path: Path) -> None:
+    azure = Azure()
+    spec = workshop(tmp_path, "azure")
+    up(azure, spec)
+    azure.kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mine"}}])
+    azure.arm.requests.clear()
+
+    result = down(azure, spec, keep_cluster=True)
+    assert set(result.removed) == {"namespace demo", "namespace other"}
+    assert result.kept == (f"AKS cluster {NAME}",)
+    names = {n["metadata"]["name"] for n in azure.kube.list("v1", "Namespace")}
+    assert names == {"default", "kube-system", "mine"}
+    assert azure.arm.calls("DELETE") == [] and azure.arm.clusters
+
+
+# --- profiles --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_each_engine_has_a_valid_aks_profile(engine: str) -> None:
+    spec = resolve(profile=f"aks-{engine}")
+    assert (spec.provider, spec.engine) == ("aks", engine)
+    assert spec.profile and spec.profile.endswith(f"aks-{engine}.yaml")
+    plan = lab_plan(spec, gateway_factory=lambda _s: pytest.fail("no subscription is set"))
+    net = plan.cluster.requests[-1].body["properties"]["networkProfile"]
+    assert net["networkPolicy"] == engine
+    assert f"aks-{engine}" in profile_names()
