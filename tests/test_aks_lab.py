@@ -294,6 +294,8 @@ def test_up_creates_the_cluster_and_deploys_the_lab(tmp_path: Path, engine: str)
     assert policy["metadata"]["labels"][SCENARIO_LABEL] == "aks-demo"
     assert HASH_ANNOTATION in policy["metadata"]["annotations"]
 
+    create = next(r for r in p.records if r.title.startswith("Create AKS cluster"))
+    assert create.detail.startswith("provisioningState Succeeded (")  # last poll, with elapsed
     text = output(p)
     assert "your current kubectl context is unchanged" in text
     assert "provisioningState Succeeded, engine " + engine in text
@@ -343,6 +345,10 @@ def test_engine_change_azure_to_calico_asks_then_goes_through_none_with_etags(
         ("+", "networkPolicy: none -> calico"),
     )
     etag = plan.cluster.current.etag
+    text = plan.render_text(artifacts=False)
+    assert (
+        "1. - networkPolicy: azure -> none" in text and "2. + networkPolicy: none -> calico" in text
+    )
 
     # Reimaging replaces the nodes, and the lab's bare pods with them.
     azure.kube.set_status(
@@ -396,6 +402,17 @@ def test_a_cluster_without_the_tools_tags_is_never_used_or_deleted(tmp_path: Pat
     assert azure.puts("") == [] and azure.arm.calls("DELETE") == []
     assert azure.arm.calls("POST") == []  # not even its credentials were fetched
     assert not spec.kubeconfig.exists()
+
+
+def test_a_cluster_still_being_created_blocks_up_until_it_finishes(tmp_path: Path) -> None:
+    azure = Azure()
+    raw = copy.deepcopy(load("cluster_get_azure.json"))
+    raw["name"], raw["tags"] = NAME, tool_tags(NAME)
+    azure.arm.seed_cluster(GROUP, raw, provisioningState="Creating")
+    spec = workshop(tmp_path, "azure")
+    with pytest.raises(UsageError, match="is Creating; wait until that operation finishes"):
+        up(azure, spec, yes=True)
+    assert azure.puts("") == [] and azure.arm.calls("POST") == []
 
 
 def test_credential_failure_is_one_line_and_changes_nothing(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from provisioning.aks.gateway import SUBSCRIPTION_ENV, SUBSCRIPTION_KEY, resolve
 from provisioning.aks.plan import AksPlan, plan_cluster
 from provisioning.aks.tags import TAG_MANAGED_BY
 from provisioning.aks.teardown import ABSENT, DELETED, DELETING, KEPT, PRESENT, teardown
-from provisioning.aks.transitions import CREATE, NOOP, UNENFORCED, UPDATE
+from provisioning.aks.transitions import CREATE, NOOP, REIMAGE_WARNING, UPDATE
 from provisioning.engines import EngineSettings
 from provisioning.errors import LabError, OperationError, UsageError
 from provisioning.observe import ObservedLab, observe_objects, safe_observe_objects
@@ -50,6 +50,10 @@ KubeFactory = Callable[[Path], Any]
 WORKLOAD_KINDS = {"Namespace", "Pod", "Service"}
 POLICY_KINDS = {"NetworkPolicy"}
 _STEP_MARKERS = {"install-policy": PLUS, "uninstall-policy": REMOVE, "dataplane-upgrade": CHANGE}
+NONE_WARNING = (
+    "engine none: NetworkPolicy objects are accepted by the API server but NOT enforced; "
+    "validation shows every connection as allowed"
+)
 ENGINE_SUMMARIES = {
     "azure": "Azure Network Policy Manager on Azure CNI, managed by AKS",
     "calico": "Calico on Azure CNI, managed by AKS",
@@ -80,7 +84,7 @@ def configured_subscription(spec: LabSpec) -> str | None:
 
 def aks_engine(spec: LabSpec) -> EngineSettings:
     """The engine as the shared pipeline sees it: AKS installs it, so there is nothing to run."""
-    warnings = () if spec.engine != "none" else (f"engine none: {UNENFORCED}",)
+    warnings = () if spec.engine != "none" else (NONE_WARNING,)
     return EngineSettings(
         engine=spec.engine,
         summary=ENGINE_SUMMARIES[spec.engine],
@@ -199,7 +203,7 @@ class AksLabPlan:
         t = self.cluster.transition
         return (
             f"change AKS cluster {self.spec.name!r} from engine {t.current_engine} to "
-            f"{t.target_engine} in {len(t.steps)} update(s); {t.warnings[-1]}"
+            f"{t.target_engine} in {len(t.steps)} update(s); {REIMAGE_WARNING}"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -244,7 +248,8 @@ class AksLabPlan:
         if self.blocked:
             lines.append(f"  ✗ cannot proceed: {self.blocked}")
             return "\n".join(lines) + "\n"
-        for step in self.steps:
+        # The cluster step is shown by the AKS plan's own lines above (with each update's notes).
+        for step in self.steps[1:]:
             detail = f": {step.detail}" if step.detail else ""
             lines.append(f"  {step.marker:>3} {step.title}{detail}")
             lines += [f"        {m:>3} {r}" for m, r in step.items if m != SAME]
@@ -375,6 +380,13 @@ def _assemble(
             f"cluster {spec.name!r} in resource group {cluster.group!r} is not tagged "
             f"{TAG_MANAGED_BY}={TOOL} for lab {spec.name!r}; netpol-lab deploys only into "
             "clusters it created; choose another --name or aks.resource_group"
+        )
+    elif cluster.current is not None and cluster.current.busy:
+        # E.g. an interrupted up left the create running: its kubeconfig and nodes are not ready.
+        blocked = (
+            f"cluster {spec.name!r} in resource group {cluster.group!r} is "
+            f"{cluster.current.provisioning_state}; wait until that operation finishes "
+            f"(az aks show -g {cluster.group} -n {spec.name}), then re-run"
         )
     steps: tuple[PlanStep, ...] = ()
     if blocked is None:
