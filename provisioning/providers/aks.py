@@ -641,7 +641,7 @@ def _context(
 
 def wait_nodes(ctx: Context, *, expect: int) -> Check:
     """Every node Ready: on AKS the engine runs on the nodes, so this is the engine's readiness."""
-    with ctx.progress.step(f"Wait for {expect} node(s) and {ctx.spec.engine} to be ready") as h:
+    with ctx.progress.step(f"Wait for all {expect} nodes to be Ready") as h:
         done = ctx.wait(
             lambda: all_ready("nodes", ctx.kube.list("v1", "Node"), node_ready, expect=expect),
             ctx.spec.timeouts.engine,
