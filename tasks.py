@@ -99,8 +99,11 @@ def _print_json(doc: Any) -> None:
 @task(
     help=_help(
         dry_run="show the plan and stop",
-        yes="do not ask before deleting a cluster",
+        yes="do not ask before deleting or reimaging a cluster",
         json="print the result as one JSON document on stdout",
+        no_validate="skip the final validation (probing) step",
+        probe_timeout="timeout of one probe, e.g. 2s",
+        deadline="how long mismatches are re-probed before validation fails, e.g. 60s",
     )
 )
 @user_errors
@@ -114,24 +117,48 @@ def up(
     dry_run=False,
     yes=False,
     json=False,
+    no_validate=False,
+    probe_timeout="2s",
+    deadline="60s",
 ):
-    """Create or update the lab: cluster, engine, demo workload, scenario policies."""
+    """Create or update the lab: cluster, engine, demo workload, policies, then validate."""
+    from provisioning.profiles import parse_duration
+
+    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+    timeout = parse_duration(probe_timeout, where="--probe-timeout")
+    wait = parse_duration(deadline, where="--deadline")
+    if spec.provider == "aks":
+        _up_aks(
+            spec,
+            dry_run=dry_run,
+            yes=yes,
+            json=json,
+            validate=not no_validate,
+            probe_timeout=timeout,
+            deadline=wait,
+        )
+        return
     from provisioning.pipeline import up as run_up
     from provisioning.plan import render_text
 
-    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
     progress = _progress()
     ctx = _context(spec, progress)
-    result = run_up(ctx, yes=yes, dry_run=dry_run, confirm=_confirm())
+    ctx.probe_timeout, ctx.deadline = timeout, wait
+    result = None
+    try:
+        result = run_up(ctx, yes=yes, dry_run=dry_run, confirm=_confirm(), validate=not no_validate)
+    finally:
+        if json:  # also when a step failed: scripts get the steps and the validation report
+            _print_json(
+                {
+                    "plan": result.plan.as_dict() if result else None,
+                    "executed": bool(result and result.executed),
+                    "steps": [r.as_dict() for r in progress.records],
+                    "after": result.after.as_dict() if result and result.after else None,
+                    "validation": _validation_doc(ctx.validation),
+                }
+            )
     if json:
-        _print_json(
-            {
-                "plan": result.plan.as_dict(),
-                "executed": result.executed,
-                "steps": [r.as_dict() for r in progress.records],
-                "after": result.after.as_dict() if result.after else None,
-            }
-        )
         return
     if dry_run:
         print(render_text(result.plan), end="")
@@ -142,6 +169,76 @@ def up(
     progress.info(f"  kubectl: export KUBECONFIG={spec.kubeconfig}")
     for warning in ctx.engine.warnings:
         progress.warn(warning)
+
+
+def _up_aks(
+    spec: Any,
+    *,
+    dry_run: bool,
+    yes: bool,
+    json: bool,
+    validate: bool,
+    probe_timeout: float,
+    deadline: float,
+) -> None:
+    from provisioning.providers import aks
+
+    if dry_run:
+        the_plan = aks.lab_plan(spec)
+        _print_json(the_plan.as_dict()) if json else print(the_plan.render_text(), end="")
+        return
+    progress = _progress()
+    doc = aks.lab_up(spec, progress, yes=yes, confirm=_confirm())
+    report = None
+    if validate:
+        report = _validate(spec, progress, probe_timeout=probe_timeout, deadline=deadline)
+    if json:
+        _print_json({**doc, "validation": _validation_doc(report)})
+    else:
+        progress.info(
+            f"✓ Lab {spec.name} is up on AKS: engine {spec.engine}, scenario {spec.scenario}."
+        )
+        progress.info(f"  kubectl: export KUBECONFIG={spec.kubeconfig}")
+    if report is not None:
+        from provisioning.validation import exit_code
+
+        if exit_code(report):
+            raise Exit(
+                "✗ validation failed: observed traffic differs from what the policies "
+                "say (see the table above)",
+                code=EXIT_FAILED,
+            )
+
+
+def _validate(
+    spec: Any,
+    progress: Any,
+    *,
+    probe_timeout: float,
+    deadline: float,
+    fail_on_loopback: bool = False,
+    show: bool = True,
+) -> Any:
+    """Probe the live lab (any provider) and print the table to stderr; return the report."""
+    from provisioning.kube import ClientKube
+    from provisioning.policies import load_scenario
+    from provisioning.report import render
+    from provisioning.runner import SubprocessRunner
+    from provisioning.validation import run_validation
+
+    with progress.step("Validate: probe every client -> server port"):
+        report = run_validation(
+            ClientKube(spec.kubeconfig),
+            SubprocessRunner(),
+            spec,
+            probe_timeout=probe_timeout,
+            deadline=deadline,
+            stated_expectations=load_scenario(spec.scenario).expectations,
+            fail_on_loopback=fail_on_loopback,
+        )
+    if show:
+        progress.info(render(report, "table").rstrip())
+    return report
 
 
 @task(
@@ -160,6 +257,16 @@ def plan(
     from provisioning.progress import Progress
 
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+    if spec.provider == "aks":
+        from provisioning.providers import aks
+
+        the_plan = aks.lab_plan(spec)
+        _print_json(the_plan.as_dict()) if json else print(
+            the_plan.render_text(artifacts=not brief), end=""
+        )
+        if the_plan.blocked:
+            raise Exit(code=EXIT_FAILED)
+        return
     ctx = _context(spec, Progress(sys.stderr, quiet=True))
     the_plan = plan_for(ctx, validate=True)
     if json:
@@ -179,6 +286,12 @@ def status(c, profile=None, provider=None, engine=None, name=None, scenario=None
     from provisioning.status import render_status, status_document
 
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+    if spec.provider == "aks":
+        from provisioning.providers import aks
+
+        doc = aks.lab_status(spec)
+        _print_json(doc) if json else print(aks.render_status_text(doc), end="")
+        return
     observed = KindProvider(SubprocessRunner()).observe(spec)
     if json:
         _print_json(status_document(spec, observed))
@@ -191,6 +304,7 @@ def status(c, profile=None, provider=None, engine=None, name=None, scenario=None
         keep_cluster="remove only the lab's namespaces, keep the cluster",
         yes="do not ask before deleting the cluster",
         json="print what was removed as JSON",
+        no_wait="AKS: start the deletions and return without waiting for them",
     )
 )
 @user_errors
@@ -204,6 +318,7 @@ def down(
     keep_cluster=False,
     yes=False,
     json=False,
+    no_wait=False,
 ):
     """Remove what the lab created (its cluster unless --keep-cluster); safe to run twice."""
     from provisioning.providers.kind import KindProvider
@@ -212,14 +327,21 @@ def down(
 
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
     progress = _progress()
-    result = run_down(
-        spec,
-        KindProvider(SubprocessRunner()),
-        progress,
-        keep_cluster=keep_cluster,
-        yes=yes,
-        confirm=_confirm(),
-    )
+    if spec.provider == "aks":
+        from provisioning.providers import aks
+
+        result = aks.lab_down(
+            spec, progress, yes=yes, confirm=_confirm(), no_wait=no_wait, keep_cluster=keep_cluster
+        )
+    else:
+        result = run_down(
+            spec,
+            KindProvider(SubprocessRunner()),
+            progress,
+            keep_cluster=keep_cluster,
+            yes=yes,
+            confirm=_confirm(),
+        )
     if json:
         _print_json(result.as_dict())
     elif not result.removed:
@@ -312,12 +434,9 @@ def validate(
     from pathlib import Path
 
     from provisioning.errors import UsageError, choice_error
-    from provisioning.kube import ClientKube
-    from provisioning.policies import load_scenario
     from provisioning.profiles import parse_duration
     from provisioning.report import FORMATS, render
-    from provisioning.runner import SubprocessRunner
-    from provisioning.validation import exit_code, run_validation
+    from provisioning.validation import exit_code
 
     if format not in FORMATS:
         raise choice_error("format", format, FORMATS)
@@ -327,14 +446,13 @@ def validate(
             f"lab {spec.name!r} has no kubeconfig at {spec.kubeconfig}; "
             "create the lab first with `invoke up`"
         )
-    report = run_validation(
-        ClientKube(spec.kubeconfig),
-        SubprocessRunner(),
+    report = _validate(
         spec,
+        _progress(),
         probe_timeout=parse_duration(probe_timeout, where="--probe-timeout"),
         deadline=parse_duration(deadline, where="--deadline"),
-        stated_expectations=load_scenario(spec.scenario).expectations,
         fail_on_loopback=fail_on_loopback,
+        show=False,
     )
     text = render(report, format)
     if output:

@@ -229,6 +229,16 @@ def make_plan(
     return Plan(spec, observed, tuple(steps), artifacts, engine.warnings, notes=tuple(notes))
 
 
+def step_lines(steps: Sequence[PlanStep]) -> list[str]:
+    """One line per step (marker, title, detail) and one per changed object under it."""
+    lines = []
+    for step in steps:
+        detail = f": {step.detail}" if step.detail else ""
+        lines.append(f"  {step.marker:>3} {step.title}{detail}")
+        lines += [f"        {m:>3} {r}" for m, r in step.items if m != SAME]
+    return lines
+
+
 def render_text(plan: Plan, *, artifacts: bool = True) -> str:
     """The human view of a plan."""
     import yaml
@@ -244,10 +254,7 @@ def render_text(plan: Plan, *, artifacts: bool = True) -> str:
         lines.append(f"  ✗ cannot proceed: {plan.blocked}")
         return "\n".join(lines) + "\n"
     lines.append("")
-    for step in plan.steps:
-        detail = f": {step.detail}" if step.detail else ""
-        lines.append(f"  {step.marker:>3} {step.title}{detail}")
-        lines += [f"        {m:>3} {r}" for m, r in step.items if m != SAME]
+    lines += step_lines(plan.steps)
     if plan.needs_confirmation:
         lines.append("")
         lines.append("  This plan deletes a cluster; `up` asks for confirmation (or pass --yes).")

@@ -178,3 +178,23 @@ def test_analyze_task_end_to_end(tmp_path: Path) -> None:
     bad = invoke(*args, "--engine", "bogus", tmp_path=tmp_path)
     assert bad.returncode == 2 and "choose one of: azure, calico, cilium, none" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_aks_plan_without_credentials_shows_the_arm_body(tmp_path: Path) -> None:
+    result = invoke("plan", "--provider", "aks", "--engine", "cilium", "--json", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    put = next(r for r in doc["cluster"]["requests"] if "managedClusters" in r["path"])
+    assert put["headers"] == {"If-None-Match": "*"}
+    profile = put["body"]["properties"]["networkProfile"]
+    assert profile["networkDataplane"] == "cilium" and profile["networkPluginMode"] == "overlay"
+    assert profile["networkPolicy"] == "cilium" and profile["networkPlugin"] == "azure"
+    assert "no subscription set" in doc["notes"][0]
+
+
+def test_aks_up_and_down_without_subscription_exit_2(tmp_path: Path) -> None:
+    for args in (("up", "--provider", "aks"), ("down", "--provider", "aks", "--yes")):
+        result = invoke(*args, tmp_path=tmp_path)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "AZURE_SUBSCRIPTION_ID" in lines[0]

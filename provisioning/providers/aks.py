@@ -28,7 +28,7 @@ from provisioning.aks.transitions import CREATE, NOOP, REIMAGE_WARNING, UPDATE
 from provisioning.engines import EngineSettings
 from provisioning.errors import LabError, OperationError, UsageError
 from provisioning.observe import ObservedLab, observe_objects, safe_observe_objects
-from provisioning.plan import CHANGE, REMOVE, SAME, PlanStep, object_changes
+from provisioning.plan import CHANGE, REMOVE, SAME, PlanStep, object_changes, step_lines
 from provisioning.plan import CREATE as PLUS
 from provisioning.progress import Progress, StepHandle
 from provisioning.readiness import Check, all_ready, node_ready
@@ -244,15 +244,13 @@ class AksLabPlan:
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  ! warning: {w}" for w in self.warnings]
         lines.append("")
-        lines += [f"  {line}" for line in self.cluster.lines() if not line.startswith("! ")]
+        # Four spaces: the cluster's "+" lines up with the right-aligned markers below.
+        lines += [f"    {line}" for line in self.cluster.lines() if not line.startswith("! ")]
         if self.blocked:
             lines.append(f"  ✗ cannot proceed: {self.blocked}")
             return "\n".join(lines) + "\n"
         # The cluster step is shown by the AKS plan's own lines above (with each update's notes).
-        for step in self.steps[1:]:
-            detail = f": {step.detail}" if step.detail else ""
-            lines.append(f"  {step.marker:>3} {step.title}{detail}")
-            lines += [f"        {m:>3} {r}" for m, r in step.items if m != SAME]
+        lines += step_lines(self.steps[1:])
         if self.needs_confirmation:
             lines += [
                 "",
