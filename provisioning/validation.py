@@ -325,13 +325,17 @@ def validate_planned(
     retry_interval: float = 1.0,
     fail_on_loopback: bool = False,
     notes: Sequence[str] = (),
+    policy_reading: Sequence[PlannedProbe] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ValidationReport:
     """``validate`` plus the stated expectations, packed into a report.
 
     ``planned`` may mix connections and DNS checks: they share rounds (one exec per source pod
-    covers both) and the report separates them.
+    covers both) and the report separates them. Stated expectations describe what the policies
+    say, so they are compared with ``policy_reading`` (the analyzer's reference reading) when
+    given, else with ``planned``: on engine ``none`` the policies still say deny although
+    nothing enforces them.
     """
     stated = [StatedExpectation.coerce(s) for s in stated_expectations]
     checks, elapsed, rounds = validate(
@@ -347,7 +351,7 @@ def validate_planned(
     return ValidationReport(
         checks=tuple(c for c in checks if not c.probe.is_dns),
         dns=tuple(c for c in checks if c.probe.is_dns),
-        stated=check_stated(stated, [p for p in planned if not p.probe.is_dns]),
+        stated=check_stated(stated, [p for p in (policy_reading or planned) if not p.probe.is_dns]),
         lab=lab,
         engine=engine,
         scenario=scenario,
@@ -393,6 +397,10 @@ def run_validation(
     probes = live.plan_probes(observed)
     expectations = (expect or live.analyzer_expectations)(observed, probes, spec.engine)
     planned = [PlannedProbe(p, e) for p, e in zip(probes, expectations, strict=True)]
+    reading = None
+    if stated_expectations and spec.engine != "reference":
+        as_written = (expect or live.analyzer_expectations)(observed, probes, "reference")
+        reading = [PlannedProbe(p, e) for p, e in zip(probes, as_written, strict=True)]
     dns_probes = live.plan_dns_probes(observed)
     dns_expected = (expect_dns or live.dns_expectations)(observed, dns_probes, spec.engine)
     planned += [PlannedProbe(p, e) for p, e in zip(dns_probes, dns_expected, strict=True)]
@@ -407,6 +415,7 @@ def run_validation(
         deadline=deadline,
         fail_on_loopback=fail_on_loopback,
         notes=observed.notes,
+        policy_reading=reading,
         clock=clock,
         sleep=sleep,
     )

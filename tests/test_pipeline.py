@@ -333,3 +333,17 @@ def test_up_fails_when_a_policy_is_not_enforced(tmp_path: Path) -> None:
         pipeline.up(ctx, validate=True)
     table = ctx.progress.stream.getvalue()  # type: ignore[attr-defined]
     assert "demo/intruder" in table
+
+
+def test_engine_none_validates_unenforced_policies_and_keeps_stated_checks(
+    tmp_path: Path,
+) -> None:
+    """On `none` every probe connects, as expected; the scenario's stated denials are still
+    checked against what the policies say, so they agree rather than fail the lab."""
+    world = World()
+    ctx = make(world, tmp_path, scenario="aks-demo", engine="none")
+    ctx.probe_executor = AllowEverything()
+    pipeline.up(ctx, validate=True)
+    report = ctx.validation
+    assert report.stated and all(s.agrees for s in report.stated)
+    assert any(not s.stated.allowed for s in report.stated)  # a stated deny, still agreeing
