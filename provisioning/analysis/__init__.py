@@ -2,7 +2,7 @@
 
 Pure Python, no cluster and no network. ``validate`` checks policies the way the API server
 does; ``analyze`` builds the expected reachability matrix with an explanation per verdict;
-``cli.run`` is the ``invoke analyze`` command (see ``docs/analyze.md``).
+``cli.run`` is the ``invoke analyze`` command (see "Analyze NetworkPolicies offline" in README.md).
 """
 
 from .analyzer import Analysis, analyze

@@ -3,7 +3,7 @@
 A connection needs both directions: the source's egress and the destination's ingress. Each
 ``DirectionExplanation`` says whether its pod is isolated for that direction and by which
 policies, and which rules admit the other end, or that none does. The JSON form is the
-contract documented in ``docs/analyze.md``.
+contract documented in README.md ("Analyze NetworkPolicies offline").
 """
 
 from __future__ import annotations
