@@ -10,8 +10,7 @@ from __future__ import annotations
 KIND_VERSION = "v0.32.0"
 KIND_MIN_VERSION = (0, 20, 0)  # node `labels` in the v1alpha4 config need kind >= 0.20
 KIND_NODE_IMAGE = (
-    "kindest/node:v1.36.1"
-    "@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5"
+    "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5"
 )
 KIND_POD_SUBNET = "10.244.0.0/16"
 KIND_SERVICE_SUBNET = "10.96.0.0/16"

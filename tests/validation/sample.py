@@ -1,4 +1,4 @@
-"""Regenerate the validation sample output shown in README.md: ``python -m tests.validation.sample DIR``.
+"""Regenerate the validation samples in README.md: ``python -m tests.validation.sample DIR``.
 
 The demo lab's real manifests in ``FakeKube``; kubectl exec run locally in a network namespace
 with the demo policy's drop rules, one of them left out (as if enforcement were incomplete), so
