@@ -97,7 +97,7 @@ def object_changes(
     return tuple(items)
 
 
-def _summary_marker(items: Sequence[tuple[str, str]]) -> str:
+def summary_marker(items: Sequence[tuple[str, str]]) -> str:
     changes = {m for m, _ in items} - {SAME}
     if not changes:
         return SAME
@@ -190,7 +190,7 @@ def make_plan(
 
     current = {} if fresh else observed.objects
     workload_items = object_changes(workload, current, {"Namespace", "Pod", "Service"})
-    marker = _summary_marker(workload_items)
+    marker = summary_marker(workload_items)
     pods = [o for o in workload if o.get("kind") == "Pod"]
     namespaces = [o for o in workload if o.get("kind") == "Namespace"]
     waiting = [p for p, ready in observed.pods_ready.items() if not ready]
@@ -210,7 +210,7 @@ def make_plan(
     policy_items = object_changes(policies, current, {"NetworkPolicy"})
     steps.append(
         PlanStep(
-            _summary_marker(policy_items),
+            summary_marker(policy_items),
             "apply-policies",
             f"scenario {spec.scenario}",
             f"{len(policies)} NetworkPolic{'y' if len(policies) == 1 else 'ies'}",

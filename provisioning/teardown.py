@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from provisioning.errors import OperationError, UsageError
 from provisioning.progress import Progress
@@ -88,12 +89,33 @@ def _remove_lab_objects(
     sleep: Callable[[float], None] | None,
 ) -> DownResult:
     kube = provider.kube_factory(spec.kubeconfig)
+    return delete_lab_namespaces(
+        kube,
+        spec,
+        progress,
+        kept=f"kind cluster {spec.name}",
+        poll_interval=poll_interval,
+        sleep=sleep,
+    )
+
+
+def delete_lab_namespaces(
+    kube: Any,
+    spec: LabSpec,
+    progress: Progress,
+    *,
+    kept: str,
+    poll_interval: float = 2.0,
+    sleep: Callable[[float], None] | None = None,
+) -> DownResult:
+    """``down --keep-cluster`` on any provider: delete only namespaces with this lab's labels
+    (their pods and policies go with them) and wait until they have terminated."""
     selector = lab_selector(spec.name)
     namespaces = [
         n["metadata"]["name"] for n in kube.list("v1", "Namespace", label_selector=selector)
     ]
     if not namespaces:
-        return DownResult((), kept=(f"kind cluster {spec.name}",))
+        return DownResult((), kept=(kept,))
     with progress.step(f"Delete lab namespaces {', '.join(namespaces)}") as h:
         for name in namespaces:
             kube.delete("v1", "Namespace", name)
@@ -102,14 +124,11 @@ def _remove_lab_objects(
             left = [n for n in namespaces if kube.get("v1", "Namespace", n) is not None]
             return Check(not left, f"waiting for namespaces to terminate: {', '.join(left)}")
 
-        kwargs = {"sleep": sleep} if sleep else {}
         wait_for(
             gone,
             timeout=spec.timeouts.workload,
             on_update=h.update,
             interval=poll_interval,
-            **kwargs,
+            **({"sleep": sleep} if sleep else {}),
         )
-    return DownResult(
-        tuple(f"namespace {n}" for n in namespaces), kept=(f"kind cluster {spec.name}",)
-    )
+    return DownResult(tuple(f"namespace {n}" for n in namespaces), kept=(kept,))

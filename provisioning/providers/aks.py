@@ -28,14 +28,22 @@ from provisioning.aks.transitions import CREATE, NOOP, REIMAGE_WARNING, UPDATE
 from provisioning.engines import EngineSettings
 from provisioning.errors import LabError, OperationError, UsageError
 from provisioning.observe import ObservedLab, observe_objects, safe_observe_objects
-from provisioning.plan import CHANGE, REMOVE, SAME, PlanStep, object_changes, step_lines
+from provisioning.plan import (
+    CHANGE,
+    REMOVE,
+    SAME,
+    PlanStep,
+    object_changes,
+    step_lines,
+    summary_marker,
+)
 from provisioning.plan import CREATE as PLUS
 from provisioning.progress import Progress, StepHandle
 from provisioning.readiness import Check, all_ready, node_ready
-from provisioning.spec import TOOL, LabSpec, lab_selector
+from provisioning.spec import TOOL, LabSpec
 from provisioning.state import LabRecord, forget, load_record, save_record, write_private
 from provisioning.status import status_document
-from provisioning.teardown import DownResult
+from provisioning.teardown import DownResult, delete_lab_namespaces
 
 if TYPE_CHECKING:
     from provisioning.aks.gateway import AksGateway
@@ -444,7 +452,7 @@ def _object_steps(
     """The workload and policy steps, with the same per-object markers as the kind plan."""
     workload_items = object_changes(workload, current, WORKLOAD_KINDS)
     waiting = sorted(p for p, ready in pods_ready.items() if not ready)
-    marker = _summary(workload_items)
+    marker = summary_marker(workload_items)
     if marker == SAME and waiting:
         marker = CHANGE
     pods = sum(1 for o in workload if o.get("kind") == "Pod")
@@ -460,20 +468,13 @@ def _object_steps(
             items=workload_items,
         ),
         PlanStep(
-            _summary(policy_items),
+            summary_marker(policy_items),
             "apply-policies",
             f"scenario {spec.scenario}",
             f"{len(policies)} NetworkPolic{'y' if len(policies) == 1 else 'ies'}",
             items=policy_items,
         ),
     )
-
-
-def _summary(items: Sequence[tuple[str, str]]) -> str:
-    changes = {m for m, _ in items} - {SAME}
-    if not changes:
-        return SAME
-    return changes.pop() if len(changes) == 1 else CHANGE
 
 
 # --- up --------------------------------------------------------------------------------------
@@ -834,27 +835,14 @@ def _remove_lab_namespaces(
     spec: LabSpec, provider: AksProvider, progress: Progress, poll_interval: float
 ) -> DownResult:
     """``down --keep-cluster``: delete only the namespaces carrying this lab's labels."""
-    from provisioning.readiness import wait_for
-
     assert provider.gateway is not None
-    cluster_kept = (f"AKS cluster {spec.name}",)
     if not spec.kubeconfig.exists():  # e.g. another machine ran up: fetch it the same way
         group = spec.aks.group_for(spec.name)
         write_private(spec.kubeconfig, provider.gateway.user_kubeconfig(group, spec.name))
-    kube = provider.kube_factory(spec.kubeconfig)
-    namespaces = [
-        n["metadata"]["name"]
-        for n in kube.list("v1", "Namespace", label_selector=lab_selector(spec.name))
-    ]
-    if not namespaces:
-        return DownResult((), kept=cluster_kept)
-    with progress.step(f"Delete lab namespaces {', '.join(namespaces)}") as h:
-        for name in namespaces:
-            kube.delete("v1", "Namespace", name)
-
-        def gone() -> Check:
-            left = [n for n in namespaces if kube.get("v1", "Namespace", n) is not None]
-            return Check(not left, f"waiting for namespaces to terminate: {', '.join(left)}")
-
-        wait_for(gone, timeout=spec.timeouts.workload, on_update=h.update, interval=poll_interval)
-    return DownResult(tuple(f"namespace {n}" for n in namespaces), kept=cluster_kept)
+    return delete_lab_namespaces(
+        provider.kube_factory(spec.kubeconfig),
+        spec,
+        progress,
+        kept=f"AKS cluster {spec.name}",
+        poll_interval=poll_interval,
+    )
