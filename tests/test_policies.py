@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-import os
 import re
 import shutil
 import textwrap
@@ -20,20 +19,12 @@ import yaml
 from provisioning import policies, scenarios, workload
 from provisioning.errors import EXIT_USAGE, UsageError
 from provisioning.spec import lab_labels
+from tests.golden_files import assert_golden
 
 GOLDEN = Path(__file__).parent / "golden" / "policies"
 LAB = "netpol-lab"
 NAMES = policies.scenario_names()
 NEW = len(NAMES)  # the index of a scenario a test appends
-
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"{path} missing: run with UPDATE_GOLDEN=1 and review it"
-    assert text == path.read_text(encoding="utf-8")
 
 
 def golden_text(rendered: policies.RenderedScenario) -> str:
@@ -86,7 +77,7 @@ metadata:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_rendered_scenario_matches_golden(name: str) -> None:
-    check_golden(f"{name}.yaml", golden_text(policies.render_scenario(name, LAB)))
+    assert_golden(f"policies/{name}.yaml", golden_text(policies.render_scenario(name, LAB)))
 
 
 def test_no_stale_golden_files() -> None:

@@ -6,30 +6,18 @@ Regenerate the golden file after an intended change with
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from provisioning import versions, workload
 from provisioning.spec import lab_labels
-
-GOLDEN = Path(__file__).parent / "golden" / "workload"
+from tests.golden_files import assert_golden
 
 # IANA_SVC_NAME as the API server checks container port names: <= 15 characters, lower-case
 # letters, digits and '-', at least one letter, no leading, trailing or doubled '-'.
 _IANA_SVC_NAME = re.compile(r"^(?=.*[a-z])(?!-)(?!.*--)[a-z0-9-]{1,15}(?<!-)$")
-
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"{path} missing: run with UPDATE_GOLDEN=1 and review it"
-    assert text == path.read_text(encoding="utf-8")
 
 
 def _by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -49,7 +37,7 @@ def _pod(objects: list[dict[str, Any]], ref: str) -> dict[str, Any]:
 
 def test_demo_manifests_match_golden() -> None:
     text = yaml.safe_dump_all(workload.demo_manifests("netpol-lab"), sort_keys=False)
-    check_golden("demo.yaml", text)
+    assert_golden("workload/demo.yaml", text)
 
 
 def test_every_object_carries_the_lab_labels() -> None:
