@@ -39,6 +39,7 @@ class ObservedLab:
     objects: dict[str, str] = field(default_factory=dict)  # ref -> spec hash ("" if none)
     pods_ready: dict[str, bool] = field(default_factory=dict)  # "ns/name" -> Ready
     scenario: str | None = None  # scenario label on the lab's policies
+    half_created: bool = False  # an earlier `up` was interrupted while creating the cluster
 
     @classmethod
     def unobserved(cls, reason: str) -> ObservedLab:
@@ -58,6 +59,7 @@ class ObservedLab:
             "objects": dict(sorted(self.objects.items())),
             "pods_ready": dict(sorted(self.pods_ready.items())),
             "scenario": self.scenario,
+            "half_created": self.half_created,
         }
 
 

@@ -157,6 +157,16 @@ def make_plan(
         steps.append(
             PlanStep(CREATE, "create-cluster", f"create cluster {spec.name}", cluster_summary)
         )
+    elif observed.half_created:
+        # Nothing of value can be in a cluster whose creation never finished: no confirmation.
+        steps.append(
+            PlanStep(
+                REPLACE,
+                "recreate-cluster",
+                f"recreate cluster {spec.name}",
+                "its creation was interrupted, so it is deleted and created again",
+            )
+        )
     elif observed.engine != spec.engine:
         steps.append(
             PlanStep(

@@ -347,3 +347,20 @@ def test_engine_none_validates_unenforced_policies_and_keeps_stated_checks(
     report = ctx.validation
     assert report.stated and all(s.agrees for s in report.stated)
     assert any(not s.stated.allowed for s in report.stated)  # a stated deny, still agreeing
+
+
+def test_up_interrupted_inside_kind_create_recreates_without_asking(tmp_path: Path) -> None:
+    world = World()
+    world.interrupt.add("kind create cluster")
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.up(make(world, tmp_path))
+    assert load_record(make(world, tmp_path).spec).phase == "creating"
+    # kind left node containers behind: the cluster is listed but its API never came up.
+    world.user_cluster("netpol-lab").unreachable = True
+
+    result = pipeline.up(make(world, tmp_path))  # no --yes needed: nothing of value is lost
+    first = result.plan.steps[0]
+    assert (first.marker, first.action, first.destructive) == ("-/+", "recreate-cluster", False)
+    kinds = [c[1] for c in world.calls if c[0] == "kind"]
+    assert kinds.index("delete") < len(kinds) - 1 - kinds[::-1].index("create")
+    assert load_record(make(world, tmp_path).spec).phase == "ready"

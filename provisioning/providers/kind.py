@@ -91,6 +91,16 @@ class KindProvider:
             return ObservedLab(observed=True, cluster_exists=False)
         record = load_record(spec)
         recorded_owner = bool(record and record.provider == "kind" and record.cluster_created)
+        if recorded_owner and record is not None and record.phase == "creating":
+            # `kind create` never returned: its nodes may exist without a working control plane.
+            return ObservedLab(
+                observed=True,
+                reason="an earlier `up` was interrupted while creating the cluster",
+                cluster_exists=True,
+                owned=True,
+                engine=record.engine,
+                half_created=True,
+            )
         self.export_kubeconfig(spec, check=False)
         kube = self.kube_factory(spec.kubeconfig)
         try:
