@@ -104,6 +104,50 @@ def summary_marker(items: Sequence[tuple[str, str]]) -> str:
     return changes.pop() if len(changes) == 1 else CHANGE
 
 
+WORKLOAD_KINDS = frozenset({"Namespace", "Pod", "Service"})
+POLICY_KINDS = frozenset({"NetworkPolicy"})
+
+
+def object_steps(
+    spec: LabSpec,
+    workload: Sequence[Mapping[str, Any]],
+    policies: Sequence[Mapping[str, Any]],
+    current: Mapping[str, str],
+    pods_ready: Mapping[str, bool],
+) -> tuple[PlanStep, PlanStep]:
+    """The workload and policy steps with per-object markers; the same on every provider.
+
+    A workload whose objects all match but whose pods are not Ready yet is marked ``~``: the
+    step then only waits.
+    """
+    workload_items = object_changes(workload, current, WORKLOAD_KINDS)
+    waiting = sorted(p for p, ready in pods_ready.items() if not ready)
+    marker = summary_marker(workload_items)
+    if marker == SAME and waiting:
+        marker = CHANGE
+    pods = sum(1 for o in workload if o.get("kind") == "Pod")
+    namespaces = sum(1 for o in workload if o.get("kind") == "Namespace")
+    policy_items = object_changes(policies, current, POLICY_KINDS)
+    count = len(policies)
+    return (
+        PlanStep(
+            marker,
+            "deploy-workload",
+            "demo workload",
+            f"{namespaces} namespaces, {pods} pods"
+            + (f"; waiting for {', '.join(waiting)}" if waiting else ""),
+            items=workload_items,
+        ),
+        PlanStep(
+            summary_marker(policy_items),
+            "apply-policies",
+            f"scenario {spec.scenario}",
+            f"{count} NetworkPolic{'y' if count == 1 else 'ies'}",
+            items=policy_items,
+        ),
+    )
+
+
 def make_plan(
     spec: LabSpec,
     observed: ObservedLab,
@@ -199,34 +243,8 @@ def make_plan(
         steps.append(PlanStep(SAME, "keep-engine", f"engine {spec.engine}", "ready"))
 
     current = {} if fresh else observed.objects
-    workload_items = object_changes(workload, current, {"Namespace", "Pod", "Service"})
-    marker = summary_marker(workload_items)
-    pods = [o for o in workload if o.get("kind") == "Pod"]
-    namespaces = [o for o in workload if o.get("kind") == "Namespace"]
-    waiting = [p for p, ready in observed.pods_ready.items() if not ready]
-    if marker == SAME and (waiting and not fresh):
-        marker = CHANGE
-    steps.append(
-        PlanStep(
-            marker,
-            "deploy-workload",
-            "demo workload",
-            f"{len(namespaces)} namespaces, {len(pods)} pods"
-            + (f"; waiting for {', '.join(sorted(waiting))}" if waiting and not fresh else ""),
-            items=workload_items,
-        )
-    )
-
-    policy_items = object_changes(policies, current, {"NetworkPolicy"})
-    steps.append(
-        PlanStep(
-            summary_marker(policy_items),
-            "apply-policies",
-            f"scenario {spec.scenario}",
-            f"{len(policies)} NetworkPolic{'y' if len(policies) == 1 else 'ies'}",
-            items=policy_items,
-        )
-    )
+    waiting = {} if fresh else observed.pods_ready
+    steps += object_steps(spec, workload, policies, current, waiting)
     if validate:
         steps.append(
             PlanStep(

@@ -33,9 +33,8 @@ from provisioning.plan import (
     REMOVE,
     SAME,
     PlanStep,
-    object_changes,
+    object_steps,
     step_lines,
-    summary_marker,
 )
 from provisioning.plan import CREATE as PLUS
 from provisioning.progress import Progress, StepHandle
@@ -54,9 +53,6 @@ if TYPE_CHECKING:
 GatewayFactory = Callable[[str], "AksGateway"]
 KubeFactory = Callable[[Path], Any]
 
-# The three object kinds ``make_plan`` compares for each step, kept identical to the kind plan.
-WORKLOAD_KINDS = {"Namespace", "Pod", "Service"}
-POLICY_KINDS = {"NetworkPolicy"}
 _STEP_MARKERS = {"install-policy": PLUS, "uninstall-policy": REMOVE, "dataplane-upgrade": CHANGE}
 NONE_WARNING = (
     "engine none: NetworkPolicy objects are accepted by the API server but NOT enforced; "
@@ -398,7 +394,7 @@ def _assemble(
     if blocked is None:
         steps = (
             _cluster_step(spec, cluster),
-            *_object_steps(spec, workload, policies, current_objects, observed.pods_ready),
+            *object_steps(spec, workload, policies, current_objects, observed.pods_ready),
         )
     return AksLabPlan(
         spec,
@@ -439,41 +435,6 @@ def _cluster_step(spec: LabSpec, cluster: AksPlan) -> PlanStep:
     assert t.action == NOOP
     return PlanStep(
         SAME, "keep-cluster", f"AKS cluster {spec.name} in {where}", f"engine {spec.engine}"
-    )
-
-
-def _object_steps(
-    spec: LabSpec,
-    workload: Sequence[Mapping[str, Any]],
-    policies: Sequence[Mapping[str, Any]],
-    current: Mapping[str, str],
-    pods_ready: Mapping[str, bool],
-) -> tuple[PlanStep, PlanStep]:
-    """The workload and policy steps, with the same per-object markers as the kind plan."""
-    workload_items = object_changes(workload, current, WORKLOAD_KINDS)
-    waiting = sorted(p for p, ready in pods_ready.items() if not ready)
-    marker = summary_marker(workload_items)
-    if marker == SAME and waiting:
-        marker = CHANGE
-    pods = sum(1 for o in workload if o.get("kind") == "Pod")
-    namespaces = sum(1 for o in workload if o.get("kind") == "Namespace")
-    policy_items = object_changes(policies, current, POLICY_KINDS)
-    return (
-        PlanStep(
-            marker,
-            "deploy-workload",
-            "demo workload",
-            f"{namespaces} namespaces, {pods} pods"
-            + (f"; waiting for {', '.join(waiting)}" if waiting else ""),
-            items=workload_items,
-        ),
-        PlanStep(
-            summary_marker(policy_items),
-            "apply-policies",
-            f"scenario {spec.scenario}",
-            f"{len(policies)} NetworkPolic{'y' if len(policies) == 1 else 'ies'}",
-            items=policy_items,
-        ),
     )
 
 
@@ -567,7 +528,7 @@ def lab_up(
         }
     else:
         objects = state.objects
-    run_object_steps(ctx, _object_steps(spec, workload, policies, objects, pods_ready))
+    run_object_steps(ctx, object_steps(spec, workload, policies, objects, pods_ready))
 
     after = provider.lab_state(spec, provider.cluster(spec))
     return {
