@@ -181,14 +181,14 @@ def _up_aks(
     probe_timeout: float,
     deadline: float,
 ) -> None:
-    from provisioning.providers import aks
+    from provisioning.providers import aks, aks_lab
 
     if dry_run:
         the_plan = aks.lab_plan(spec)
         _print_json(the_plan.as_dict()) if json else print(the_plan.render_text(), end="")
         return
     progress = _progress()
-    doc = aks.lab_up(spec, progress, yes=yes, confirm=_confirm())
+    doc = aks_lab.lab_up(spec, progress, yes=yes, confirm=_confirm())
     report = None
     if validate:
         report = _validate(spec, progress, probe_timeout=probe_timeout, deadline=deadline)
@@ -287,10 +287,10 @@ def status(c, profile=None, provider=None, engine=None, name=None, scenario=None
 
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
     if spec.provider == "aks":
-        from provisioning.providers import aks
+        from provisioning.providers import aks_lab
 
-        doc = aks.lab_status(spec)
-        _print_json(doc) if json else print(aks.render_status_text(doc), end="")
+        doc = aks_lab.lab_status(spec)
+        _print_json(doc) if json else print(aks_lab.render_status_text(doc), end="")
         return
     observed = KindProvider(SubprocessRunner()).observe(spec)
     if json:
@@ -328,9 +328,9 @@ def down(
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
     progress = _progress()
     if spec.provider == "aks":
-        from provisioning.providers import aks
+        from provisioning.providers import aks_lab
 
-        result = aks.lab_down(
+        result = aks_lab.lab_down(
             spec, progress, yes=yes, confirm=_confirm(), no_wait=no_wait, keep_cluster=keep_cluster
         )
     else:

@@ -26,13 +26,8 @@ from provisioning.objects import HASH_ANNOTATION
 from provisioning.observe import SCENARIO_LABEL
 from provisioning.profiles import profile_names, resolve
 from provisioning.progress import Progress
-from provisioning.providers.aks import (
-    lab_down,
-    lab_plan,
-    lab_status,
-    lab_up,
-    render_status_text,
-)
+from provisioning.providers.aks import lab_plan
+from provisioning.providers.aks_lab import lab_down, lab_status, lab_up, render_status_text
 from provisioning.spec import LABEL_LAB, LABEL_MANAGED_BY, AksSettings, LabSpec, Timeouts
 from provisioning.state import load_record
 from tests.aks.conftest import load

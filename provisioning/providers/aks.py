@@ -1,10 +1,9 @@
-"""The AKS lab end to end: ``plan``, ``up``, ``status`` and ``down`` for ``--provider aks``.
+"""AKS labs, observed and planned: the provider the shared pipeline sees, and ``plan``.
 
 Azure specifics (bodies, transitions, the ARM gateway, teardown) live in ``provisioning.aks``;
-this module strings them together with the shared lab steps: the cluster plan and its exact ARM
-requests, confirmation before node pools are reimaged, the user kubeconfig in the lab's own file
-(0600), the lab record, nodes Ready, then the kind pipeline's own workload and policy actions
-through a ``pipeline.Context`` whose provider is ``AksProvider``.
+this module turns them into the lab's plan: the cluster step with its exact ARM requests, then
+the same workload and policy steps as on kind. ``provisioning.providers.aks_lab`` runs ``up``,
+``status`` and ``down`` from it.
 
 Seams: ``gateway_factory(subscription) -> AksGateway`` (tests: the fake ARM transport) and
 ``kube_factory(kubeconfig path) -> KubeApi`` (tests: ``FakeKube``). Nothing here imports the Azure
@@ -20,14 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provisioning.aks.gateway import SUBSCRIPTION_ENV, SUBSCRIPTION_KEY, resolve_subscription
+from provisioning.aks.gateway import SUBSCRIPTION_ENV, SUBSCRIPTION_KEY
 from provisioning.aks.plan import AksPlan, plan_cluster
 from provisioning.aks.tags import TAG_MANAGED_BY
-from provisioning.aks.teardown import ABSENT, DELETED, DELETING, KEPT, PRESENT, teardown
 from provisioning.aks.transitions import CREATE, NOOP, REIMAGE_WARNING, UPDATE
 from provisioning.engines import EngineSettings
 from provisioning.errors import LabError, OperationError, UsageError
-from provisioning.observe import ObservedLab, observe_objects, safe_observe_objects
+from provisioning.observe import ObservedLab, safe_observe_objects
 from provisioning.plan import (
     CHANGE,
     REMOVE,
@@ -37,17 +35,11 @@ from provisioning.plan import (
     step_lines,
 )
 from provisioning.plan import CREATE as PLUS
-from provisioning.progress import Progress, StepHandle
-from provisioning.readiness import Check, all_ready, node_ready
 from provisioning.spec import TOOL, LabSpec
-from provisioning.state import LabRecord, forget, load_record, save_record, write_private
-from provisioning.status import status_document
-from provisioning.teardown import DownResult, delete_lab_namespaces
 
 if TYPE_CHECKING:
     from provisioning.aks.gateway import AksGateway
     from provisioning.aks.observed import ObservedCluster
-    from provisioning.pipeline import Context
     from provisioning.runner import Result
 
 GatewayFactory = Callable[[str], "AksGateway"]
@@ -123,7 +115,7 @@ class AksProvider:
 
     def cluster(self, spec: LabSpec) -> ObservedCluster | None:
         if self.gateway is None:
-            raise _no_subscription()
+            raise no_subscription_error()
         return self.gateway.observe(spec.aks.group_for(spec.name), spec.name)
 
     def observe(self, spec: LabSpec) -> ObservedLab:
@@ -167,7 +159,7 @@ class AksProvider:
         )
 
 
-def _no_subscription() -> UsageError:
+def no_subscription_error() -> UsageError:
     from provisioning.aks.gateway import missing_subscription
 
     return missing_subscription()
@@ -285,7 +277,7 @@ def lab_plan(
     kube_factory: KubeFactory | None = None,
 ) -> AksLabPlan:
     """What ``up`` would do. Works without credentials (then the cluster is assumed absent)."""
-    workload, policies = _desired(spec)
+    workload, policies = lab_objects(spec)
     subscription = configured_subscription(spec)
     if subscription is None:
         # No subscription: say so at once rather than let DefaultAzureCredential probe for one.
@@ -299,14 +291,14 @@ def lab_plan(
         kube_factory or default_kube_factory,
     )
     try:
-        return _observed_plan(spec, provider, subscription, workload, policies)
+        return observed_plan(spec, provider, subscription, workload, policies)
     except LabError as exc:
         # Bad credentials or no network: still show the requests, marked as not observed.
         note = f"Azure not consulted ({exc}); planning from nothing"
         return _offline_plan(spec, subscription, note, workload, policies)
 
 
-def _desired(spec: LabSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def lab_objects(spec: LabSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     from provisioning.pipeline import desired_objects
 
     if spec.provider != "aks":
@@ -332,7 +324,7 @@ def _offline_plan(
     return _assemble(spec, cluster, observed, subscription, workload, policies, {}, (note,))
 
 
-def _observed_plan(
+def observed_plan(
     spec: LabSpec,
     provider: AksProvider,
     subscription: str,
@@ -435,375 +427,4 @@ def _cluster_step(spec: LabSpec, cluster: AksPlan) -> PlanStep:
     assert t.action == NOOP
     return PlanStep(
         SAME, "keep-cluster", f"AKS cluster {spec.name} in {where}", f"engine {spec.engine}"
-    )
-
-
-# --- up --------------------------------------------------------------------------------------
-
-
-def lab_up(
-    spec: LabSpec,
-    progress: Progress,
-    *,
-    yes: bool,
-    confirm: Callable[[str], bool] | None,
-    gateway_factory: GatewayFactory | None = None,
-    kube_factory: KubeFactory | None = None,
-    poll_interval: float = 5.0,
-) -> dict[str, Any]:
-    """Create or update the AKS lab, then deploy the demo and the scenario's policies.
-
-    Returns a JSON-able document: the plan, the steps run, and the lab as observed afterwards.
-    """
-    from provisioning.aks.apply import apply_plan
-
-    workload, policies = _desired(spec)
-    subscription = resolve_subscription(spec.aks.subscription_id)
-    gateway = (gateway_factory or default_gateway_factory)(subscription)
-    provider = AksProvider(gateway, kube_factory or default_kube_factory)
-    group = spec.aks.group_for(spec.name)
-
-    with progress.step(f"Observe AKS lab {spec.name} in resource group {group}") as h:
-        plan = _observed_plan(spec, provider, subscription, workload, policies)
-        for line in plan.cluster.lines():
-            if not line.startswith("! "):
-                h.note(line)
-    if plan.blocked:
-        raise UsageError(plan.blocked)
-    if plan.needs_confirmation and not yes:
-        question = plan.confirmation_question()
-        if confirm is None:
-            raise UsageError(
-                f"this run would {question}; re-run with --yes to confirm (nothing was changed)"
-            )
-        if not confirm(f"{question[0].upper()}{question[1:]}. Continue?"):
-            raise UsageError("cancelled; nothing was changed")
-    for warning in plan.warnings:
-        progress.warn(warning)
-
-    t = plan.cluster.transition
-    group_created = False
-    if t.action == CREATE:
-        with progress.step(f"Resource group {group} ({spec.aks.location})") as h:
-            from provisioning.aks.tags import merged_tags
-
-            group_created = gateway.ensure_group(
-                group, spec.aks.location, merged_tags(spec.aks.tags, spec.name)
-            )
-            h.note("created, tagged as netpol-lab's" if group_created else "exists, left as is")
-        # Recorded before the long create: an interrupted up is still known to be ours.
-        _record(spec, "creating", group_created=group_created)
-    cluster = plan.cluster.current
-    if t.action in (CREATE, UPDATE):
-        title = (
-            f"Create AKS cluster {spec.name} ({plan.steps[0].detail})"
-            if t.action == CREATE
-            else f"Update AKS cluster {spec.name}: engine {t.current_engine} -> {t.target_engine}"
-        )
-        with progress.step(title) as h:
-            cluster = apply_plan(gateway, spec, plan.cluster, progress=_arm_progress(h))
-            h.note(f"provisioningState {cluster.provisioning_state}, engine {cluster.engine}")
-    assert cluster is not None
-
-    with progress.step(f"Fetch the user kubeconfig of {spec.name}") as h:
-        write_private(spec.kubeconfig, gateway.user_kubeconfig(group, spec.name))
-        h.note(
-            f"kubeconfig: {spec.kubeconfig} (mode 0600; your current kubectl context is unchanged)"
-        )
-    _record(spec, "created", group_created=group_created)
-
-    ctx = _context(spec, provider, progress, workload, policies, poll_interval)
-    wait_nodes(ctx, expect=sum(p.count for p in cluster.node_pools) or spec.aks.node_count)
-    _record(spec, "ready", group_created=group_created)
-
-    # Re-read the lab's objects now: an engine update reimages nodes, so pods may be gone.
-    state = observe_objects(ctx.kube, spec)
-    pods_ready = state.pods_ready
-    if t.action == UPDATE:
-        # Bare pods on reimaged nodes do not come back on their own; recreate those not Ready.
-        stale = {p for p, ready in pods_ready.items() if not ready}
-        pods_ready = {p: r for p, r in pods_ready.items() if p not in stale}
-        objects = {
-            ref: ("" if _pod_key(ref) in stale else digest) for ref, digest in state.objects.items()
-        }
-    else:
-        objects = state.objects
-    run_object_steps(ctx, object_steps(spec, workload, policies, objects, pods_ready))
-
-    after = provider.lab_state(spec, provider.cluster(spec))
-    return {
-        "lab": spec.name,
-        "provider": "aks",
-        "subscription": subscription,
-        "resourceGroup": group,
-        "resourceGroupCreated": _group_created(spec, group_created),
-        "kubeconfig": str(spec.kubeconfig),
-        "plan": plan.as_dict(),
-        "executed": True,
-        "steps": [r.as_dict() for r in progress.records],
-        "after": after.as_dict(),
-    }
-
-
-def _pod_key(ref: str) -> str:
-    parts = ref.split("/")
-    return f"{parts[1]}/{parts[2]}" if parts[0] == "Pod" and len(parts) == 3 else ""
-
-
-def _arm_progress(handle: StepHandle) -> Callable[[float, str], None]:
-    def report(elapsed: float, state: str) -> None:
-        handle.update(f"provisioningState {state} ({elapsed:.0f}s)")
-
-    return report
-
-
-def _group_created(spec: LabSpec, now: bool) -> bool:
-    previous = load_record(spec)
-    # An earlier, interrupted up may have created the group; this run then finds it existing.
-    return now or bool(previous and previous.provider == "aks" and previous.resource_group_created)
-
-
-def _record(spec: LabSpec, phase: str, *, group_created: bool) -> None:
-    save_record(
-        spec,
-        LabRecord(
-            lab=spec.name,
-            provider="aks",
-            engine=spec.engine,
-            cluster_created=True,  # created now, or carrying this lab's tags (checked in plan)
-            phase=phase,
-            resource_group_created=_group_created(spec, group_created),
-        ),
-    )
-
-
-def _context(
-    spec: LabSpec,
-    provider: AksProvider,
-    progress: Progress,
-    workload: list[dict[str, Any]],
-    policies: list[dict[str, Any]],
-    poll_interval: float,
-) -> Context:
-    from provisioning.pipeline import Context
-
-    return Context(
-        spec,
-        NoCommands(),
-        provider,
-        progress,
-        aks_engine(spec),
-        workload,
-        policies,
-        poll_interval=poll_interval,
-    )
-
-
-def wait_nodes(ctx: Context, *, expect: int) -> Check:
-    """Every node Ready: on AKS the engine runs on the nodes, so this is the engine's readiness."""
-    with ctx.progress.step(f"Wait for all {expect} nodes to be Ready") as h:
-        done = ctx.wait(
-            lambda: all_ready("nodes", ctx.kube.list("v1", "Node"), node_ready, expect=expect),
-            ctx.spec.timeouts.engine,
-            h,
-            hint=f"see `kubectl --kubeconfig {ctx.spec.kubeconfig} get nodes`; "
-            "raise timeouts.engine if the nodes are still starting",
-        )
-        h.note(done.detail)
-    return done
-
-
-def run_object_steps(ctx: Context, steps: Sequence[PlanStep]) -> None:
-    """The kind pipeline's workload and policy actions, run as ``pipeline.execute`` runs them."""
-    from provisioning.pipeline import apply_policies, deploy_workload, wait_workload
-
-    for step in steps:
-        if step.action == "deploy-workload":
-            if any(m != SAME for m, _ in step.items):
-                deploy_workload(ctx, step)
-            else:
-                wait_workload(ctx)  # objects match; only readiness may be missing
-        elif step.action == "apply-policies" and step.marker != SAME:
-            apply_policies(ctx, step)
-
-
-# --- status ----------------------------------------------------------------------------------
-
-
-def lab_status(
-    spec: LabSpec,
-    *,
-    gateway_factory: GatewayFactory | None = None,
-    kube_factory: KubeFactory | None = None,
-) -> dict[str, Any]:
-    """The lab as it is now, JSON-able; ``render_status_text`` turns it into lines."""
-    subscription = configured_subscription(spec)
-    group = spec.aks.group_for(spec.name)
-    aks: dict[str, Any] = {"subscription": subscription, "resourceGroup": group, "cluster": None}
-    if subscription is None:
-        observed = ObservedLab.unobserved(f"could not observe: {_no_subscription()}")
-        return {**status_document(spec, observed), "aks": aks}
-    provider = AksProvider(
-        (gateway_factory or default_gateway_factory)(subscription),
-        kube_factory or default_kube_factory,
-    )
-    try:
-        cluster = provider.cluster(spec)
-    except LabError as exc:
-        observed = ObservedLab.unobserved(f"could not observe: {exc}")
-        return {**status_document(spec, observed), "aks": aks}
-    if cluster is not None:
-        net = (cluster.raw.get("properties") or {}).get("networkProfile") or {}
-        aks["cluster"] = {
-            "name": cluster.name,
-            "location": cluster.location,
-            "provisioningState": cluster.provisioning_state,
-            "kubernetesVersion": cluster.kubernetes_version,
-            "engine": cluster.engine,
-            "networkPlugin": cluster.network_plugin,
-            "networkPluginMode": cluster.network_plugin_mode or "node subnet",
-            "networkDataplane": cluster.network_dataplane,
-            "networkPolicy": net.get("networkPolicy") or "none",
-            "nodeResourceGroup": cluster.node_resource_group,
-            "nodePools": [
-                {"name": p.name, "os": p.os_type, "count": p.count, "vmSize": p.vm_size}
-                for p in cluster.node_pools
-            ],
-            "tags": dict(cluster.tags),
-        }
-    return {**status_document(spec, provider.lab_state(spec, cluster)), "aks": aks}
-
-
-def render_status_text(doc: Mapping[str, Any]) -> str:
-    """The human view of a ``lab_status`` document."""
-    aks = doc.get("aks") or {}
-    lines = [f"Lab {doc['lab']} (aks, resource group {aks.get('resourceGroup')})"]
-    if not doc.get("observed"):
-        return "\n".join([*lines, f"  {doc.get('reason')}"]) + "\n"
-    cluster = aks.get("cluster")
-    if not cluster:
-        lines.append(
-            f"  cluster:    none (create it with `invoke up --provider aks --name {doc['lab']}`)"
-        )
-        return "\n".join(lines) + "\n"
-    owner = "created by netpol-lab" if doc.get("owned") else "NOT created by netpol-lab"
-    pools = ", ".join(f"{p['name']} {p['count']} x {p['vmSize']}" for p in cluster["nodePools"])
-    lines += [
-        f"  cluster:    {cluster['name']} in {cluster['location']}, {owner}, "
-        f"provisioningState {cluster['provisioningState']}, Kubernetes "
-        f"{cluster['kubernetesVersion']}",
-        f"  engine:     {cluster['engine']} (networkPlugin {cluster['networkPlugin']}, "
-        f"{cluster['networkPluginMode']}, dataplane {cluster['networkDataplane']}, "
-        f"networkPolicy {cluster['networkPolicy']})",
-        f"  node pools: {pools or '(none)'}",
-    ]
-    if doc.get("reason"):
-        lines.append(f"  note:       {doc['reason']}")
-    if doc.get("owned") and doc.get("api_reachable"):
-        objects = doc.get("objects") or {}
-        kinds = [key.split("/", 1)[0] for key in objects]
-        ready = sum(1 for r in (doc.get("pods_ready") or {}).values() if r)
-        lines.append(
-            f"  objects:    {kinds.count('Namespace')} namespaces, {kinds.count('Pod')} pods "
-            f"({ready} ready), {kinds.count('NetworkPolicy')} NetworkPolicies"
-        )
-        lines.append(f"  scenario:   {doc.get('scenario') or '(no policies applied)'}")
-    if doc.get("kubeconfig"):
-        lines.append(f"  kubeconfig: export KUBECONFIG={doc['kubeconfig']}  # to use kubectl")
-    return "\n".join(lines) + "\n"
-
-
-# --- down ------------------------------------------------------------------------------------
-
-
-def lab_down(
-    spec: LabSpec,
-    progress: Progress,
-    *,
-    yes: bool,
-    confirm: Callable[[str], bool] | None,
-    no_wait: bool = False,
-    keep_cluster: bool = False,
-    gateway_factory: GatewayFactory | None = None,
-    kube_factory: KubeFactory | None = None,
-    poll_interval: float = 5.0,
-) -> DownResult:
-    """Remove what the lab created in Azure (or, with ``keep_cluster``, only its namespaces).
-
-    Only resources carrying the tool's tags for this lab are deleted; a second run finds nothing
-    and returns ``DownResult(())`` without a word.
-    """
-    subscription = resolve_subscription(spec.aks.subscription_id)
-    gateway = (gateway_factory or default_gateway_factory)(subscription)
-    provider = AksProvider(gateway, kube_factory or default_kube_factory)
-    group = spec.aks.group_for(spec.name)
-    cluster = provider.cluster(spec)
-    if cluster is not None and not cluster.owned_by(spec.name):
-        raise UsageError(
-            f"cluster {spec.name!r} in resource group {group!r} is not tagged "
-            f"{TAG_MANAGED_BY}={TOOL} for lab {spec.name!r}; netpol-lab deletes only what it "
-            f"created (az aks delete -g {group} -n {spec.name} removes it by hand)"
-        )
-    if keep_cluster:
-        if cluster is None:
-            return DownResult(())
-        return _remove_lab_namespaces(spec, provider, progress, poll_interval)
-
-    status = gateway.group_status(group, spec.name)
-    group_goes = status.exists and status.owned and not status.foreign
-    if cluster is None and not group_goes:
-        forget(spec)
-        kept = (f"resource group {group}",) if status.exists and status.owned else ()
-        return DownResult((), kept=kept)
-
-    what = [f"AKS cluster {spec.name!r}"] if cluster is not None else []
-    what += [f"resource group {group!r} (created by netpol-lab)"] if group_goes else []
-    if not yes:
-        question = f"Delete {' and '.join(what)}?"
-        if confirm is None:
-            raise UsageError(f"{question[:-1]}: re-run with --yes to confirm (nothing was changed)")
-        if not confirm(question):
-            raise UsageError("cancelled; nothing was changed")
-
-    with progress.step(f"Delete {' and '.join(what)}") as h:
-        report = teardown(
-            gateway, group, spec.name, lab=spec.name, wait=not no_wait, progress=_arm_progress(h)
-        )
-        for line in report.lines():
-            h.note(line)
-        if no_wait:
-            h.note(
-                "not waiting: check later with az group list --tag managed-by=netpol-lab -o table"
-            )
-    forget(spec)
-    removed: list[str] = []
-    kept: list[str] = []
-    started = " (deletion started)"
-    if report.cluster in (DELETED, DELETING):
-        removed.append(f"AKS cluster {spec.name}" + (started if report.cluster == DELETING else ""))
-    if report.group in (DELETED, DELETING):
-        removed.append(f"resource group {group}" + (started if report.group == DELETING else ""))
-    elif report.group == KEPT:
-        kept.append(f"resource group {group}")
-    if report.node_group == PRESENT:
-        kept.append(f"node resource group {report.node_group_name}")
-    if report.cluster == ABSENT and not removed:
-        return DownResult((), kept=tuple(kept))
-    return DownResult(tuple(removed), kept=tuple(kept))
-
-
-def _remove_lab_namespaces(
-    spec: LabSpec, provider: AksProvider, progress: Progress, poll_interval: float
-) -> DownResult:
-    """``down --keep-cluster``: delete only the namespaces carrying this lab's labels."""
-    assert provider.gateway is not None
-    if not spec.kubeconfig.exists():  # e.g. another machine ran up: fetch it the same way
-        group = spec.aks.group_for(spec.name)
-        write_private(spec.kubeconfig, provider.gateway.user_kubeconfig(group, spec.name))
-    return delete_lab_namespaces(
-        provider.kube_factory(spec.kubeconfig),
-        spec,
-        progress,
-        kept=f"AKS cluster {spec.name}",
-        poll_interval=poll_interval,
     )
