@@ -313,3 +313,33 @@ def installed_check(engine: str, kube: Any) -> bool:
     except OperationError:
         return False  # e.g. the operator's CRDs are not there yet
     return False
+
+
+# DaemonSets AKS runs for a managed engine, all in kube-system: azure-npm (Azure NPM; its addon
+# manifest in Azure/azure-container-networking), cilium (Azure CNI powered by Cilium). AKS installs
+# Calico through the Tigera operator, so its TigeraStatus reports readiness as on kind.
+AKS_ENGINE_DAEMONSETS = {"azure": "azure-npm", "cilium": "cilium"}
+
+
+def aks_readiness_check(engine: str, kube: Any, *, nodes: int) -> Callable[[], Check]:
+    """Readiness on AKS: the managed engine's agents rolled out (where it has some) and at
+    least ``nodes`` nodes Ready. ``none`` has no agent: nodes alone."""
+
+    def check() -> Check:
+        if engine == "calico":
+            statuses = kube.list("operator.tigera.io/v1", "TigeraStatus")
+            if not any(s["metadata"]["name"] == "calico" for s in statuses):
+                return Check(False, "waiting for tigerastatus 'calico' to appear")
+            found = all_ready("tigerastatus", statuses, tigerastatus_available)
+            if not found.done:
+                return found
+        elif name := AKS_ENGINE_DAEMONSETS.get(engine):
+            ds = kube.get("apps/v1", "DaemonSet", name, "kube-system")
+            if ds is None:
+                return Check(False, f"waiting for DaemonSet kube-system/{name} to appear")
+            found = all_ready(f"DaemonSet kube-system/{name}", [ds], daemonset_rolled_out)
+            if not found.done:
+                return found
+        return all_ready("nodes", kube.list("v1", "Node"), node_ready, expect=nodes)
+
+    return check

@@ -60,6 +60,7 @@ class AksNodes(FakeKube):
         super().__init__()
         self.lag = lag
         self._reads = 0
+        self.arm: FakeArm | None = None  # whose cluster's network profile decides the agents
         for i in range(nodes):
             self.seed(
                 {
@@ -84,6 +85,7 @@ class AksNodes(FakeKube):
         self._reads += 1
         if self._reads <= self.lag:
             return
+        self._run_engine_agents()
         for key, obj in self._objects.items():
             if key[1] == "Node":
                 obj["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
@@ -93,6 +95,44 @@ class AksNodes(FakeKube):
                     "podIP": f"10.244.0.{len(self._objects)}",
                     "conditions": [{"type": "Ready", "status": "True"}],
                 }
+
+    def _run_engine_agents(self) -> None:
+        """What AKS runs for the cluster's networkPolicy, as its add-on manager would."""
+        if self.arm is None:
+            return
+        clusters = list(self.arm.clusters.values())
+        policy = (
+            clusters[0]["properties"]["networkProfile"].get("networkPolicy", "none")
+            if clusters
+            else "none"
+        )
+        store = self._objects
+        for key in [k for k in store if k[1] in ("DaemonSet", "TigeraStatus")]:
+            del store[key]  # an engine change replaces the agents
+        if policy in ("azure", "cilium"):
+            name = "azure-npm" if policy == "azure" else "cilium"
+            super().seed(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "DaemonSet",
+                    "metadata": {"name": name, "namespace": "kube-system"},
+                    "status": {
+                        "desiredNumberScheduled": 3,
+                        "updatedNumberScheduled": 3,
+                        "numberAvailable": 3,
+                        "observedGeneration": 1,
+                    },
+                }
+            )
+        elif policy == "calico":
+            super().seed(
+                {
+                    "apiVersion": "operator.tigera.io/v1",
+                    "kind": "TigeraStatus",
+                    "metadata": {"name": "calico"},
+                    "status": {"conditions": [{"type": "Available", "status": "True"}]},
+                }
+            )
 
 
 class Azure:
@@ -105,6 +145,7 @@ class Azure:
         )
         self.credential = FakeCredential()
         self.kube = AksNodes(nodes)
+        self.kube.arm = self.arm
         self.gateways: list[str] = []
 
     def gateway_factory(self, subscription: str) -> AksGateway:

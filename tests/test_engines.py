@@ -78,3 +78,35 @@ def test_readiness_reports_what_is_missing() -> None:
     check = engines.readiness_check("cilium", kube)()
     assert not check.done and "DaemonSet kube-system/cilium" in check.detail
     assert engines.installed_check("calico", kube) is False
+
+
+def test_aks_readiness_waits_for_the_managed_engines_agents() -> None:
+    kube = FakeKube()
+    kube.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}})
+    kube.seed(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": "n1"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        }
+    )
+    assert engines.aks_readiness_check("none", kube, nodes=1)().done
+    assert not engines.aks_readiness_check("none", kube, nodes=2)().done
+    waiting = engines.aks_readiness_check("azure", kube, nodes=1)()
+    assert not waiting.done and "kube-system/azure-npm" in waiting.detail
+    kube.seed(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": "azure-npm", "namespace": "kube-system"},
+            "status": {
+                "desiredNumberScheduled": 1,
+                "updatedNumberScheduled": 1,
+                "numberAvailable": 1,
+                "observedGeneration": 1,
+            },
+        }
+    )
+    assert engines.aks_readiness_check("azure", kube, nodes=1)().done
+    assert "tigerastatus 'calico'" in engines.aks_readiness_check("calico", kube, nodes=1)().detail

@@ -36,7 +36,7 @@ from provisioning.providers.aks import (
     no_subscription_error,
     observed_plan,
 )
-from provisioning.readiness import Check, all_ready, node_ready
+from provisioning.readiness import Check
 from provisioning.spec import TOOL, LabSpec
 from provisioning.state import LabRecord, forget, load_record, save_record, write_private
 from provisioning.status import status_document
@@ -208,13 +208,16 @@ def _context(
 
 
 def wait_nodes(ctx: Context, *, expect: int) -> Check:
-    """Every node Ready: on AKS the engine runs on the nodes, so this is the engine's readiness."""
-    with ctx.progress.step(f"Wait for all {expect} nodes to be Ready") as h:
+    """The managed engine's agents rolled out and every node Ready (engines.aks_readiness_check)."""
+    from provisioning.engines import aks_readiness_check
+
+    engine = ctx.spec.engine
+    with ctx.progress.step(f"Wait for {engine} and all {expect} nodes to be ready") as h:
         done = ctx.wait(
-            lambda: all_ready("nodes", ctx.kube.list("v1", "Node"), node_ready, expect=expect),
+            aks_readiness_check(engine, ctx.kube, nodes=expect),
             ctx.spec.timeouts.engine,
             h,
-            hint=f"see `kubectl --kubeconfig {ctx.spec.kubeconfig} get nodes`; "
+            hint=f"see `kubectl --kubeconfig {ctx.spec.kubeconfig} get nodes,ds -A`; "
             "raise timeouts.engine if the nodes are still starting",
         )
         h.note(done.detail)
