@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from provisioning import engines, workload
+from provisioning.confirm import require_confirmation
 from provisioning.engines import EngineSettings
 from provisioning.errors import OperationError, UsageError
 from provisioning.objects import ref, with_hash
@@ -25,7 +26,13 @@ from provisioning.providers.kind import KindProvider, config_path, kind_config
 from provisioning.readiness import Check, all_ready, pod_ready, wait_for
 from provisioning.runner import Runner
 from provisioning.spec import LabSpec
-from provisioning.state import LabRecord, load_record, save_record, write_private
+from provisioning.state import (
+    LabRecord,
+    load_record,
+    remember_scenario,
+    save_record,
+    write_private,
+)
 
 
 class LabProvider(Protocol):
@@ -160,6 +167,7 @@ def _record(ctx: Context, phase: str) -> None:
             cluster_created=True,
             phase=phase,
             resource_group_created=bool(previous and previous.resource_group_created),
+            scenario=previous.scenario if previous else None,
         ),
     )
 
@@ -288,6 +296,7 @@ def apply_policies(ctx: Context, step: PlanStep) -> None:
             ctx.kube.apply(ctx.policies, dry_run=True)
             ctx.kube.apply(ctx.policies)
         _remove(ctx, step)
+        remember_scenario(ctx.spec)
         for obj in ctx.policies:
             h.note(f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
 
@@ -377,14 +386,9 @@ def up(
             plan.observed.reason,
             hint="run `invoke doctor` to see what is missing and how to fix it",
         )
-    if plan.needs_confirmation and not yes:
+    if plan.needs_confirmation:
         question = "; ".join(s.detail for s in plan.steps if s.destructive)
-        if confirm is None:
-            raise UsageError(
-                f"this run would {question}; re-run with --yes to confirm (nothing was changed)"
-            )
-        if not confirm(f"{question}. Continue?"):
-            raise UsageError("cancelled; nothing was changed")
+        require_confirmation(f"This run would {question}. Continue", yes=yes, confirm=confirm)
     execute(plan, ctx, extra=extra)
     after = ctx.provider.observe(ctx.spec)
     return UpResult(plan, after, executed=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from provisioning.spec import LabSpec
@@ -38,6 +38,7 @@ class LabRecord:
     cluster_created: bool  # the tool created (or began creating) the cluster
     phase: str  # "creating", "created", "ready"
     resource_group_created: bool = False  # AKS: the tool created the resource group
+    scenario: str | None = None  # the scenario whose policies were last applied
 
 
 def record_path(spec: LabSpec) -> Path:
@@ -58,6 +59,13 @@ def load_record(spec: LabSpec) -> LabRecord | None:
 
 def save_record(spec: LabSpec, record: LabRecord) -> None:
     write_private(record_path(spec), json.dumps(asdict(record), indent=2) + "\n")
+
+
+def remember_scenario(spec: LabSpec) -> None:
+    """Note which scenario's policies the lab now carries (later runs default to it)."""
+    record = load_record(spec)
+    if record is not None and record.scenario != spec.scenario:
+        save_record(spec, replace(record, scenario=spec.scenario))
 
 
 def forget(spec: LabSpec) -> None:

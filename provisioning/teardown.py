@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning.errors import OperationError, UsageError
+from provisioning.confirm import require_confirmation
+from provisioning.errors import OperationError
 from provisioning.progress import Progress
 from provisioning.providers.kind import KindProvider
 from provisioning.readiness import Check, wait_for
@@ -69,12 +70,9 @@ def down(
     if keep_cluster:
         return _remove_lab_objects(spec, provider, progress, poll_interval, sleep)
 
-    if not yes:
-        question = f"Delete kind cluster {spec.name!r} and everything in it?"
-        if confirm is None:
-            raise UsageError(f"{question[:-1]}: re-run with --yes to confirm (nothing was changed)")
-        if not confirm(question):
-            raise UsageError("cancelled; nothing was changed")
+    require_confirmation(
+        f"Delete kind cluster {spec.name!r} and everything in it", yes=yes, confirm=confirm
+    )
     with progress.step(f"Delete kind cluster {spec.name}"):
         provider.delete(spec)
     forget(spec)
