@@ -54,11 +54,16 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _spec(c: Any, **flags: Any) -> Any:
-    from provisioning.profiles import resolve
+    """The lab spec from defaults < profile < Invoke config < flags; settings none of those
+    gave follow the existing lab of that name (its engine, provider, scenario)."""
+    from provisioning.profiles import follow_lab, resolve
 
     config = dict(c.config.get("lab", {}) or {})
     profile = flags.pop("profile", None)
-    return resolve(profile=profile, config=config, flags=flags)
+    spec, notes = follow_lab(resolve(profile=profile, config=config, flags=flags))
+    for note in notes:
+        print(f"  note: {note}", file=sys.stderr)
+    return spec
 
 
 def _progress(json_out: bool = False) -> Any:

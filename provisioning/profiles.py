@@ -62,6 +62,15 @@ def _str(v: Any) -> str:
     return v
 
 
+def _image(v: Any) -> str:
+    image = _str(v)
+    name = image.split("@", 1)[0]
+    tag = name.rsplit(":", 1)[1] if ":" in name.rsplit("/", 1)[-1] else None
+    if "@sha256:" not in image and (tag is None or tag == "latest"):
+        raise ValueError("a pinned image: a tag other than latest, or @sha256:<digest>")
+    return image
+
+
 def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
     def convert(v: Any) -> str:
         if v not in choices:
@@ -114,7 +123,7 @@ _TOP: dict[str, _Key] = {
 }
 _SECTIONS: dict[str, dict[str, _Key]] = {
     "kind": {
-        "node_image": _Key("string", _str),
+        "node_image": _Key("string", _image),
         "workers": _Key("integer", _count(0, 5)),
         "pod_subnet": _Key("string", _str),
         "service_subnet": _Key("string", _str),
@@ -138,7 +147,11 @@ SETTING_KEYS = tuple(k for k in _TOP if k != "description")
 
 
 def check_profile(data: Any, *, source: str) -> dict[str, Any]:
-    """Validate a profile document; return it normalised. Raises UsageError naming file and key."""
+    """Validate a profile document; return it normalised. Raises UsageError naming file and key.
+
+    The scenario must exist and the node image must be pinned (a tag other than ``latest`` or a
+    digest): a lab built on a moving image is not the lab the profile describes.
+    """
     if not isinstance(data, dict):
         raise UsageError(
             f"{source}: a profile must be a mapping of keys, got {type(data).__name__}"
@@ -152,7 +165,19 @@ def check_profile(data: Any, *, source: str) -> dict[str, Any]:
         else:
             allowed = ", ".join([*_TOP, *_SECTIONS])
             raise UsageError(f"{source}: unknown key {key!r}; allowed keys: {allowed}")
+    if "scenario" in out:
+        _check_scenario(out["scenario"], source)
     return out
+
+
+def _check_scenario(name: str, source: str) -> None:
+    from provisioning.scenarios import load_scenarios
+
+    known = sorted(load_scenarios())
+    if name not in known:
+        raise UsageError(
+            f"{source}: key 'scenario' must be one of {', '.join(known)}, got {name!r}"
+        )
 
 
 def _check_section(section: str, value: Any, source: str) -> dict[str, Any]:
@@ -254,6 +279,8 @@ def resolve(
                 )
 
     timeouts = merged.get("timeouts", {})
+    kind_settings = dataclasses.replace(KindSettings(), **merged.get("kind", {}))
+    _check_subnets(kind_settings, profile_file or "settings")
     spec = LabSpec(
         name=merged.get("name", LabSpec.name),
         provider=merged.get("provider", LabSpec.provider),
@@ -261,11 +288,65 @@ def resolve(
         scenario=merged.get("scenario", LabSpec.scenario),
         profile=profile_file,
         timeouts=dataclasses.replace(Timeouts(), **timeouts),
-        kind=dataclasses.replace(KindSettings(), **merged.get("kind", {})),
+        kind=kind_settings,
         aks=dataclasses.replace(AksSettings(), **merged.get("aks", {})),
+        explicit=frozenset(merged),
     )
     check_combination(spec)
     return spec
+
+
+def _check_subnets(kind: KindSettings, source: str) -> None:
+    """Pod and service subnets must be CIDRs and must not overlap (kind and Calico's pool)."""
+    import ipaddress
+
+    nets = {}
+    for key in ("pod_subnet", "service_subnet"):
+        value = getattr(kind, key)
+        try:
+            nets[key] = ipaddress.ip_network(value, strict=True)
+        except ValueError:
+            raise UsageError(
+                f"{source}: key 'kind.{key}' must be a network in CIDR form like 10.244.0.0/16, "
+                f"got {value!r}"
+            ) from None
+    if nets["pod_subnet"].overlaps(nets["service_subnet"]):
+        raise UsageError(
+            f"{source}: kind.pod_subnet {kind.pod_subnet} overlaps kind.service_subnet "
+            f"{kind.service_subnet}; choose ranges that do not overlap"
+        )
+
+
+FOLLOWED = ("provider", "engine", "scenario")
+
+
+def follow_lab(spec: LabSpec) -> tuple[LabSpec, list[str]]:
+    """Settings nobody gave explicitly follow the existing lab of the same name.
+
+    Without this, `invoke up --scenario one-port` on a Cilium lab would plan to recreate the
+    cluster as the default engine, and `invoke validate` would expect the default scenario.
+    Returns the spec and one note per setting taken from the lab's record.
+    """
+    from provisioning.state import load_record
+
+    record = load_record(spec)
+    if record is None:
+        return spec, []
+    changes: dict[str, Any] = {}
+    notes = []
+    for key in FOLLOWED:
+        value = getattr(record, key, None)
+        if key in spec.explicit or value is None or value == getattr(spec, key):
+            continue
+        changes[key] = value
+        notes.append(
+            f"using {key} {value} of the existing lab {spec.name} (pass --{key} to change it)"
+        )
+    if not changes:
+        return spec, []
+    followed = dataclasses.replace(spec, **changes)
+    check_combination(followed)
+    return followed, notes
 
 
 def _layer_value(key: str, value: Any, source: str) -> Any:

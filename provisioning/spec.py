@@ -76,6 +76,9 @@ class LabSpec:
     kind: KindSettings = field(default_factory=KindSettings)
     aks: AksSettings = field(default_factory=AksSettings)
     state_root: Path = field(default_factory=lambda: default_state_root())
+    # Which top-level settings a profile, the Invoke configuration or a flag gave explicitly;
+    # the others may follow the existing lab (see profiles.follow_lab).
+    explicit: frozenset[str] = frozenset()
 
     @property
     def state_dir(self) -> Path:

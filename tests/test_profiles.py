@@ -148,3 +148,54 @@ def test_bad_durations(value: object) -> None:
 
 def test_profiles_dir_is_the_repository_one() -> None:
     assert (PROFILES_DIR / "kind-calico.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("kind: {pod_subnet: banana}\n", "key 'kind.pod_subnet' must be a network in CIDR form"),
+        ("kind: {pod_subnet: 10.96.0.0/12}\n", "overlaps kind.service_subnet 10.96.0.0/16"),
+        ("scenario: nope\n", "key 'scenario' must be one of aks-demo,"),
+        ("kind: {node_image: 'kindest/node:latest'}\n", "must be a pinned image"),
+        ("kind: {node_image: kindest/node}\n", "must be a pinned image"),
+    ],
+)
+def test_bad_values_are_caught_before_anything_runs(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = write(tmp_path, "bad", text)
+    with pytest.raises(UsageError) as info:
+        resolve(profile="bad", root=tmp_path)
+    assert str(info.value).startswith(str(path)) and expected in str(info.value)
+
+
+def test_pinned_images_pass(tmp_path: Path) -> None:
+    write(tmp_path, "ok", "kind: {node_image: 'registry:5000/kindest/node:v1.36.1'}\n")
+    assert resolve(profile="ok", root=tmp_path).kind.node_image.endswith(":v1.36.1")
+
+
+def test_settings_nobody_gave_follow_the_existing_lab(tmp_path: Path) -> None:
+    from provisioning.profiles import follow_lab
+    from provisioning.state import LabRecord, save_record
+
+    spec = resolve(flags={"name": "lab1"})
+    spec = type(spec)(**{**spec.__dict__, "state_root": tmp_path})
+    assert follow_lab(spec) == (spec, [])  # no lab yet: nothing to follow
+    save_record(
+        spec,
+        LabRecord(
+            lab="lab1",
+            provider="kind",
+            engine="cilium",
+            cluster_created=True,
+            phase="ready",
+            scenario="zero-trust",
+        ),
+    )
+    followed, notes = follow_lab(spec)
+    assert (followed.engine, followed.scenario) == ("cilium", "zero-trust")
+    assert "using engine cilium of the existing lab lab1 (pass --engine to change it)" in notes
+
+    explicit = resolve(flags={"name": "lab1", "engine": "calico", "scenario": "open"})
+    explicit = type(explicit)(**{**explicit.__dict__, "state_root": tmp_path})
+    assert follow_lab(explicit) == (explicit, [])
