@@ -595,3 +595,17 @@ def test_each_engine_has_a_valid_aks_profile(engine: str) -> None:
     net = plan.cluster.requests[-1].body["properties"]["networkProfile"]
     assert net["networkPolicy"] == engine
     assert f"aks-{engine}" in profile_names()
+
+
+def test_aks_profiles_point_only_to_documents_that_exist() -> None:
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    profiles = sorted((root / "profiles").glob("aks-*.yaml"))
+    assert profiles
+    for profile in profiles:
+        text = profile.read_text()
+        for doc in re.findall(r"[\w./-]+\.md", text):
+            assert (root / doc).is_file(), f"{profile.name} points to missing {doc}"
+        for section in re.findall(r'section "([^"]+)"', text):
+            assert re.search(rf"^#+ {re.escape(section)}", (root / "README.md").read_text(), re.M)
