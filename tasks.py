@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from invoke import Collection, Exit, task
 
-from provisioning.errors import EXIT_FAILED, CommandError, LabError
+from provisioning.errors import EXIT_FAILED, EXIT_USAGE, CommandError, LabError
 
 LAB_FLAGS = {
     "profile": "profile name from profiles/ or a path to a YAML file",
@@ -43,14 +44,22 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             raise Exit(f"✗ {exc}{detail}", code=exc.exit_code) from None
         except LabError as exc:
             raise Exit(f"✗ {exc}", code=exc.exit_code) from None
+        except BrokenPipeError:
+            # `invoke analyze --format json | head`: the reader left; that is not an error.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise Exit(code=0) from None
         except KeyboardInterrupt:
-            raise Exit(
-                "✗ interrupted: run the same `invoke up` again to resume, or `invoke down` to "
-                "remove what was created",
-                code=130,
-            ) from None
+            advice = INTERRUPTED.get(func.__name__, "nothing was left half-done by this task")
+            raise Exit(f"✗ interrupted: {advice}", code=130) from None
 
     return wrapper
+
+
+INTERRUPTED = {
+    "up": "run the same `invoke up` again to resume, or `invoke down` to remove what was created",
+    "down": "run `invoke down` again to finish removing the lab",
+    "validate": "nothing was changed; run `invoke validate` again",
+}
 
 
 def _spec(c: Any, **flags: Any) -> Any:
@@ -66,20 +75,16 @@ def _spec(c: Any, **flags: Any) -> Any:
     return spec
 
 
-def _progress(json_out: bool = False) -> Any:
+def _progress() -> Any:
     from provisioning.progress import Progress
 
     return Progress(sys.stderr)
 
 
 def _confirm() -> Callable[[str], bool] | None:
-    if not sys.stdin.isatty():
-        return None  # no one to ask: callers then demand --yes
+    from provisioning.confirm import terminal_confirm
 
-    def ask(question: str) -> bool:
-        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
-
-    return ask
+    return terminal_confirm()  # None without a terminal: callers then demand --yes
 
 
 def _context(spec: Any, progress: Any) -> Any:
@@ -270,7 +275,7 @@ def plan(
             the_plan.render_text(artifacts=not brief), end=""
         )
         if the_plan.blocked:
-            raise Exit(code=EXIT_FAILED)
+            raise Exit(code=EXIT_USAGE)
         return
     ctx = _context(spec, Progress(sys.stderr, quiet=True))
     the_plan = plan_for(ctx, validate=True)
@@ -279,7 +284,7 @@ def plan(
     else:
         print(render_text(the_plan, artifacts=not brief), end="")
     if the_plan.blocked:
-        raise Exit(code=EXIT_FAILED)
+        raise Exit(code=EXIT_USAGE)  # as `up` refusing the same plan
 
 
 @task(help=_help(json="print the status as one JSON document on stdout"))
@@ -451,6 +456,11 @@ def validate(
             f"lab {spec.name!r} has no kubeconfig at {spec.kubeconfig}; "
             "create the lab first with `invoke up`"
         )
+    if output and not Path(output).resolve().parent.is_dir():
+        raise UsageError(
+            f"--output {output}: directory {Path(output).resolve().parent} "
+            "does not exist; create it or choose another path"
+        )
     report = _validate(
         spec,
         _progress(),
@@ -461,7 +471,12 @@ def validate(
     )
     text = render(report, format)
     if output:
-        Path(output).write_text(text)
+        try:
+            Path(output).write_text(text)
+        except OSError as exc:
+            raise UsageError(
+                f"--output {output}: cannot write the report ({exc.strerror})"
+            ) from None
         print(f"report written to {output}", file=sys.stderr)
     else:
         print(text, end="" if text.endswith("\n") else "\n")

@@ -198,3 +198,62 @@ def test_aks_up_and_down_without_subscription_exit_2(tmp_path: Path) -> None:
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "AZURE_SUBSCRIPTION_ID" in lines[0]
+
+
+def test_analyze_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
+    """`invoke analyze --format json | head`: the reader leaving is not an error."""
+    pods = [
+        {
+            "namespace": "demo",
+            "name": f"p{i}",
+            "labels": {"app": f"a{i % 5}"},
+            "ip": f"10.244.0.{i + 1}",
+            "ports": [{"port": 80}],
+        }
+        for i in range(120)
+    ]
+    cluster = tmp_path / "cluster.json"
+    cluster.write_text(json.dumps({"namespaces": {"demo": {}}, "pods": pods}))
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: p, namespace: demo}\nspec: {podSelector: {}}\n"
+    )
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "CI": "true"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "invoke",
+            "analyze",
+            "--cluster",
+            str(cluster),
+            "--policies",
+            str(policies),
+            "--format",
+            "json",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100)  # the first bytes arrive, then the reader leaves
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+def test_validate_output_to_a_missing_directory_is_refused_before_probing(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state" / "netpol-lab"
+    state.mkdir(parents=True)
+    (state / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
+    result = invoke(
+        "validate", "--output", str(tmp_path / "no" / "such" / "r.xml"), tmp_path=tmp_path
+    )
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and len(result.stderr.strip().splitlines()) == 1
