@@ -85,6 +85,16 @@ def check_kind(runner: Runner) -> Finding:
     if found < versions.KIND_MIN_VERSION:
         need = ".".join(map(str, versions.KIND_MIN_VERSION))
         return Finding("kind", FAIL, f"kind {text} is too old (node labels need >= v{need})", fix)
+    pinned = parse_kind_version(versions.KIND_VERSION)
+    if pinned and found < pinned:
+        # Node images are published for one kind release; older kinds often cannot boot them.
+        return Finding(
+            "kind",
+            WARN,
+            f"kind {text} is older than {versions.KIND_VERSION}, the release the pinned node "
+            "image was published for; `kind create` may fail",
+            fix,
+        )
     return Finding("kind", OK, f"kind {text} (tested with {versions.KIND_VERSION})")
 
 

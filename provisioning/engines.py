@@ -251,8 +251,8 @@ def _cilium(spec: LabSpec, *, installer: str, enforce: bool) -> EngineSettings:
         kind_networking=_networking(spec),
         actions=(install,),
         readiness=(
-            "DaemonSet kube-system/cilium rolled out on every node (cilium status --wait checks "
-            "the same)",
+            "DaemonSets kube-system/cilium and, where the chart deploys it, "
+            "kube-system/cilium-envoy rolled out on every node",
             "Deployment kube-system/cilium-operator available",
             "every node reports Ready (the CNI is up)",
         ),
@@ -284,6 +284,13 @@ def readiness_check(engine: str, kube: Any) -> Callable[[], Check]:
         check = all_ready("DaemonSet kube-system/cilium", [ds], daemonset_rolled_out)
         if not check.done:
             return check
+        # Cilium >= 1.16 runs its L7 proxy as a separate DaemonSet by default; `cilium status
+        # --wait` waits for it too, so do we when it exists.
+        envoy = kube.get("apps/v1", "DaemonSet", "cilium-envoy", "kube-system")
+        if envoy is not None:
+            check = all_ready("DaemonSet kube-system/cilium-envoy", [envoy], daemonset_rolled_out)
+            if not check.done:
+                return check
         op = kube.get("apps/v1", "Deployment", "cilium-operator", "kube-system")
         return all_ready(
             "Deployment kube-system/cilium-operator", [op] if op else [], deployment_available

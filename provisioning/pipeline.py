@@ -23,7 +23,7 @@ from provisioning.observe import SCENARIO_LABEL, ObservedLab
 from provisioning.plan import REMOVE, Plan, PlanStep, make_plan
 from provisioning.progress import Progress, StepHandle
 from provisioning.providers.kind import KindProvider, config_path, kind_config
-from provisioning.readiness import Check, all_ready, pod_ready, wait_for
+from provisioning.readiness import Check, all_ready, pod_problem, pod_ready, wait_for
 from provisioning.runner import Runner
 from provisioning.spec import LabSpec
 from provisioning.state import (
@@ -273,7 +273,7 @@ def wait_workload(ctx: Context) -> None:
                 if pod is None:
                     return Check(False, f"waiting for pod {t.namespace}/{t.name} to appear")
                 pods.append(pod)
-            return all_ready("demo pods", pods, pod_ready, expect=len(targets))
+            return all_ready("demo pods", pods, pod_ready, expect=len(targets), why=pod_problem)
 
         done = ctx.wait(
             check,

@@ -78,14 +78,41 @@ def deployment_available(dep: Obj) -> bool:
     )
 
 
+def pod_problem(pod: Obj) -> str | None:
+    """Why a pod is not Ready yet, as kubectl shows it: ErrImagePull, CrashLoopBackOff,
+    Unschedulable... (None when there is nothing to say)."""
+    status = pod.get("status", {})
+    for container in status.get("containerStatuses", []) or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if reason := waiting.get("reason"):
+            return str(reason)
+    scheduled = _conditions(pod).get("PodScheduled", {})
+    if scheduled.get("status") == "False" and scheduled.get("reason"):
+        return str(scheduled["reason"])
+    return None
+
+
 def all_ready(
-    what: str, objects: Iterable[Obj], predicate: Callable[[Obj], bool], *, expect: int = 1
+    what: str,
+    objects: Iterable[Obj],
+    predicate: Callable[[Obj], bool],
+    *,
+    expect: int = 1,
+    why: Callable[[Obj], str | None] = lambda _o: None,
 ) -> Check:
-    """Every object passes ``predicate`` and there are at least ``expect`` of them."""
+    """Every object passes ``predicate`` and there are at least ``expect`` of them.
+
+    ``why`` adds a reason to each object still pending (e.g. ``demo/server: ErrImagePull``), so
+    a wait on bad Wi-Fi says what is wrong instead of only what it waits for.
+    """
     objs = list(objects)
     if len(objs) < expect:
         return Check(False, f"waiting for {what} to appear ({len(objs)}/{expect})")
-    pending = [_name(o) for o in objs if not predicate(o)]
+    pending = [
+        f"{_name(o)}: {reason}" if (reason := why(o)) else _name(o)
+        for o in objs
+        if not predicate(o)
+    ]
     if pending:
         shown = ", ".join(pending[:3]) + (" …" if len(pending) > 3 else "")
         return Check(

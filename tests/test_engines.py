@@ -110,3 +110,25 @@ def test_aks_readiness_waits_for_the_managed_engines_agents() -> None:
     )
     assert engines.aks_readiness_check("azure", kube, nodes=1)().done
     assert "tigerastatus 'calico'" in engines.aks_readiness_check("calico", kube, nodes=1)().detail
+
+
+def test_cilium_waits_for_envoy_when_the_chart_deploys_it() -> None:
+    kube = FakeKube()
+    kube.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}})
+    rolled = {
+        "desiredNumberScheduled": 1,
+        "updatedNumberScheduled": 1,
+        "numberAvailable": 1,
+        "observedGeneration": 1,
+    }
+    for name, status in (("cilium", rolled), ("cilium-envoy", {**rolled, "numberAvailable": 0})):
+        kube.seed(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "DaemonSet",
+                "metadata": {"name": name, "namespace": "kube-system"},
+                "status": status,
+            }
+        )
+    check = engines.readiness_check("cilium", kube)()
+    assert not check.done and "cilium-envoy" in check.detail

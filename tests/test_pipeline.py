@@ -364,3 +364,18 @@ def test_up_interrupted_inside_kind_create_recreates_without_asking(tmp_path: Pa
     kinds = [c[1] for c in world.calls if c[0] == "kind"]
     assert kinds.index("delete") < len(kinds) - 1 - kinds[::-1].index("create")
     assert load_record(make(world, tmp_path).spec).phase == "ready"
+
+
+def test_a_stale_record_never_claims_a_cluster_whose_nodes_say_otherwise(tmp_path: Path) -> None:
+    """An old 'creating' record must not make a same-named cluster of the user's ours."""
+    world = World()
+    world.interrupt.add("kind create cluster")
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.up(make(world, tmp_path))
+    world.user_cluster("netpol-lab")  # the user's own cluster, API answering, no lab labels
+    ctx = make(world, tmp_path)
+    with pytest.raises(UsageError, match="not created by netpol-lab"):
+        pipeline.up(ctx, yes=True)
+    with pytest.raises(OperationError, match="not created by netpol-lab"):
+        down(ctx.spec, ctx.provider, ctx.progress, yes=True)
+    assert "netpol-lab" in world.clusters

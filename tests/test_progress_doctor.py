@@ -131,3 +131,12 @@ def test_old_kind_fails() -> None:
 
     finding = doctor.check_kind(Old())
     assert finding.status == "fail" and "too old" in finding.detail
+
+
+def test_kind_older_than_the_pinned_release_warns() -> None:
+    class Older(World):
+        def _kind(self, args: list[str]) -> tuple[int, str]:
+            return (0, "kind v0.27.0 go1.23 linux/amd64\n")
+
+    finding = doctor.check_kind(Older())
+    assert finding.status == "warn" and "older than v0.32.0" in finding.detail

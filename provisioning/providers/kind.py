@@ -21,12 +21,11 @@ from provisioning.engines import EngineSettings, installed_check, readiness_chec
 from provisioning.errors import OperationError
 from provisioning.observe import ObservedLab, safe_observe_objects
 from provisioning.runner import Runner
-from provisioning.spec import TOOL, LabSpec
+from provisioning.spec import LABEL_ENGINE, LABEL_LAB, TOOL, LabSpec
 from provisioning.state import load_record, write_private
 
+# Kubelets may not set labels under kubernetes.io, so nodes carry the tool's own prefix.
 NODE_LABEL_MANAGED_BY = "netpol-lab.io/managed-by"
-NODE_LABEL_LAB = "netpol-lab.io/lab"
-NODE_LABEL_ENGINE = "netpol-lab.io/engine"
 
 KubeFactory = Callable[[Path], Any]
 
@@ -38,7 +37,7 @@ def default_kube_factory(kubeconfig: Path) -> Any:
 
 
 def node_labels(spec: LabSpec) -> dict[str, str]:
-    return {NODE_LABEL_MANAGED_BY: TOOL, NODE_LABEL_LAB: spec.name, NODE_LABEL_ENGINE: spec.engine}
+    return {NODE_LABEL_MANAGED_BY: TOOL, LABEL_LAB: spec.name, LABEL_ENGINE: spec.engine}
 
 
 def kind_config(spec: LabSpec, engine: EngineSettings) -> dict[str, Any]:
@@ -91,21 +90,23 @@ class KindProvider:
             return ObservedLab(observed=True, cluster_exists=False)
         record = load_record(spec)
         recorded_owner = bool(record and record.provider == "kind" and record.cluster_created)
-        if recorded_owner and record is not None and record.phase == "creating":
-            # `kind create` never returned: its nodes may exist without a working control plane.
-            return ObservedLab(
-                observed=True,
-                reason="an earlier `up` was interrupted while creating the cluster",
-                cluster_exists=True,
-                owned=True,
-                engine=record.engine,
-                half_created=True,
-            )
+        # `kind create` never returned: nodes may exist without a working control plane.
+        interrupted = recorded_owner and record is not None and record.phase == "creating"
+        half_created = ObservedLab(
+            observed=True,
+            reason="an earlier `up` was interrupted while creating the cluster",
+            cluster_exists=True,
+            owned=True,
+            engine=record.engine if record else None,
+            half_created=True,
+        )
         self.export_kubeconfig(spec, check=False)
         kube = self.kube_factory(spec.kubeconfig)
         try:
             nodes = kube.list("v1", "Node")
         except OperationError as exc:
+            if interrupted:
+                return half_created
             return ObservedLab(
                 observed=True,
                 reason=f"cluster exists but its API did not answer: {exc}",
@@ -113,13 +114,14 @@ class KindProvider:
                 owned=True if recorded_owner else None,
                 engine=record.engine if record else None,
             )
+        # When the API answers, the nodes' labels decide ownership, whatever a record says.
         labels = (nodes[0].get("metadata", {}).get("labels") or {}) if nodes else {}
-        owned = (
-            labels.get(NODE_LABEL_MANAGED_BY) == TOOL and labels.get(NODE_LABEL_LAB) == spec.name
-        )
+        owned = labels.get(NODE_LABEL_MANAGED_BY) == TOOL and labels.get(LABEL_LAB) == spec.name
         if not owned:
             return ObservedLab(observed=True, cluster_exists=True, owned=False, api_reachable=True)
-        engine = labels.get(NODE_LABEL_ENGINE)
+        if interrupted:
+            return half_created
+        engine = labels.get(LABEL_ENGINE)
         installed = installed_check(engine or "", kube)
         ready = readiness_check(engine or "", kube)() if installed else None
         state, problem = safe_observe_objects(kube, spec)
