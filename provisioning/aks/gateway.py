@@ -14,6 +14,7 @@ list_kubernetes_versions) and ``azure.mgmt.resource.resources.ResourceManagement
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -94,7 +95,10 @@ class AksGateway:
             from azure.identity import DefaultAzureCredential
 
             # Never pop a browser in the middle of a workshop: CLI login, env vars, or identity.
-            self._credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+            with quiet_sdk_logs():
+                self._credential = DefaultAzureCredential(
+                    exclude_interactive_browser_credential=True
+                )
         return self._credential
 
     def _client_options(self) -> dict[str, Any]:
@@ -315,9 +319,35 @@ def _status(err: Exception) -> int | None:
     return getattr(response, "status_code", None)
 
 
+# The SDK loggers that narrate a failing credential chain (one WARNING of ~15 lines listing every
+# credential tried) and every HTTP request; the lab says what matters in one line instead.
+QUIET_LOGGERS = ("azure.identity", "azure.core.pipeline.policies.http_logging_policy")
+
+
+@contextmanager
+def quiet_sdk_logs() -> Iterator[None]:
+    """Only CRITICAL records from ``QUIET_LOGGERS`` while inside; their levels are restored after.
+
+    A level, not a filter: a filter on ``azure.identity`` would not see records of its children
+    (``azure.identity._credentials.chained``), a level does. Nested uses restore in order.
+    """
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    previous = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, previous, strict=True):
+            logger.setLevel(level)
+
+
 @contextmanager
 def _azure_errors(action: str, where: str) -> Iterator[None]:
-    """Map SDK exceptions to one-line lab errors: what failed, where, what to do."""
+    """Map SDK exceptions to one-line lab errors: what failed, where, what to do.
+
+    Every SDK call runs inside it, so the SDK's own logs stay quiet there (``quiet_sdk_logs``).
+    """
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
@@ -326,7 +356,8 @@ def _azure_errors(action: str, where: str) -> Iterator[None]:
     )
 
     try:
-        yield
+        with quiet_sdk_logs():
+            yield
     except ClientAuthenticationError as err:  # includes CredentialUnavailableError
         if _status(err) == 401:
             raise UsageError(

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +21,7 @@ from tests.aks.conftest import load
 from tests.aks.fake_arm import FakeArm, FakeCredential
 
 GROUP, NAME = "lab-rg", "lab"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def spec(engine: str) -> LabSpec:
@@ -213,6 +219,63 @@ def test_credential_failure_is_one_line_on_how_to_log_in(fake: FakeArm) -> None:
     ):
         assert var in message
     assert fake.requests == []  # the token is fetched before anything is sent
+
+
+AZURE_ENV = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME")
+
+
+def test_a_failing_credential_chain_logs_nothing_below_critical(
+    fake: FakeArm, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from azure.identity import ChainedTokenCredential, EnvironmentCredential
+
+    for var in AZURE_ENV:
+        monkeypatch.delenv(var, raising=False)
+    # The real azure-identity chain: it logs a WARNING listing every credential it tried.
+    chain = ChainedTokenCredential(EnvironmentCredential())
+    gateway = AksGateway(fake.subscription, chain, transport=fake, polling_interval=0)
+    caplog.set_level(logging.DEBUG)  # as chatty as a user's logging set-up could make it
+
+    with pytest.raises(UsageError, match="az login"):
+        gateway.observe(GROUP, NAME)
+
+    assert [(r.name, r.levelname) for r in caplog.records if r.name.startswith("azure.")] == []
+    # Quiet only while the gateway talks to Azure: the levels are back afterwards.
+    assert logging.getLogger("azure.identity").level == logging.NOTSET
+    logging.getLogger("azure.identity._credentials.chained").warning("later")
+    assert caplog.records[-1].getMessage() == "later"
+
+
+def test_a_failing_credential_prints_only_our_line_to_stderr(tmp_path: Path) -> None:
+    """The user's view: a process without logging set-up, where warnings reach stderr."""
+    script = f"""
+import sys
+from azure.identity import ChainedTokenCredential, EnvironmentCredential
+from provisioning.aks.gateway import AksGateway
+from provisioning.errors import UsageError
+from tests.aks.fake_arm import FakeArm
+
+fake = FakeArm()
+gateway = AksGateway(fake.subscription, ChainedTokenCredential(EnvironmentCredential()),
+                     transport=fake, polling_interval=0)
+try:
+    gateway.observe({GROUP!r}, {NAME!r})
+except UsageError as err:
+    print(err, file=sys.stderr)
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("no Azure credential worked: run `az login`")
+    assert done.stdout == ""
 
 
 def test_authentication_error_is_mapped_too(fake: FakeArm) -> None:
