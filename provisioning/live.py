@@ -23,13 +23,12 @@ from typing import Any
 from provisioning.errors import LabError, OperationError
 from provisioning.probe import (
     CLUSTER_DNS,
-    CLUSTER_DNS_LABELS,
     DNS_PORT,
     PodRef,
     Probe,
     dns_probe,
 )
-from provisioning.spec import LabSpec, lab_selector
+from provisioning.spec import CLUSTER_DNS_LABELS, LabSpec, lab_selector
 
 # The lab's engine name -> the analyzer's engine profile; none enforces nothing.
 ANALYZER_ENGINES = {"calico": "calico", "cilium": "cilium", "azure": "azure", "none": "none"}

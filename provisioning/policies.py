@@ -30,7 +30,7 @@ from provisioning.scenarios import (
     load_scenario,
     scenario_names,
 )
-from provisioning.spec import lab_labels
+from provisioning.spec import CLUSTER_DNS_LABELS, CLUSTER_DNS_NAMESPACE, lab_labels
 
 if TYPE_CHECKING:  # jinja2 is imported only when something is rendered
     import jinja2
@@ -58,7 +58,7 @@ ALLOWED_KINDS = (("networking.k8s.io/v1", "NetworkPolicy"),)
 METADATA_ENDPOINT = "169.254.169.254/32"
 
 # CoreDNS keeps the historical k8s-app=kube-dns label on kind and on AKS.
-CLUSTER_DNS = {"namespace": "kube-system", "selector": {"k8s-app": "kube-dns"}, "port": 53}
+CLUSTER_DNS = {"namespace": CLUSTER_DNS_NAMESPACE, "selector": CLUSTER_DNS_LABELS, "port": 53}
 
 _NOTHING_APPLIED = "fix the template; nothing was applied"
 

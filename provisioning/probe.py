@@ -28,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from provisioning.spec import CLUSTER_DNS_NAMESPACE
+
 PROTOCOLS = ("TCP", "UDP")
 
 
@@ -100,8 +102,7 @@ class Probe:
 CLUSTER_DNS_NAME = "kubernetes.default.svc.cluster.local."
 # The cluster DNS as policies see it: CoreDNS pods keep the k8s-app=kube-dns label (kubeadm,
 # kind, AKS) in kube-system and serve 53/UDP (and 53/TCP for large answers).
-CLUSTER_DNS = PodRef("kube-system", "kube-dns", "")
-CLUSTER_DNS_LABELS = {"k8s-app": "kube-dns"}
+CLUSTER_DNS = PodRef(CLUSTER_DNS_NAMESPACE, "kube-dns", "")
 DNS_PORT = 53
 
 

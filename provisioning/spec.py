@@ -22,6 +22,11 @@ LABEL_LAB = "netpol-lab.io/lab"
 LABEL_ENGINE = "netpol-lab.io/engine"
 
 
+# The cluster DNS pods: CoreDNS keeps the historical k8s-app=kube-dns label on kind and on AKS.
+CLUSTER_DNS_NAMESPACE = "kube-system"
+CLUSTER_DNS_LABELS: dict[str, str] = {"k8s-app": "kube-dns"}
+
+
 def lab_labels(lab: str) -> dict[str, str]:
     """The labels every object the tool creates carries."""
     return {LABEL_MANAGED_BY: TOOL, LABEL_LAB: lab}

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from provisioning.spec import CLUSTER_DNS_LABELS
+
 from .engine import CompiledPolicies, CompiledRule
 from .policy import EGRESS, INGRESS
 
-DNS_SELECTOR_LABEL = ("k8s-app", "kube-dns")
+DNS_SELECTOR_LABEL = next(iter(CLUSTER_DNS_LABELS.items()))
 
 
 def lint(c: CompiledPolicies) -> list[str]:
