@@ -34,6 +34,9 @@ SUBSCRIPTION_ENV = "AZURE_SUBSCRIPTION_ID"
 SUBSCRIPTION_KEY = "aks.subscription_id"
 DEFAULT_POLLING_INTERVAL = 15.0  # seconds between polls; AKS operations take minutes
 
+RESUME_UP = "run `invoke up --provider aks` again to resume, or `invoke status --provider aks`"
+RESUME_DOWN = "run `invoke down --provider aks` again to finish, or `invoke status --provider aks`"
+
 CREDENTIAL_HELP = (
     "no Azure credential worked: run `az login` (and `az account set --subscription <id>`), "
     "or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal, "
@@ -145,9 +148,19 @@ class AksGateway:
         return ObservedCluster.from_rest(group, model.as_dict(), etag=etag)
 
     def create_cluster(
-        self, group: str, name: str, body: Mapping[str, Any], progress: Progress | None = None
+        self,
+        group: str,
+        name: str,
+        body: Mapping[str, Any],
+        progress: Progress | None = None,
+        *,
+        timeout: float | None = None,
     ) -> ObservedCluster:
-        """Create the cluster; ``If-None-Match: *`` so a concurrent create is never overwritten."""
+        """Create the cluster; ``If-None-Match: *`` so a concurrent create is never overwritten.
+
+        ``timeout``: seconds to wait for the operation (None: until it ends); past it, an
+        OperationError says how to resume while the operation goes on in Azure.
+        """
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError
 
@@ -161,7 +174,7 @@ class AksGateway:
                     match_condition=MatchConditions.IfMissing,
                     polling=self._polling(progress, "Creating"),
                 )
-                model = poller.result()
+                model = _wait(poller, timeout, f"the create of {where}", RESUME_UP)
             except ResourceExistsError as err:
                 if _status(err) != 412:
                     raise
@@ -178,8 +191,13 @@ class AksGateway:
         body: Mapping[str, Any],
         etag: str | None,
         progress: Progress | None = None,
+        *,
+        timeout: float | None = None,
     ) -> ObservedCluster:
-        """Full PUT of an existing cluster with ``If-Match: <etag>``: concurrent edits fail."""
+        """Full PUT of an existing cluster with ``If-Match: <etag>``: concurrent edits fail.
+
+        ``timeout`` as for ``create_cluster``.
+        """
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError
 
@@ -199,7 +217,7 @@ class AksGateway:
                     match_condition=MatchConditions.IfNotModified,
                     polling=self._polling(progress, "Updating"),
                 )
-                model = poller.result()
+                model = _wait(poller, timeout, f"the update of {where}", RESUME_UP)
             except ResourceModifiedError:
                 raise OperationError(
                     f"the cluster changed since it was read ({where}); re-run plan"
@@ -217,12 +235,19 @@ class AksGateway:
         return bytes(kubeconfigs[0].value)
 
     def delete_cluster(
-        self, group: str, name: str, wait: bool = True, progress: Progress | None = None
+        self,
+        group: str,
+        name: str,
+        wait: bool = True,
+        progress: Progress | None = None,
+        *,
+        timeout: float | None = None,
     ) -> None:
         """Delete the cluster (its node resource group goes with it). Absent already: no-op."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        with _azure_errors("delete", _cluster(group, name)):
+        where = _cluster(group, name)
+        with _azure_errors("delete", where):
             try:
                 poller = self.containers.managed_clusters.begin_delete(
                     group, name, polling=self._polling(progress, "Deleting") if wait else False
@@ -230,7 +255,7 @@ class AksGateway:
             except ResourceNotFoundError:  # the group is gone, hence the cluster too
                 return
             if wait:
-                poller.result()
+                _wait(poller, timeout, f"the deletion of {where}", RESUME_DOWN)
 
     def default_kubernetes_version(self, location: str) -> str:
         """The region's default, non-preview Kubernetes version (never hard-coded)."""
@@ -280,7 +305,12 @@ class AksGateway:
         )
 
     def delete_group_if_owned(
-        self, group: str, *, lab: str | None = None, wait: bool = True
+        self,
+        group: str,
+        *,
+        lab: str | None = None,
+        wait: bool = True,
+        timeout: float | None = None,
     ) -> bool:
         """Delete the group only if the tool created it and it holds nothing the tool did not tag.
 
@@ -293,7 +323,8 @@ class AksGateway:
         status = self.group_status(group, lab)
         if not status.exists or not status.owned or status.foreign:
             return False
-        with _azure_errors("delete", f"resource group {group!r}"):
+        where = f"resource group {group!r}"
+        with _azure_errors("delete", where):
             try:
                 poller = self.resources.resource_groups.begin_delete(
                     group, polling=self._polling(None, "Deleting") if wait else False
@@ -301,13 +332,25 @@ class AksGateway:
             except ResourceNotFoundError:
                 return False
             if wait:
-                poller.result()
+                _wait(poller, timeout, f"the deletion of {where}", RESUME_DOWN)
         return True
 
     # -- polling -------------------------------------------------------------------------------
 
     def _polling(self, progress: Progress | None, state: str) -> Any:
         return _progress_polling_class()(self._polling_interval, progress, state)
+
+
+def _wait(poller: Any, timeout: float | None, operation: str, resume: str) -> Any:
+    """The operation's result; an OperationError when it is still running after ``timeout``.
+
+    ``LROPoller.result(timeout=)`` returns when the time is up whether or not the operation has
+    ended, so ``done()`` tells the two apart. Azure carries on with the operation either way.
+    """
+    model = poller.result(timeout=timeout)
+    if not poller.done():
+        raise OperationError(f"{operation} still running after {timeout:g}s; {resume}")
+    return model
 
 
 def _cluster(group: str, name: str) -> str:

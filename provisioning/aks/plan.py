@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from provisioning.aks.body import cluster_body, update_body
 from provisioning.aks.observed import ObservedCluster
 from provisioning.aks.tags import merged_tags
-from provisioning.aks.transitions import CREATE, UPDATE, Transition, plan_transition
+from provisioning.aks.transitions import CREATE, REPAIR, UPDATE, Transition, plan_transition
 
 if TYPE_CHECKING:
     from provisioning.spec import LabSpec
@@ -55,6 +55,13 @@ class AksPlan:
     current: ObservedCluster | None = None
     observed: bool = True  # False: planned without looking at Azure (no credentials)
 
+    @property
+    def group_request(self) -> PlannedRequest | None:
+        """The resource group PUT of a create plan; None when the group was seen to exist."""
+        if self.transition.action != CREATE or len(self.requests) < 2:
+            return None
+        return self.requests[0]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "resourceGroup": self.group,
@@ -75,6 +82,8 @@ class AksPlan:
             out = [f"~ {where}: engine {t.current_engine} -> {t.target_engine}"]
             out += [f"    {i}. {s.summary}" for i, s in enumerate(t.steps, 1)]
             out += [f"       {n}" for s in t.steps for n in s.notes]
+        elif t.action == REPAIR:
+            out = [f"~ {where}: {t.steps[0].summary} (engine {t.target_engine})"]
         elif t.refused:
             out = [f"x {where}: refused: {t.reason}"]
         else:
@@ -127,7 +136,7 @@ def plan_cluster(
                 else "kubernetesVersion left out: AKS uses the region's default version",
             )
         )
-    elif transition.action == UPDATE and current is not None:
+    elif transition.action in (UPDATE, REPAIR) and current is not None:
         state = current
         for i, step in enumerate(transition.steps):
             body = update_body(state, step)

@@ -52,6 +52,15 @@ class TeardownReport:
         return out
 
 
+def not_owned_error(group: str, name: str, lab: str) -> UsageError:
+    """Why ``down`` leaves a cluster alone: it does not carry the tool's tags for ``lab``."""
+    return UsageError(
+        f"cluster {name!r} in resource group {group!r} is not tagged {TAG_MANAGED_BY}={TOOL} "
+        f"for lab {lab!r}; netpol-lab deletes only what it created (az aks delete -g {group} "
+        f"-n {name} removes it by hand)"
+    )
+
+
 def teardown(
     gateway: AksGateway,
     group: str,
@@ -60,20 +69,21 @@ def teardown(
     lab: str,
     wait: bool = True,
     progress: Progress | None = None,
+    timeout: float | None = None,
 ) -> TeardownReport:
-    """Delete ``name`` in ``group`` and, when owned, ``group`` itself. Idempotent."""
+    """Delete ``name`` in ``group`` and, when owned, ``group`` itself. Idempotent.
+
+    ``timeout``: seconds to wait for each deletion (None: until it ends); past it, an
+    OperationError says to run ``down`` again while Azure goes on deleting.
+    """
     observed = gateway.observe(group, name)
     node_group = observed.node_resource_group if observed else ""
     if observed is None:
         cluster = ABSENT
     elif not observed.owned_by(lab):
-        raise UsageError(
-            f"cluster {name!r} in resource group {group!r} is not tagged {TAG_MANAGED_BY}={TOOL} "
-            f"for lab {lab!r}; netpol-lab deletes only what it created (az aks delete -g {group} "
-            f"-n {name} removes it by hand)"
-        )
+        raise not_owned_error(group, name, lab)
     else:
-        gateway.delete_cluster(group, name, wait=wait, progress=progress)
+        gateway.delete_cluster(group, name, wait=wait, progress=progress, timeout=timeout)
         cluster = DELETED if wait else DELETING
 
     status = gateway.group_status(group, lab)
@@ -90,7 +100,7 @@ def teardown(
             f"({', '.join(status.foreign)}); delete them or the group yourself"
         )
     else:
-        deleted = gateway.delete_group_if_owned(group, lab=lab, wait=wait)
+        deleted = gateway.delete_group_if_owned(group, lab=lab, wait=wait, timeout=timeout)
         group_state = (DELETED if wait else DELETING) if deleted else ABSENT
 
     node_state = UNCHECKED

@@ -1,8 +1,9 @@
 """How to get an AKS cluster from its current policy engine to the target one, or why not.
 
 ``plan_transition`` is pure: it takes what the gateway observed (or None) and the target engine
-and returns a ``Transition``: create, no-op, update (one or more steps, each one full PUT), or
-refused with the reason. Everything is refused *before* any call that changes anything.
+and returns a ``Transition``: create, no-op, update (one or more steps, each one full PUT), repair
+(one full PUT of the cluster's own configuration), or refused with the reason. Everything is
+refused *before* any call that changes anything.
 
 The rules (confirmed against the sources below):
 - none -> azure | calico: one update setting ``networkPolicy``.
@@ -14,6 +15,9 @@ The rules (confirmed against the sources below):
 - Every policy or dataplane change reimages ALL node pools at once (no per-pool rollout).
 - The IPAM mode (``networkPluginMode``) is never changed by the tool, so IPAM and dataplane are
   never changed in one operation.
+- A cluster in provisioningState Failed (an interrupted or failed create or update) already with
+  the target engine is repaired by a PUT of its own configuration (with If-Match), which makes
+  AKS reconcile it; an engine change from Failed repairs it on the way.
 
 Sources:
 - https://learn.microsoft.com/azure/aks/use-network-policies ("Install ... on an existing
@@ -39,7 +43,8 @@ from provisioning.aks.tags import TAG_MANAGED_BY
 from provisioning.errors import choice_error
 from provisioning.spec import TOOL
 
-CREATE, NOOP, UPDATE, REFUSED = "create", "no-op", "update", "refused"
+CREATE, NOOP, UPDATE, REPAIR, REFUSED = "create", "no-op", "update", "repair", "refused"
+FAILED = "failed"  # provisioningState, lower-cased
 
 REIMAGE_WARNING = (
     "every node pool is reimaged at once: all pods restart on fresh nodes and policy "
@@ -50,13 +55,14 @@ CALICO_LEFTOVERS = (
     "in the cluster; delete them by hand once the update has finished"
 )
 UNENFORCED = "existing NetworkPolicy objects stay but are not enforced while no engine is installed"
+REPAIR_STEP = "cluster is in state Failed: re-send its configuration to repair it"
 
 
 @dataclass(frozen=True)
 class Step:
     """One cluster update (one full PUT with If-Match) and what it does to the network profile."""
 
-    kind: str  # "install-policy" | "uninstall-policy" | "dataplane-upgrade"
+    kind: str  # "install-policy" | "uninstall-policy" | "dataplane-upgrade" | "repair"
     summary: str
     network_changes: Mapping[str, str]
     reimages_all_pools: bool = True
@@ -74,7 +80,7 @@ class Step:
 
 @dataclass(frozen=True)
 class Transition:
-    action: str  # CREATE | NOOP | UPDATE | REFUSED
+    action: str  # CREATE | NOOP | UPDATE | REPAIR | REFUSED
     target_engine: str
     current_engine: str | None = None
     steps: tuple[Step, ...] = ()
@@ -130,7 +136,14 @@ def plan_transition(
     if refused:
         return Transition(REFUSED, target_engine, current.engine, reason=refused, warnings=warnings)
     if current.engine == target_engine:
-        return Transition(NOOP, target_engine, current.engine, warnings=warnings)
+        if current.provisioning_state.lower() != FAILED:
+            return Transition(NOOP, target_engine, current.engine, warnings=warnings)
+        if not current.owned_by(lab):
+            reason = _not_ours(current, lab)
+            return Transition(REFUSED, target_engine, current.engine, reason=reason)
+        # Not a no-op: a failed create or update is resumed by re-sending the configuration.
+        repair = Step("repair", REPAIR_STEP, {}, reimages_all_pools=False)
+        return Transition(REPAIR, target_engine, current.engine, (repair,), warnings=warnings)
     return Transition(
         UPDATE,
         target_engine,
@@ -175,12 +188,17 @@ def _refusal(current: ObservedCluster, target: str, *, lab: str | None, today: d
             "finishes (az aks show), then re-run plan"
         )
     if not current.owned_by(lab):
-        return (
-            f"{where} is not tagged {TAG_MANAGED_BY}={TOOL}"
-            + (f" for lab {lab!r}" if lab else "")
-            + "; netpol-lab changes only clusters it created; pick another name or group"
-        )
+        return _not_ours(current, lab)
     return ""
+
+
+def _not_ours(current: ObservedCluster, lab: str | None) -> str:
+    return (
+        f"cluster {current.name!r} in resource group {current.group!r} is not tagged "
+        f"{TAG_MANAGED_BY}={TOOL}"
+        + (f" for lab {lab!r}" if lab else "")
+        + "; netpol-lab changes only clusters it created; pick another name or group"
+    )
 
 
 def _steps(source: str, target: str, current: ObservedCluster) -> tuple[Step, ...]:

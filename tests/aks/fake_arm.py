@@ -14,6 +14,11 @@ async-operation guideline):
   ResourceGroupNotFound). DELETE: 202 + ``Location`` and ``Azure-AsyncOperation``; deleting a
   cluster also removes its node resource group; DELETE of a missing cluster: 204.
 - ``throttle()`` makes the next request(s) answer 429 with ``Retry-After``.
+- ``fail_next()`` makes the next cluster PUT end Failed (operation status Failed with an ARM
+  error; the cluster stays, provisioningState Failed, as after a failed AKS create or update).
+- ``hold = True`` keeps every operation InProgress (an AKS operation slower than any timeout);
+  the SDK's poll sleeps then really sleep a little, so a poller left behind does not spin;
+  ``release()`` lets such operations end and waits until they have.
 - Resource groups: PUT/GET/HEAD (check_existence)/DELETE, and the resources list of a group.
 - ``listClusterUserCredential`` returns a base64 kubeconfig; ``kubernetesVersions`` per location.
 
@@ -75,6 +80,9 @@ class Operation:
     polls_left: int
     finish: Callable[[], None]
     status: str = "InProgress"
+    fail: Callable[[], None] | None = None  # what a failure leaves behind
+    error: tuple[str, str] | None = None  # (code, message): the operation ends Failed
+    held: bool = False  # polled while ``FakeArm.hold`` was set
 
 
 @dataclass
@@ -91,7 +99,9 @@ class FakeArm(HttpTransport):
     clusters: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     foreign: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
+    hold: bool = False  # True: operations stay InProgress until set back to False
     _throttle: list[int] = field(default_factory=list)
+    _failures: list[tuple[str, str]] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     # -- HttpTransport ---------------------------------------------------------------------------
@@ -110,6 +120,8 @@ class FakeArm(HttpTransport):
 
     def sleep(self, duration: float) -> None:
         self.sleeps.append(float(duration))
+        if self.hold:
+            time.sleep(0.005)  # a held operation is polled from a thread: do not spin
 
     def send(self, request: Any, **kwargs: Any) -> FakeResponse:
         url = urlsplit(request.url)
@@ -128,6 +140,26 @@ class FakeArm(HttpTransport):
 
     def throttle(self, times: int = 1, retry_after: int = 3) -> None:
         self._throttle.extend([retry_after] * times)
+
+    def release(self, timeout: float = 5.0) -> None:
+        """End ``hold`` and wait until every operation polled meanwhile has ended.
+
+        Its poller, left behind when the caller's timeout ran out, polls on in its thread.
+        """
+        self.hold = False
+        deadline = time.monotonic() + timeout
+        while any(op.held and op.status == "InProgress" for op in self.operations.values()):
+            if time.monotonic() > deadline:
+                raise AssertionError("a held operation was not polled to its end")
+            time.sleep(0.005)
+
+    def fail_next(
+        self,
+        code: str = "ReconcileVMSSAgentPoolFailed",
+        message: str = "Agent pool system: VMSS provisioning failed",
+    ) -> None:
+        """The next cluster PUT's operation ends Failed; the cluster stays, state Failed."""
+        self._failures.append((code, message))
 
     def calls(self, method: str, contains: str = "") -> list[Recorded]:
         return [
@@ -306,14 +338,14 @@ class FakeArm(HttpTransport):
         cluster["properties"]["provisioningState"] = state
         self.clusters[(group.lower(), name.lower())] = cluster
 
-        def finish() -> None:
-            cluster["properties"]["provisioningState"] = "Succeeded"
+        def finish(state: str = "Succeeded") -> None:
+            cluster["properties"]["provisioningState"] = state
             cluster["eTag"] = self._etag()
             self._ensure_node_group(
                 cluster["properties"]["nodeResourceGroup"], cluster["location"], group, name
             )
 
-        op = self._start(finish)
+        op = self._start(finish, fail=lambda: finish("Failed"))
         return (
             (200 if found else 201),
             cluster,
@@ -362,8 +394,12 @@ class FakeArm(HttpTransport):
 
     # -- long-running operations -----------------------------------------------------------------
 
-    def _start(self, finish: Callable[[], None]) -> Operation:
+    def _start(
+        self, finish: Callable[[], None], fail: Callable[[], None] | None = None
+    ) -> Operation:
         op = Operation(id=f"op-{next(self._ids)}", polls_left=self.polls, finish=finish)
+        if fail is not None and self._failures:
+            op.fail, op.error = fail, self._failures.pop(0)
         self.operations[op.id] = op
         return op
 
@@ -371,15 +407,26 @@ class FakeArm(HttpTransport):
         op = self.operations.get(op_id)
         if not op:
             return _err(404, "NotFound", f"operation {op_id} not found")
-        if op.status == "InProgress":
+        op.held = op.held or self.hold
+        if op.status == "InProgress" and not self.hold:
             if op.polls_left > 0:
                 op.polls_left -= 1
+            elif op.error and op.fail:
+                op.status = "Failed"
+                op.fail()
             else:
                 op.status = "Succeeded"
                 op.finish()
         if kind == "operationresults":  # Location polling: 202 while running, 204 when done
             return (202 if op.status == "InProgress" else 204), None, {}
-        return 200, {"name": op.id, "status": op.status, "startTime": "2026-11-22T18:00:00Z"}, {}
+        body: dict[str, Any] = {
+            "name": op.id,
+            "status": op.status,
+            "startTime": "2026-11-22T18:00:00Z",
+        }
+        if op.status == "Failed" and op.error:
+            body["error"] = {"code": op.error[0], "message": op.error[1]}
+        return 200, body, {}
 
     def _op_url(
         self, location: str, kind: str, op_id: str, provider: str = "containerservice"

@@ -78,6 +78,53 @@ def test_create_refuses_to_overwrite_a_cluster_that_appeared(
     assert fake.clusters[(GROUP, NAME)] == before  # untouched
 
 
+def test_an_operation_past_the_timeout_says_how_to_resume(
+    fake: FakeArm, gateway: AksGateway
+) -> None:
+    fake.seed_group(GROUP)
+    fake.hold = True  # AKS still creating long after the timeout
+    try:
+        with pytest.raises(OperationError) as err:
+            gateway.create_cluster(GROUP, NAME, cluster_body(spec("none"), "1.33"), timeout=0.05)
+    finally:
+        fake.release()  # the poller left behind finishes
+    assert str(err.value) == (
+        "the create of cluster 'lab' in resource group 'lab-rg' still running after 0.05s; "
+        "run `invoke up --provider aks` again to resume, or `invoke status --provider aks`"
+    )
+
+
+def test_an_update_past_the_timeout_says_how_to_resume(fake: FakeArm, gateway: AksGateway) -> None:
+    seeded(fake, "none")
+    current = gateway.observe(GROUP, NAME)
+    (step,) = plan_transition(current, "calico", lab=NAME).steps
+    fake.hold = True
+    try:
+        with pytest.raises(OperationError, match=r"update of .* still running after 0\.05s; run"):
+            gateway.update_cluster(
+                GROUP, NAME, update_body(current, step), current.etag, timeout=0.05
+            )
+    finally:
+        fake.release()
+
+
+def test_an_operation_within_the_timeout_returns_its_result(
+    fake: FakeArm, gateway: AksGateway
+) -> None:
+    fake.seed_group(GROUP)
+    created = gateway.create_cluster(GROUP, NAME, cluster_body(spec("none"), "1.33"), timeout=30)
+    assert created.provisioning_state == "Succeeded"
+
+
+def test_a_failed_operation_leaves_the_cluster_failed(fake: FakeArm, gateway: AksGateway) -> None:
+    fake.seed_group(GROUP)
+    fake.fail_next()
+    with pytest.raises(OperationError, match="ReconcileVMSSAgentPoolFailed"):
+        gateway.create_cluster(GROUP, NAME, cluster_body(spec("none"), "1.33"))
+    failed = gateway.observe(GROUP, NAME)
+    assert failed is not None and failed.provisioning_state == "Failed" and failed.etag
+
+
 def test_observe_reads_engine_etag_pools_and_tags(fake: FakeArm, gateway: AksGateway) -> None:
     seeded(fake, "calico")
     seen = gateway.observe(GROUP, NAME)

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from provisioning.aks.apply import apply_plan
+from provisioning.aks.body import update_body
 from provisioning.aks.gateway import AksGateway
 from provisioning.aks.plan import plan_cluster
 from provisioning.errors import UsageError
@@ -118,3 +119,52 @@ def test_no_op_plan_returns_the_cluster_without_calls(gateway: AksGateway, fake:
     assert apply_plan(gateway, spec("azure"), plan).engine == "azure"
     assert fake.requests == []
     assert any("2028-09-30" in line for line in plan.lines())
+
+
+def test_a_failed_cluster_is_planned_as_a_repair_put_with_if_match(
+    gateway: AksGateway, fake: FakeArm
+) -> None:
+    raw = copy.deepcopy(load("cluster_get_azure.json"))
+    fake.seed_cluster(GROUP, raw, provisioningState="Failed")
+    current = gateway.observe(GROUP, NAME)
+    plan = plan_cluster(spec("azure"), current, subscription=fake.subscription)
+
+    assert plan.transition.action == "repair" and not plan.transition.needs_confirmation
+    (request,) = plan.requests
+    assert request.method == "PUT" and request.path.endswith(f"/managedClusters/{NAME}")
+    assert request.headers == {"If-Match": '"etag-seeded"'}
+    (step,) = plan.transition.steps
+    assert request.body == update_body(current, step)  # its own configuration, unchanged
+    assert plan.lines()[0] == (
+        f"~ cluster {NAME} in {GROUP} (westeurope): cluster is in state Failed: re-send its "
+        "configuration to repair it (engine azure)"
+    )
+    fake.requests.clear()
+
+    after = apply_plan(gateway, spec("azure"), plan)
+
+    (put,) = fake.calls("PUT")
+    assert put.body == request.body and put.headers["if-match"] == '"etag-seeded"'
+    assert after.provisioning_state == "Succeeded" and after.engine == "azure"
+
+
+def test_apply_waits_at_most_the_cluster_timeout(gateway: AksGateway, fake: FakeArm) -> None:
+    import dataclasses
+
+    from provisioning.errors import OperationError
+    from provisioning.spec import Timeouts
+
+    impatient = dataclasses.replace(spec("none"), timeouts=Timeouts(cluster=0.05))
+    plan = plan_cluster(
+        impatient,
+        None,
+        kubernetes_version="1.33",
+        group_exists=False,
+        subscription=fake.subscription,
+    )
+    fake.hold = True
+    try:
+        with pytest.raises(OperationError, match=r"still running after 0\.05s"):
+            apply_plan(gateway, impatient, plan)
+    finally:
+        fake.release()

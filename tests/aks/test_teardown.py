@@ -125,3 +125,21 @@ def test_node_group_left_behind_is_reported(fake: FakeArm, gateway: AksGateway) 
 def test_delete_of_a_missing_group_is_quiet(gateway: AksGateway) -> None:
     gateway.delete_cluster("no-such-rg", NAME)
     assert gateway.delete_group_if_owned("no-such-rg") is False
+
+
+def test_a_deletion_past_the_timeout_says_to_run_down_again(
+    fake: FakeArm, gateway: AksGateway
+) -> None:
+    from provisioning.errors import OperationError
+
+    up(fake, gateway)
+    fake.hold = True
+    try:
+        with pytest.raises(OperationError) as err:
+            teardown(gateway, GROUP, NAME, lab=NAME, timeout=0.05)
+    finally:
+        fake.release()
+    assert str(err.value) == (
+        f"the deletion of cluster {NAME!r} in resource group {GROUP!r} still running after "
+        "0.05s; run `invoke down --provider aks` again to finish, or `invoke status --provider aks`"
+    )

@@ -9,7 +9,14 @@ import pytest
 
 from provisioning.aks.observed import ObservedCluster
 from provisioning.aks.retirements import retirement_refusals, retirement_warnings
-from provisioning.aks.transitions import CREATE, NOOP, REFUSED, UPDATE, plan_transition
+from provisioning.aks.transitions import (
+    CREATE,
+    NOOP,
+    REFUSED,
+    REPAIR,
+    UPDATE,
+    plan_transition,
+)
 from tests.aks.conftest import load
 
 TODAY = date(2026, 11, 22)
@@ -53,6 +60,27 @@ def test_no_cluster_means_create() -> None:
 def test_same_engine_is_a_no_op(engine: str) -> None:
     t = plan_transition(cluster(engine), engine, lab="lab", today=TODAY)
     assert t.action == NOOP and not t.reimages_node_pools
+
+
+@pytest.mark.parametrize("engine", ["azure", "calico", "cilium", "none"])
+def test_a_failed_cluster_with_the_engine_is_repaired_not_left_alone(engine: str) -> None:
+    t = plan_transition(cluster(engine, provisioningState="Failed"), engine, lab="lab", today=TODAY)
+    assert t.action == REPAIR
+    (step,) = t.steps
+    assert step.summary == "cluster is in state Failed: re-send its configuration to repair it"
+    assert dict(step.network_changes) == {}  # the same configuration, sent again
+    assert not t.needs_confirmation and not t.reimages_node_pools
+
+
+def test_a_failed_cluster_that_is_not_ours_is_refused() -> None:
+    failed = cluster("azure", provisioningState="Failed")
+    t = plan_transition(failed, "azure", lab="another-lab", today=TODAY)
+    assert t.action == REFUSED and "not tagged managed-by=netpol-lab" in t.reason
+
+
+def test_a_failed_cluster_changing_engine_is_updated() -> None:
+    t = plan_transition(cluster("none", provisioningState="Failed"), "calico", lab="lab")
+    assert t.action == UPDATE and steps(t) == [("install-policy", {"networkPolicy": "calico"})]
 
 
 @pytest.mark.parametrize("target", ["azure", "calico"])
