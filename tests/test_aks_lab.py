@@ -9,7 +9,9 @@ the cluster's user credentials, as with a real client.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
+import itertools
 import json
 import socket
 import stat
@@ -20,7 +22,7 @@ import pytest
 
 from provisioning.aks.gateway import AksGateway
 from provisioning.aks.tags import tool_tags
-from provisioning.errors import UsageError
+from provisioning.errors import OperationError, UsageError
 from provisioning.fake_kube import FakeKube
 from provisioning.objects import HASH_ANNOTATION
 from provisioning.observe import SCENARIO_LABEL
@@ -32,6 +34,7 @@ from provisioning.spec import LABEL_LAB, LABEL_MANAGED_BY, AksSettings, LabSpec,
 from provisioning.state import load_record
 from tests.aks.conftest import load
 from tests.aks.fake_arm import FakeArm, FakeCredential
+from tests.test_pipeline import AllowEverything
 
 NAME, GROUP = "workshop-1", "workshop-1-rg"
 ENGINES = ("azure", "calico", "cilium", "none")
@@ -60,6 +63,7 @@ class AksNodes(FakeKube):
         super().__init__()
         self.lag = lag
         self._reads = 0
+        self._ips = itertools.count(10)
         self.arm: FakeArm | None = None  # whose cluster's network profile decides the agents
         for i in range(nodes):
             self.seed(
@@ -92,7 +96,7 @@ class AksNodes(FakeKube):
             if key[1] == "Pod" and "status" not in obj:
                 obj["status"] = {
                     "phase": "Running",
-                    "podIP": f"10.244.0.{len(self._objects)}",
+                    "podIP": f"10.244.0.{next(self._ips)}",
                     "conditions": [{"type": "Ready", "status": "True"}],
                 }
 
@@ -193,15 +197,25 @@ def output(p: Progress) -> str:
     return p.stream.getvalue()  # type: ignore[attr-defined]
 
 
-def up(azure: Azure, spec: LabSpec, *, yes: bool = False, confirm: Any = None) -> dict[str, Any]:
+def up(
+    azure: Azure,
+    spec: LabSpec,
+    *,
+    yes: bool = False,
+    confirm: Any = None,
+    p: Progress | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    kwargs.setdefault("validate", False)  # validation has its own tests, with a probe executor
     return lab_up(
         spec,
-        progress(),
+        p or progress(),
         yes=yes,
         confirm=confirm,
         gateway_factory=azure.gateway_factory,
         kube_factory=azure.kube_factory,
         poll_interval=0,
+        **kwargs,
     )
 
 
@@ -249,6 +263,7 @@ def test_plan_without_subscription_is_offline_and_never_probes_credentials(
         ("+", "create-cluster"),
         ("+", "deploy-workload"),
         ("+", "apply-policies"),
+        ("+", "validate"),
     ]
     assert "demo-policy" in data["artifacts"]["policies (scenario aks-demo)"]
     text = plan.render_text()
@@ -300,6 +315,7 @@ def test_up_creates_the_cluster_and_deploys_the_lab(tmp_path: Path, engine: str)
         gateway_factory=azure.gateway_factory,
         kube_factory=azure.kube_factory,
         poll_interval=0,
+        validate=False,
     )
 
     group_put, cluster_put = azure.puts("")
@@ -349,7 +365,8 @@ def test_second_up_sends_no_change_and_plan_is_all_unchanged(tmp_path: Path) -> 
     azure.kube.calls.clear()
 
     plan = lab_plan(spec, gateway_factory=azure.gateway_factory, kube_factory=azure.kube_factory)
-    assert [s.marker for s in plan.steps] == ["=", "=", "="] and plan.changes == ()
+    assert [s.marker for s in plan.steps] == ["=", "=", "=", "+"]
+    assert [s.action for s in plan.changes] == ["validate"]  # up always ends by probing
     up(azure, spec)
 
     assert azure.puts("") == [] and azure.arm.calls("DELETE") == []
@@ -609,3 +626,184 @@ def test_aks_profiles_point_only_to_documents_that_exist() -> None:
             assert (root / doc).is_file(), f"{profile.name} points to missing {doc}"
         for section in re.findall(r'section "([^"]+)"', text):
             assert re.search(rf"^#+ {re.escape(section)}", (root / "README.md").read_text(), re.M)
+
+
+# --- resuming: timeouts and failed operations ------------------------------------------------
+
+
+def test_a_create_past_the_timeout_says_how_to_resume_and_up_resumes_it(tmp_path: Path) -> None:
+    azure = Azure()
+    spec = workshop(tmp_path, "calico", tags={})
+    impatient = dataclasses.replace(spec, timeouts=Timeouts(cluster=0.05, engine=2, workload=2))
+    azure.arm.hold = True  # AKS is still creating when the timeout runs out ...
+    azure.arm.fail_next()  # ... and the create fails in the end
+    try:
+        with pytest.raises(OperationError, match=r"still running after 0\.05s; run `invoke up"):
+            up(azure, impatient)
+    finally:
+        azure.arm.release()
+    record = load_record(spec)
+    assert record is not None and record.phase == "creating" and record.resource_group_created
+    cluster = azure.arm.clusters[(GROUP.lower(), NAME)]
+    assert cluster["properties"]["provisioningState"] == "Failed"
+    azure.arm.requests.clear()
+    doc = up(azure, spec)
+
+    (put,) = azure.puts()
+    assert put.headers["if-match"] == f'"{cluster["eTag"]}"' and "if-none-match" not in put.headers
+    assert doc["plan"]["cluster"]["action"] == "repair"
+    assert doc["resourceGroupCreated"] is True  # the first, interrupted run created it
+    assert azure.arm.clusters[(GROUP.lower(), NAME)]["properties"]["provisioningState"] == (
+        "Succeeded"
+    )
+    assert load_record(spec).phase == "ready" and doc["after"]["scenario"] == "aks-demo"
+
+
+def test_a_failed_create_is_repaired_by_the_next_up(tmp_path: Path) -> None:
+    azure = Azure()
+    spec = workshop(tmp_path, "azure")
+    azure.arm.fail_next()
+    with pytest.raises(OperationError, match="ReconcileVMSSAgentPoolFailed"):
+        up(azure, spec)
+    failed = azure.arm.clusters[(GROUP.lower(), NAME)]
+    assert failed["properties"]["provisioningState"] == "Failed"
+
+    plan = lab_plan(spec, gateway_factory=azure.gateway_factory, validate=False)
+    assert plan.steps[0].action == "repair-cluster" and not plan.needs_confirmation
+    assert "re-send its configuration to repair it" in plan.render_text(artifacts=False)
+    body = plan.cluster.requests[0].body
+    azure.arm.requests.clear()
+
+    up(azure, spec)  # no --yes needed: repairing reimages nothing
+
+    (put,) = azure.puts()
+    assert put.body == body and put.headers["if-match"] == f'"{failed["eTag"]}"'
+    repaired = azure.arm.clusters[(GROUP.lower(), NAME)]
+    assert repaired["properties"]["provisioningState"] == "Succeeded"
+    assert azure.kube.get("networking.k8s.io/v1", "NetworkPolicy", "demo-policy", "demo")
+
+
+# --- one resource group check, one confirmation rule, one ownership message ------------------
+
+
+def test_up_ensures_the_group_once_and_records_who_created_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real = AksGateway.ensure_group
+
+    def counted(self: AksGateway, group: str, *args: Any) -> bool:
+        calls.append(group)
+        return real(self, group, *args)
+
+    monkeypatch.setattr(AksGateway, "ensure_group", counted)
+    azure = Azure()
+    spec = workshop(tmp_path, "none")
+    doc = up(azure, spec)
+    assert calls == [GROUP]
+    group_puts = [r for r in azure.puts("") if r.path.endswith(f"/resourcegroups/{GROUP}")]
+    assert len(group_puts) == 1
+    assert doc["resourceGroupCreated"] is True and load_record(spec).resource_group_created
+
+
+def test_up_and_down_ask_through_the_one_confirmation_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import provisioning.providers.aks_lab as aks_lab
+
+    asked: list[tuple[str, bool]] = []
+    monkeypatch.setattr(
+        aks_lab, "require_confirmation", lambda q, *, yes, confirm: asked.append((q, yes))
+    )
+    azure = Azure()
+    up(azure, workshop(tmp_path, "azure"))
+    assert asked == []  # a create reimages nothing
+    up(azure, workshop(tmp_path, "calico"))
+    (question, yes), *_ = asked
+    assert question.startswith("This run would change AKS cluster 'workshop-1' from engine azure")
+    assert question.endswith("until the last node is back. Continue") and yes is False
+
+    down(azure, workshop(tmp_path, "calico"), yes=False)
+    assert asked[-1] == (
+        f"Delete AKS cluster {NAME!r} and resource group {GROUP!r} (created by netpol-lab)",
+        False,
+    )
+
+
+def test_the_question_without_a_terminal_says_to_pass_yes(tmp_path: Path) -> None:
+    azure = Azure()
+    up(azure, workshop(tmp_path, "azure"))
+    with pytest.raises(UsageError) as err:
+        up(azure, workshop(tmp_path, "calico"))
+    assert str(err.value).startswith("This run would change AKS cluster 'workshop-1'")
+    assert str(err.value).endswith("Continue: re-run with --yes to confirm (nothing was changed)")
+    with pytest.raises(UsageError) as err:
+        down(azure, workshop(tmp_path, "calico"), yes=False)
+    assert str(err.value) == (
+        f"Delete AKS cluster {NAME!r} and resource group {GROUP!r} (created by netpol-lab): "
+        "re-run with --yes to confirm (nothing was changed)"
+    )
+
+
+def test_down_and_teardown_refuse_a_foreign_cluster_with_the_same_message(tmp_path: Path) -> None:
+    from provisioning.aks.teardown import not_owned_error, teardown
+
+    azure = Azure()
+    raw = copy.deepcopy(load("cluster_get_azure.json"))
+    raw["name"], raw["tags"] = NAME, {"owner": "platform-team"}
+    azure.arm.seed_cluster(GROUP, raw)
+    spec = workshop(tmp_path, "azure")
+    expected = str(not_owned_error(GROUP, NAME, NAME))
+    assert "not tagged managed-by=netpol-lab for lab 'workshop-1'" in expected
+
+    for keep_cluster in (False, True):
+        with pytest.raises(UsageError) as err:
+            down(azure, spec, keep_cluster=keep_cluster)
+        assert str(err.value) == expected
+    with pytest.raises(UsageError) as err:
+        teardown(azure.gateway_factory(azure.arm.subscription), GROUP, NAME, lab=NAME)
+    assert str(err.value) == expected
+    assert azure.arm.calls("DELETE") == []
+
+
+# --- validation and the scenario record ------------------------------------------------------
+
+
+def test_up_validates_the_lab_and_reports_it(tmp_path: Path) -> None:
+    azure = Azure()
+    spec = dataclasses.replace(workshop(tmp_path, "calico"), scenario="open")
+    executor = AllowEverything()
+    p = progress()
+    doc = up(azure, spec, p=p, validate=True, probe_executor=executor, deadline=0)
+
+    assert executor.batches >= 1
+    validation = json.loads(json.dumps(doc))["validation"]
+    assert validation["ok"] is True and validation["scenario"] == "open"
+    assert p.records[-1].title.startswith("Validate")
+    assert [s["action"] for s in doc["plan"]["steps"]][-1] == "validate"
+
+    assert up(azure, spec)["validation"] is None  # validate=False: no probing, no report
+    plan = lab_plan(spec, gateway_factory=azure.gateway_factory, validate=False)
+    assert "validate" not in [s.action for s in plan.steps]
+
+
+def test_up_fails_when_the_engine_does_not_enforce_the_policies(tmp_path: Path) -> None:
+    azure = Azure()
+    spec = workshop(tmp_path, "calico")  # scenario aks-demo: demo-policy must block
+    p = progress()
+    with pytest.raises(OperationError, match="validation failed"):
+        up(azure, spec, p=p, validate=True, probe_executor=AllowEverything(), deadline=0)
+    assert "demo" in output(p)  # the table was printed before the error
+
+
+def test_up_records_the_scenario_the_lab_carries(tmp_path: Path) -> None:
+    azure = Azure()
+    spec = workshop(tmp_path, "calico")
+    up(azure, spec)
+    assert load_record(spec).scenario == "aks-demo"
+
+    up(azure, spec)  # nothing to apply: the lab still carries aks-demo
+    assert load_record(spec).scenario == "aks-demo"
+
+    up(azure, dataclasses.replace(spec, scenario="open"))
+    assert load_record(spec).scenario == "open"

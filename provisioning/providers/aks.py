@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from provisioning.aks.gateway import SUBSCRIPTION_ENV, SUBSCRIPTION_KEY
 from provisioning.aks.plan import AksPlan, plan_cluster
 from provisioning.aks.tags import TAG_MANAGED_BY
-from provisioning.aks.transitions import CREATE, NOOP, REIMAGE_WARNING, UPDATE
+from provisioning.aks.transitions import CREATE, NOOP, REIMAGE_WARNING, REPAIR, UPDATE
 from provisioning.engines import EngineSettings
 from provisioning.errors import LabError, OperationError, UsageError
 from provisioning.observe import ObservedLab, safe_observe_objects
@@ -270,13 +270,22 @@ class AksLabPlan:
         return "\n".join(lines) + "\n"
 
 
+VALIDATE_STEP = PlanStep(
+    PLUS, "validate", "validate", "probe every client -> server port and compare with the analyzer"
+)
+
+
 def lab_plan(
     spec: LabSpec,
     *,
     gateway_factory: GatewayFactory | None = None,
     kube_factory: KubeFactory | None = None,
+    validate: bool = True,
 ) -> AksLabPlan:
-    """What ``up`` would do. Works without credentials (then the cluster is assumed absent)."""
+    """What ``up`` would do. Works without credentials (then the cluster is assumed absent).
+
+    ``validate``: ``up`` ends by probing the lab, so the plan ends with that step.
+    """
     workload, policies = lab_objects(spec)
     subscription = configured_subscription(spec)
     if subscription is None:
@@ -285,17 +294,17 @@ def lab_plan(
             f"Azure not consulted: no subscription set ({SUBSCRIPTION_ENV} or "
             f"{SUBSCRIPTION_KEY}); planning from nothing"
         )
-        return _offline_plan(spec, None, note, workload, policies)
+        return _offline_plan(spec, None, note, workload, policies, validate=validate)
     provider = AksProvider(
         (gateway_factory or default_gateway_factory)(subscription),
         kube_factory or default_kube_factory,
     )
     try:
-        return observed_plan(spec, provider, subscription, workload, policies)
+        return observed_plan(spec, provider, subscription, workload, policies, validate=validate)
     except LabError as exc:
         # Bad credentials or no network: still show the requests, marked as not observed.
         note = f"Azure not consulted ({exc}); planning from nothing"
-        return _offline_plan(spec, subscription, note, workload, policies)
+        return _offline_plan(spec, subscription, note, workload, policies, validate=validate)
 
 
 def lab_objects(spec: LabSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -312,6 +321,8 @@ def _offline_plan(
     note: str,
     workload: list[dict[str, Any]],
     policies: list[dict[str, Any]],
+    *,
+    validate: bool,
 ) -> AksLabPlan:
     cluster = plan_cluster(
         spec,
@@ -321,7 +332,9 @@ def _offline_plan(
         observed=False,
     )
     observed = ObservedLab.unobserved(note)
-    return _assemble(spec, cluster, observed, subscription, workload, policies, {}, (note,))
+    return _assemble(
+        spec, cluster, observed, subscription, workload, policies, {}, (note,), validate=validate
+    )
 
 
 def observed_plan(
@@ -330,6 +343,8 @@ def observed_plan(
     subscription: str,
     workload: list[dict[str, Any]],
     policies: list[dict[str, Any]],
+    *,
+    validate: bool = True,
 ) -> AksLabPlan:
     gateway = provider.gateway
     assert gateway is not None
@@ -350,7 +365,15 @@ def observed_plan(
     observed = provider.lab_state(spec, current)
     notes = (observed.reason,) if observed.reason else ()
     return _assemble(
-        spec, cluster, observed, subscription, workload, policies, observed.objects, notes
+        spec,
+        cluster,
+        observed,
+        subscription,
+        workload,
+        policies,
+        observed.objects,
+        notes,
+        validate=validate,
     )
 
 
@@ -363,6 +386,8 @@ def _assemble(
     policies: list[dict[str, Any]],
     current_objects: Mapping[str, str],
     notes: tuple[str, ...],
+    *,
+    validate: bool,
 ) -> AksLabPlan:
     t = cluster.transition
     blocked: str | None = None
@@ -387,6 +412,7 @@ def _assemble(
         steps = (
             _cluster_step(spec, cluster),
             *object_steps(spec, workload, policies, current_objects, observed.pods_ready),
+            *((VALIDATE_STEP,) if validate else ()),
         )
     return AksLabPlan(
         spec,
@@ -423,6 +449,13 @@ def _cluster_step(spec: LabSpec, cluster: AksPlan) -> PlanStep:
                 (_STEP_MARKERS.get(s.kind, CHANGE), s.summary.lstrip("+~- ")) for s in t.steps
             ),
             destructive=t.needs_confirmation,
+        )
+    if t.action == REPAIR:
+        return PlanStep(
+            CHANGE,
+            "repair-cluster",
+            f"repair AKS cluster {spec.name} in {where}",
+            t.steps[0].summary,
         )
     assert t.action == NOOP
     return PlanStep(

@@ -3,7 +3,8 @@
 Strings together the plan of ``provisioning.providers.aks`` with the shared lab steps:
 confirmation before node pools are reimaged, the ARM operations with progress, the user
 kubeconfig in the lab's own file (0600), the lab record, nodes Ready, then the kind pipeline's
-own workload and policy actions through a ``pipeline.Context`` whose provider is ``AksProvider``.
+own workload, policy and validation actions through a ``pipeline.Context`` whose provider is
+``AksProvider``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,17 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from provisioning.aks.gateway import resolve_subscription
-from provisioning.aks.tags import TAG_MANAGED_BY
-from provisioning.aks.teardown import ABSENT, DELETED, DELETING, KEPT, PRESENT, teardown
-from provisioning.aks.transitions import CREATE, UPDATE
+from provisioning.aks.teardown import (
+    ABSENT,
+    DELETED,
+    DELETING,
+    KEPT,
+    PRESENT,
+    not_owned_error,
+    teardown,
+)
+from provisioning.aks.transitions import CREATE, REPAIR, UPDATE
+from provisioning.confirm import require_confirmation
 from provisioning.errors import LabError, UsageError
 from provisioning.observe import ObservedLab, observe_objects
 from provisioning.plan import (
@@ -24,6 +33,8 @@ from provisioning.plan import (
 )
 from provisioning.progress import Progress, StepHandle
 from provisioning.providers.aks import (
+    VALIDATE_STEP,
+    AksLabPlan,
     AksProvider,
     GatewayFactory,
     KubeFactory,
@@ -37,8 +48,15 @@ from provisioning.providers.aks import (
     observed_plan,
 )
 from provisioning.readiness import Check
-from provisioning.spec import TOOL, LabSpec
-from provisioning.state import LabRecord, forget, load_record, save_record, write_private
+from provisioning.spec import LabSpec
+from provisioning.state import (
+    LabRecord,
+    forget,
+    load_record,
+    remember_scenario,
+    save_record,
+    write_private,
+)
 from provisioning.status import status_document
 from provisioning.teardown import DownResult, delete_lab_namespaces
 
@@ -58,12 +76,18 @@ def lab_up(
     gateway_factory: GatewayFactory | None = None,
     kube_factory: KubeFactory | None = None,
     poll_interval: float = 5.0,
+    validate: bool = True,
+    probe_timeout: float = 2.0,
+    deadline: float = 60.0,
+    probe_executor: Any = None,
 ) -> dict[str, Any]:
-    """Create or update the AKS lab, then deploy the demo and the scenario's policies.
+    """Create, update or repair the AKS lab, deploy the demo and the scenario's policies, and
+    (``validate``) probe it: a mismatch prints the table and raises OperationError.
 
-    Returns a JSON-able document: the plan, the steps run, and the lab as observed afterwards.
+    Returns a JSON-able document: the plan, the steps run, the validation report (None when not
+    validated) and the lab as observed afterwards. ``probe_executor`` None: kubectl exec.
     """
-    from provisioning.aks.apply import apply_plan
+    from provisioning.aks.apply import apply_cluster, ensure_group
 
     workload, policies = lab_objects(spec)
     subscription = resolve_subscription(spec.aks.subscription_id)
@@ -72,20 +96,15 @@ def lab_up(
     group = spec.aks.group_for(spec.name)
 
     with progress.step(f"Observe AKS lab {spec.name} in resource group {group}") as h:
-        plan = observed_plan(spec, provider, subscription, workload, policies)
+        plan = observed_plan(spec, provider, subscription, workload, policies, validate=validate)
         for line in plan.cluster.lines():
             if not line.startswith("! "):
                 h.note(line)
     if plan.blocked:
         raise UsageError(plan.blocked)
-    if plan.needs_confirmation and not yes:
-        question = plan.confirmation_question()
-        if confirm is None:
-            raise UsageError(
-                f"this run would {question}; re-run with --yes to confirm (nothing was changed)"
-            )
-        if not confirm(f"{question[0].upper()}{question[1:]}. Continue?"):
-            raise UsageError("cancelled; nothing was changed")
+    if plan.needs_confirmation:
+        question = f"This run would {plan.confirmation_question()}. Continue"
+        require_confirmation(question, yes=yes, confirm=confirm)
     for warning in plan.warnings:
         progress.warn(warning)
 
@@ -93,23 +112,14 @@ def lab_up(
     group_created = False
     if t.action == CREATE:
         with progress.step(f"Resource group {group} ({spec.aks.location})") as h:
-            from provisioning.aks.tags import merged_tags
-
-            group_created = gateway.ensure_group(
-                group, spec.aks.location, merged_tags(spec.aks.tags, spec.name)
-            )
+            group_created = ensure_group(gateway, plan.cluster)
             h.note("created, tagged as netpol-lab's" if group_created else "exists, left as is")
         # Recorded before the long create: an interrupted up is still known to be ours.
         _record(spec, "creating", group_created=group_created)
     cluster = plan.cluster.current
-    if t.action in (CREATE, UPDATE):
-        title = (
-            f"Create AKS cluster {spec.name} ({plan.steps[0].detail})"
-            if t.action == CREATE
-            else f"Update AKS cluster {spec.name}: engine {t.current_engine} -> {t.target_engine}"
-        )
-        with progress.step(title) as h:
-            cluster = apply_plan(gateway, spec, plan.cluster, progress=_arm_progress(h))
+    if t.action in (CREATE, UPDATE, REPAIR):
+        with progress.step(_cluster_title(plan)) as h:
+            cluster = apply_cluster(gateway, spec, plan.cluster, progress=_arm_progress(h))
             h.note(f"provisioningState {cluster.provisioning_state}, engine {cluster.engine}")
     assert cluster is not None
 
@@ -127,7 +137,7 @@ def lab_up(
     # Re-read the lab's objects now: an engine update reimages nodes, so pods may be gone.
     state = observe_objects(ctx.kube, spec)
     pods_ready = state.pods_ready
-    if t.action == UPDATE:
+    if t.action in (UPDATE, REPAIR):
         # Bare pods on reimaged nodes do not come back on their own; recreate those not Ready.
         stale = {p for p, ready in pods_ready.items() if not ready}
         pods_ready = {p: r for p, r in pods_ready.items() if p not in stale}
@@ -137,6 +147,12 @@ def lab_up(
     else:
         objects = state.objects
     run_object_steps(ctx, object_steps(spec, workload, policies, objects, pods_ready))
+    # The lab now carries the scenario's policies, also when they were already in place.
+    remember_scenario(spec)
+
+    validation = None
+    if validate:
+        validation = validate_objects(ctx, probe_timeout, deadline, probe_executor)
 
     after = provider.lab_state(spec, provider.cluster(spec))
     return {
@@ -149,8 +165,37 @@ def lab_up(
         "plan": plan.as_dict(),
         "executed": True,
         "steps": [r.as_dict() for r in progress.records],
+        "validation": validation,
         "after": after.as_dict(),
     }
+
+
+def validate_objects(
+    ctx: Context, probe_timeout: float, deadline: float, probe_executor: Any
+) -> dict[str, Any]:
+    """The shared validate step; the report as a document. Raises OperationError on mismatch."""
+    from provisioning.pipeline import validate_lab
+    from provisioning.report.json_report import report_document
+
+    ctx.probe_timeout, ctx.deadline = probe_timeout, deadline
+    if probe_executor is None:
+        # The context's runner runs nothing; the probes alone exec into the pods with kubectl.
+        from provisioning.probe_kubectl import KubectlExecutor
+        from provisioning.runner import SubprocessRunner
+
+        probe_executor = KubectlExecutor(SubprocessRunner(), ctx.spec.kubeconfig)
+    ctx.probe_executor = probe_executor
+    validate_lab(ctx, VALIDATE_STEP)
+    return report_document(ctx.validation)
+
+
+def _cluster_title(plan: AksLabPlan) -> str:
+    spec, t = plan.spec, plan.cluster.transition
+    if t.action == CREATE:
+        return f"Create AKS cluster {spec.name} ({plan.steps[0].detail})"
+    if t.action == REPAIR:
+        return f"Repair AKS cluster {spec.name} ({t.steps[0].summary})"
+    return f"Update AKS cluster {spec.name}: engine {t.current_engine} -> {t.target_engine}"
 
 
 def _pod_key(ref: str) -> str:
@@ -172,6 +217,7 @@ def _group_created(spec: LabSpec, now: bool) -> bool:
 
 
 def _record(spec: LabSpec, phase: str, *, group_created: bool) -> None:
+    previous = load_record(spec)
     save_record(
         spec,
         LabRecord(
@@ -181,6 +227,8 @@ def _record(spec: LabSpec, phase: str, *, group_created: bool) -> None:
             cluster_created=True,  # created now, or carrying this lab's tags (checked in plan)
             phase=phase,
             resource_group_created=_group_created(spec, group_created),
+            # Until this run's policies are applied, the lab carries the previous scenario.
+            scenario=previous.scenario if previous and previous.provider == "aks" else None,
         ),
     )
 
@@ -350,11 +398,7 @@ def lab_down(
     group = spec.aks.group_for(spec.name)
     cluster = provider.cluster(spec)
     if cluster is not None and not cluster.owned_by(spec.name):
-        raise UsageError(
-            f"cluster {spec.name!r} in resource group {group!r} is not tagged "
-            f"{TAG_MANAGED_BY}={TOOL} for lab {spec.name!r}; netpol-lab deletes only what it "
-            f"created (az aks delete -g {group} -n {spec.name} removes it by hand)"
-        )
+        raise not_owned_error(group, spec.name, spec.name)  # before anything is asked
     if keep_cluster:
         if cluster is None:
             return DownResult(())
@@ -369,16 +413,17 @@ def lab_down(
 
     what = [f"AKS cluster {spec.name!r}"] if cluster is not None else []
     what += [f"resource group {group!r} (created by netpol-lab)"] if group_goes else []
-    if not yes:
-        question = f"Delete {' and '.join(what)}?"
-        if confirm is None:
-            raise UsageError(f"{question[:-1]}: re-run with --yes to confirm (nothing was changed)")
-        if not confirm(question):
-            raise UsageError("cancelled; nothing was changed")
+    require_confirmation(f"Delete {' and '.join(what)}", yes=yes, confirm=confirm)
 
     with progress.step(f"Delete {' and '.join(what)}") as h:
         report = teardown(
-            gateway, group, spec.name, lab=spec.name, wait=not no_wait, progress=_arm_progress(h)
+            gateway,
+            group,
+            spec.name,
+            lab=spec.name,
+            wait=not no_wait,
+            progress=_arm_progress(h),
+            timeout=spec.timeouts.cluster,
         )
         for line in report.lines():
             h.note(line)
