@@ -152,7 +152,7 @@ def lab_up(
 
     validation = None
     if validate:
-        validation = validate_objects(ctx, probe_timeout, deadline, probe_executor)
+        validation = run_validate_step(ctx, probe_timeout, deadline, probe_executor)
 
     after = provider.lab_state(spec, provider.cluster(spec))
     return {
@@ -170,7 +170,7 @@ def lab_up(
     }
 
 
-def validate_objects(
+def run_validate_step(
     ctx: Context, probe_timeout: float, deadline: float, probe_executor: Any
 ) -> dict[str, Any]:
     """The shared validate step; the report as a document. Raises OperationError on mismatch."""
