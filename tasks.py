@@ -194,61 +194,37 @@ def _up_aks(
     from provisioning.providers import aks, aks_lab
 
     if dry_run:
-        the_plan = aks.lab_plan(spec)
-        _print_json(the_plan.as_dict()) if json else print(the_plan.render_text(), end="")
+        the_plan = aks.lab_plan(spec, validate=validate)
+        if json:  # the same document shape as a kind dry run
+            _print_json(
+                {
+                    "plan": the_plan.as_dict(),
+                    "executed": False,
+                    "steps": [],
+                    "after": None,
+                    "validation": None,
+                }
+            )
+        else:
+            print(the_plan.render_text(), end="")
         return
     progress = _progress()
-    doc = aks_lab.lab_up(spec, progress, yes=yes, confirm=_confirm())
-    report = None
-    if validate:
-        report = _validate(spec, progress, probe_timeout=probe_timeout, deadline=deadline)
+    doc = aks_lab.lab_up(
+        spec,
+        progress,
+        yes=yes,
+        confirm=_confirm(),
+        validate=validate,
+        probe_timeout=probe_timeout,
+        deadline=deadline,
+    )
     if json:
-        _print_json({**doc, "validation": _validation_doc(report)})
+        _print_json(doc)
     else:
         progress.info(
             f"✓ Lab {spec.name} is up on AKS: engine {spec.engine}, scenario {spec.scenario}."
         )
         progress.info(f"  kubectl: export KUBECONFIG={spec.kubeconfig}")
-    if report is not None:
-        from provisioning.validation import exit_code
-
-        if exit_code(report):
-            raise Exit(
-                "✗ validation failed: observed traffic differs from what the policies "
-                "say (see the table above)",
-                code=EXIT_FAILED,
-            )
-
-
-def _validate(
-    spec: Any,
-    progress: Any,
-    *,
-    probe_timeout: float,
-    deadline: float,
-    fail_on_loopback: bool = False,
-    show: bool = True,
-) -> Any:
-    """Probe the live lab (any provider) and print the table to stderr; return the report."""
-    from provisioning.kube import ClientKube
-    from provisioning.policies import load_scenario
-    from provisioning.report import render
-    from provisioning.runner import SubprocessRunner
-    from provisioning.validation import run_validation
-
-    with progress.step("Validate: probe every client -> server port"):
-        report = run_validation(
-            ClientKube(spec.kubeconfig),
-            SubprocessRunner(),
-            spec,
-            probe_timeout=probe_timeout,
-            deadline=deadline,
-            stated_expectations=load_scenario(spec.scenario).expectations,
-            fail_on_loopback=fail_on_loopback,
-        )
-    if show:
-        progress.info(render(report, "table").rstrip())
-    return report
 
 
 @task(
@@ -444,9 +420,12 @@ def validate(
     from pathlib import Path
 
     from provisioning.errors import UsageError, choice_error
+    from provisioning.kube import ClientKube
+    from provisioning.policies import load_scenario
     from provisioning.profiles import parse_duration
     from provisioning.report import FORMATS, render
-    from provisioning.validation import exit_code
+    from provisioning.runner import SubprocessRunner
+    from provisioning.validation import exit_code, run_validation
 
     if format not in FORMATS:
         raise choice_error("format", format, FORMATS)
@@ -461,14 +440,16 @@ def validate(
             f"--output {output}: directory {Path(output).resolve().parent} "
             "does not exist; create it or choose another path"
         )
-    report = _validate(
-        spec,
-        _progress(),
-        probe_timeout=parse_duration(probe_timeout, where="--probe-timeout"),
-        deadline=parse_duration(deadline, where="--deadline"),
-        fail_on_loopback=fail_on_loopback,
-        show=False,
-    )
+    with _progress().step("Validate: probe every client -> server port"):
+        report = run_validation(
+            ClientKube(spec.kubeconfig),
+            SubprocessRunner(),
+            spec,
+            probe_timeout=parse_duration(probe_timeout, where="--probe-timeout"),
+            deadline=parse_duration(deadline, where="--deadline"),
+            stated_expectations=load_scenario(spec.scenario).expectations,
+            fail_on_loopback=fail_on_loopback,
+        )
     text = render(report, format)
     if output:
         try:

@@ -104,6 +104,14 @@ def summary_marker(items: Sequence[tuple[str, str]]) -> str:
     return changes.pop() if len(changes) == 1 else CHANGE
 
 
+# The last step of every `up` that validates, on every provider.
+VALIDATE_STEP = PlanStep(
+    CREATE,
+    "validate",
+    "validate",
+    "probe every client -> server port and compare with the analyzer",
+)
+
 WORKLOAD_KINDS = frozenset({"Namespace", "Pod", "Service"})
 POLICY_KINDS = frozenset({"NetworkPolicy"})
 
@@ -246,14 +254,7 @@ def make_plan(
     waiting = {} if fresh else observed.pods_ready
     steps += object_steps(spec, workload, policies, current, waiting)
     if validate:
-        steps.append(
-            PlanStep(
-                CREATE,
-                "validate",
-                "validate",
-                "probe every client -> server port and compare with the analyzer",
-            )
-        )
+        steps.append(VALIDATE_STEP)
     return Plan(spec, observed, tuple(steps), artifacts, engine.warnings, notes=tuple(notes))
 
 

@@ -30,6 +30,7 @@ from provisioning.plan import (
     CHANGE,
     REMOVE,
     SAME,
+    VALIDATE_STEP,
     PlanStep,
     object_steps,
     step_lines,
@@ -268,11 +269,6 @@ class AksLabPlan:
             for name, content in self.as_dict()["artifacts"].items():
                 lines += ["", f"--- {name}", content.rstrip()]
         return "\n".join(lines) + "\n"
-
-
-VALIDATE_STEP = PlanStep(
-    PLUS, "validate", "validate", "probe every client -> server port and compare with the analyzer"
-)
 
 
 def lab_plan(
