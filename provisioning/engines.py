@@ -264,48 +264,54 @@ def _cilium(spec: LabSpec, *, installer: str, enforce: bool) -> EngineSettings:
 # --- readiness against a live cluster ------------------------------------------------------
 
 
-def readiness_check(engine: str, kube: Any) -> Callable[[], Check]:
-    """A check for ``readiness.wait_for``: the engine's components and all nodes are ready."""
+def calico_ready(kube: Any) -> Check:
+    """Every TigeraStatus Available (the operator reports each component in one)."""
+    statuses = kube.list("operator.tigera.io/v1", "TigeraStatus")
+    if not any(s["metadata"]["name"] == "calico" for s in statuses):
+        return Check(False, "waiting for tigerastatus 'calico' to appear")
+    return all_ready("tigerastatus", statuses, tigerastatus_available)
 
-    def nodes() -> Check:
-        return all_ready("nodes", kube.list("v1", "Node"), node_ready)
 
-    def calico() -> Check:
-        statuses = kube.list("operator.tigera.io/v1", "TigeraStatus")
-        names = {s["metadata"]["name"] for s in statuses}
-        if "calico" not in names:
-            return Check(False, "waiting for tigerastatus 'calico' to appear")
-        return all_ready("tigerastatus", statuses, tigerastatus_available)
+def daemonset_ready(kube: Any, name: str, *, optional: bool = False) -> Check:
+    """DaemonSet kube-system/``name`` rolled out; an ``optional`` one may also be absent."""
+    ds = kube.get("apps/v1", "DaemonSet", name, "kube-system")
+    if ds is None:
+        return Check(optional, f"waiting for DaemonSet kube-system/{name} to appear")
+    return all_ready(f"DaemonSet kube-system/{name}", [ds], daemonset_rolled_out)
 
-    def cilium() -> Check:
-        ds = kube.get("apps/v1", "DaemonSet", "cilium", "kube-system")
-        if ds is None:
-            return Check(False, "waiting for DaemonSet kube-system/cilium to appear")
-        check = all_ready("DaemonSet kube-system/cilium", [ds], daemonset_rolled_out)
+
+def cilium_ready(kube: Any) -> Check:
+    """The agent, its L7 proxy where deployed and the operator: what `cilium status --wait`
+    waits for (Cilium >= 1.16 runs envoy as its own DaemonSet by default)."""
+    for check in (
+        daemonset_ready(kube, "cilium"),
+        daemonset_ready(kube, "cilium-envoy", optional=True),
+    ):
         if not check.done:
             return check
-        # Cilium >= 1.16 runs its L7 proxy as a separate DaemonSet by default; `cilium status
-        # --wait` waits for it too, so do we when it exists.
-        envoy = kube.get("apps/v1", "DaemonSet", "cilium-envoy", "kube-system")
-        if envoy is not None:
-            check = all_ready("DaemonSet kube-system/cilium-envoy", [envoy], daemonset_rolled_out)
-            if not check.done:
-                return check
-        op = kube.get("apps/v1", "Deployment", "cilium-operator", "kube-system")
-        return all_ready(
-            "Deployment kube-system/cilium-operator", [op] if op else [], deployment_available
-        )
+    op = kube.get("apps/v1", "Deployment", "cilium-operator", "kube-system")
+    return all_ready(
+        "Deployment kube-system/cilium-operator", [op] if op else [], deployment_available
+    )
 
-    component = {"calico": calico, "cilium": cilium, "none": cilium}.get(engine)
 
-    def check() -> Check:
-        if component is not None:
-            first = component()
-            if not first.done:
-                return first
-        return nodes()
+def _first_pending(*checks: Callable[[], Check]) -> Check:
+    """Run checks in order; the first not done explains the wait, else the last one's detail."""
+    result = Check(True, "")
+    for check in checks:
+        result = check()
+        if not result.done:
+            return result
+    return result
 
-    return check
+
+def readiness_check(engine: str, kube: Any) -> Callable[[], Check]:
+    """A check for ``readiness.wait_for`` on kind: the engine's components and all nodes."""
+    component = {"calico": calico_ready, "cilium": cilium_ready, "none": cilium_ready}.get(engine)
+    parts = [] if component is None else [lambda: component(kube)]
+    return lambda: _first_pending(
+        *parts, lambda: all_ready("nodes", kube.list("v1", "Node"), node_ready)
+    )
 
 
 def installed_check(engine: str, kube: Any) -> bool:
@@ -331,22 +337,11 @@ AKS_ENGINE_DAEMONSETS = {"azure": "azure-npm", "cilium": "cilium"}
 def aks_readiness_check(engine: str, kube: Any, *, nodes: int) -> Callable[[], Check]:
     """Readiness on AKS: the managed engine's agents rolled out (where it has some) and at
     least ``nodes`` nodes Ready. ``none`` has no agent: nodes alone."""
-
-    def check() -> Check:
-        if engine == "calico":
-            statuses = kube.list("operator.tigera.io/v1", "TigeraStatus")
-            if not any(s["metadata"]["name"] == "calico" for s in statuses):
-                return Check(False, "waiting for tigerastatus 'calico' to appear")
-            found = all_ready("tigerastatus", statuses, tigerastatus_available)
-            if not found.done:
-                return found
-        elif name := AKS_ENGINE_DAEMONSETS.get(engine):
-            ds = kube.get("apps/v1", "DaemonSet", name, "kube-system")
-            if ds is None:
-                return Check(False, f"waiting for DaemonSet kube-system/{name} to appear")
-            found = all_ready(f"DaemonSet kube-system/{name}", [ds], daemonset_rolled_out)
-            if not found.done:
-                return found
-        return all_ready("nodes", kube.list("v1", "Node"), node_ready, expect=nodes)
-
-    return check
+    parts: list[Callable[[], Check]] = []
+    if engine == "calico":
+        parts.append(lambda: calico_ready(kube))
+    elif name := AKS_ENGINE_DAEMONSETS.get(engine):
+        parts.append(lambda: daemonset_ready(kube, name))
+    return lambda: _first_pending(
+        *parts, lambda: all_ready("nodes", kube.list("v1", "Node"), node_ready, expect=nodes)
+    )
