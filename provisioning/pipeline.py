@@ -9,7 +9,7 @@ really there, not what was hoped for.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +20,7 @@ from provisioning.engines import EngineSettings
 from provisioning.errors import OperationError, UsageError
 from provisioning.objects import ref, with_hash
 from provisioning.observe import SCENARIO_LABEL, ObservedLab
-from provisioning.plan import REMOVE, Plan, PlanStep, make_plan
+from provisioning.plan import REMOVE, SAME, Plan, PlanStep, make_plan
 from provisioning.progress import Progress, StepHandle
 from provisioning.providers.kind import KindProvider, config_path, kind_config
 from provisioning.readiness import Check, all_ready, pod_problem, pod_ready, wait_for
@@ -341,6 +341,23 @@ ACTIONS: Mapping[str, Callable[[Context, PlanStep], None]] = {
 }
 
 
+def run_steps(
+    ctx: Context,
+    steps: Sequence[PlanStep],
+    *,
+    extra: Mapping[str, Callable[[Context, PlanStep], None]] | None = None,
+) -> None:
+    """Run the given steps that change something, in order (any provider's plan)."""
+    actions = {**ACTIONS, **(extra or {})}
+    for step in steps:
+        if step.marker == SAME:
+            continue
+        if step.action == "deploy-workload" and not any(m != SAME for m, _ in step.items):
+            wait_workload(ctx)  # objects match; only readiness is missing
+            continue
+        actions[step.action](ctx, step)
+
+
 def execute(
     plan: Plan,
     ctx: Context,
@@ -348,12 +365,7 @@ def execute(
     extra: Mapping[str, Callable[[Context, PlanStep], None]] | None = None,
 ) -> None:
     """Run exactly the plan's steps that change something, in order."""
-    actions = {**ACTIONS, **(extra or {})}
-    for step in plan.changes:
-        if step.action == "deploy-workload" and not any(m != "=" for m, _ in step.items):
-            wait_workload(ctx)  # objects match; only readiness is missing
-            continue
-        actions[step.action](ctx, step)
+    run_steps(ctx, plan.steps, extra=extra)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ own workload, policy and validation actions through a ``pipeline.Context`` whose
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from provisioning.aks.gateway import resolve_subscription
@@ -27,8 +27,6 @@ from provisioning.confirm import require_confirmation
 from provisioning.errors import LabError, UsageError
 from provisioning.observe import ObservedLab, observe_objects
 from provisioning.plan import (
-    SAME,
-    PlanStep,
     object_steps,
 )
 from provisioning.progress import Progress, StepHandle
@@ -146,7 +144,9 @@ def lab_up(
         }
     else:
         objects = state.objects
-    run_object_steps(ctx, object_steps(spec, workload, policies, objects, pods_ready))
+    from provisioning.pipeline import run_steps
+
+    run_steps(ctx, object_steps(spec, workload, policies, objects, pods_ready))
     # The lab now carries the scenario's policies, also when they were already in place.
     remember_scenario(spec)
 
@@ -270,20 +270,6 @@ def wait_nodes(ctx: Context, *, expect: int) -> Check:
         )
         h.note(done.detail)
     return done
-
-
-def run_object_steps(ctx: Context, steps: Sequence[PlanStep]) -> None:
-    """The kind pipeline's workload and policy actions, run as ``pipeline.execute`` runs them."""
-    from provisioning.pipeline import apply_policies, deploy_workload, wait_workload
-
-    for step in steps:
-        if step.action == "deploy-workload":
-            if any(m != SAME for m, _ in step.items):
-                deploy_workload(ctx, step)
-            else:
-                wait_workload(ctx)  # objects match; only readiness may be missing
-        elif step.action == "apply-policies" and step.marker != SAME:
-            apply_policies(ctx, step)
 
 
 # --- status ----------------------------------------------------------------------------------
