@@ -355,6 +355,27 @@ def doctor(c, profile=None, provider=None, engine=None, name=None, scenario=None
         raise Exit(code=EXIT_FAILED)
 
 
+@task(help=_help(json="print what was pulled and loaded as JSON"))
+@user_errors
+def preload(c, profile=None, provider=None, engine=None, name=None, scenario=None, json=False):
+    """Pull the lab's big images once (before the workshop); load the demo image into the lab."""
+    from provisioning.preload import preload as run_preload
+    from provisioning.providers.kind import KindProvider
+    from provisioning.runner import SubprocessRunner
+
+    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+    runner = SubprocessRunner()
+    progress = _progress()
+    result = run_preload(spec, runner, KindProvider(runner), progress)
+    if json:
+        _print_json(result.as_dict())
+        return
+    for image in result.present:
+        progress.info(f"= {image} (already in the local Docker)")
+    if result.loaded:
+        progress.info(f"✓ The demo image is in every node of {spec.name}.")
+
+
 @task(help={"json": "print as JSON"})
 @user_errors
 def scenarios(c, json=False):
@@ -485,6 +506,6 @@ def analyze(c, cluster, policies, probes=None, engine="reference", format="table
         raise Exit(code=code)
 
 
-ns = Collection(up, plan, status, down, doctor, validate, scenarios, profiles, analyze)
+ns = Collection(up, plan, status, down, doctor, validate, preload, scenarios, profiles, analyze)
 # Invoke configuration layer: `lab:` in invoke.yaml, or INVOKE_LAB_ENGINE=cilium and friends.
 ns.configure({"lab": {key: None for key in LAB_FLAGS}})

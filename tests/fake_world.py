@@ -35,6 +35,7 @@ class SimCluster(FakeKube):
         self.urls_applied: list[str] = []
         self.cni: str | None = None
         self.cilium_values: dict[str, Any] = {}
+        self.loaded_images: list[str] = []
         self._polls = 0
         self._next_ip = 0
         for i, node in enumerate(nodes):
@@ -156,6 +157,7 @@ class World:
     calls: list[tuple[str, ...]] = field(default_factory=list)
     envs: list[dict[str, str]] = field(default_factory=list)
     docker_running: bool = True
+    images: set[str] = field(default_factory=set)  # in the local Docker
     lag: int = 1
     fail: dict[str, tuple[int, str]] = field(default_factory=dict)  # argv prefix -> (rc, output)
     interrupt: set[str] = field(default_factory=set)  # argv prefixes that raise KeyboardInterrupt
@@ -228,12 +230,18 @@ class World:
             kubeconfig = env.get("KUBECONFIG", "")
             return self._install_cilium(kubeconfig, _flag(args, "--values"))
         if tool == "docker":
-            return (
-                (0, "28.2.2\n")
-                if self.docker_running
-                else (1, "Cannot connect to the Docker daemon")
-            )
+            return self._docker(args)
         return 127, f"{tool}: command not found"
+
+    def _docker(self, args: list[str]) -> tuple[int, str]:
+        if not self.docker_running:
+            return 1, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock"
+        if args[:2] == ["image", "inspect"]:
+            return (0, "[{}]\n") if args[2] in self.images else (1, f"No such image: {args[2]}")
+        if args[:1] == ["pull"]:
+            self.images.add(args[1])
+            return 0, f"Status: Downloaded newer image for {args[1]}\n"
+        return 0, "28.2.2\n"  # docker info --format {{.ServerVersion}}
 
     def _kind(self, args: list[str]) -> tuple[int, str]:
         if not self.docker_running and args[:1] != ["version"]:
@@ -242,6 +250,13 @@ class World:
             return 0, "".join(f"{n}\n" for n in sorted(self.clusters))
         if args[:1] == ["version"]:
             return 0, "kind v0.32.0 go1.24.2 linux/amd64\n"
+        if args[:2] == ["load", "docker-image"]:
+            if args[2] not in self.images:
+                return 1, f'ERROR: image: "{args[2]}" not present locally'
+            if _flag(args, "--name") not in self.clusters:
+                return 1, "ERROR: no nodes found for cluster"
+            self.clusters[_flag(args, "--name")].loaded_images.append(args[2])
+            return 0, ""
         name = _flag(args, "--name")
         if args[:2] == ["create", "cluster"]:
             if name in self.clusters:

@@ -41,7 +41,18 @@ def invoke(
 def test_list_shows_every_task_with_help(tmp_path: Path) -> None:
     result = invoke("--list", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
-    for name in ("up", "plan", "status", "down", "doctor", "scenarios", "profiles", "analyze"):
+    for name in (
+        "up",
+        "plan",
+        "status",
+        "down",
+        "doctor",
+        "validate",
+        "preload",
+        "scenarios",
+        "profiles",
+        "analyze",
+    ):
         assert f"  {name} " in result.stdout
 
 
