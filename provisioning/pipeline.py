@@ -189,6 +189,10 @@ def create_cluster(ctx: Context, step: PlanStep) -> None:
             f"kubeconfig: {ctx.spec.kubeconfig} (mode 0600; your current kubectl context "
             "is unchanged)"
         )
+        from provisioning.preload import load_cached_images
+
+        for image in load_cached_images(ctx.spec, ctx.runner):
+            h.note(f"loaded {image} from the local Docker into the nodes")
 
 
 def recreate_cluster(ctx: Context, step: PlanStep) -> None:
@@ -321,6 +325,8 @@ def validate_lab(ctx: Context, step: PlanStep) -> None:
         ctx.validation = report
         failed = exit_code(report) != 0
         h.note("mismatches: see the table below" if failed else "every probe matched")
+        if failed:
+            h.fail()
     ctx.progress.info(render(report, "table").rstrip())
     if failed:
         raise OperationError(

@@ -55,7 +55,8 @@ class Plan:
 
     @property
     def changes(self) -> tuple[PlanStep, ...]:
-        return tuple(s for s in self.steps if s.marker != SAME)
+        """Steps that change the lab; validation runs on every `up` but changes nothing."""
+        return changes_of(self.steps)
 
     def as_dict(self) -> dict[str, Any]:
         spec = self.spec
@@ -258,6 +259,20 @@ def make_plan(
     return Plan(spec, observed, tuple(steps), artifacts, engine.warnings, notes=tuple(notes))
 
 
+def changes_of(steps: Sequence[PlanStep]) -> tuple[PlanStep, ...]:
+    return tuple(s for s in steps if s.marker != SAME and s.action != VALIDATE_STEP.action)
+
+
+def summary_line(steps: Sequence[PlanStep]) -> str:
+    """``2 changes to make, 2 already as desired; then validate.``"""
+    changes = len(changes_of(steps))
+    same = sum(1 for s in steps if s.marker == SAME)
+    then = "; then validate" if any(s.action == VALIDATE_STEP.action for s in steps) else ""
+    return (
+        f"{changes} change{'s' if changes != 1 else ''} to make, {same} already as desired{then}."
+    )
+
+
 def step_lines(steps: Sequence[PlanStep]) -> list[str]:
     """One line per step (marker, title, detail) and one per changed object under it."""
     lines = []
@@ -287,12 +302,7 @@ def render_text(plan: Plan, *, artifacts: bool = True) -> str:
     if plan.needs_confirmation:
         lines.append("")
         lines.append("  This plan deletes a cluster; `up` asks for confirmation (or pass --yes).")
-    changes = len(plan.changes)
-    lines.append("")
-    lines.append(
-        f"{changes} step{'s' if changes != 1 else ''} to run, "
-        f"{len(plan.steps) - changes} already as desired."
-    )
+    lines += ["", summary_line(plan.steps)]
     if artifacts:
         for name, content in plan.artifacts.items():
             lines.append("")

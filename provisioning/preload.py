@@ -1,11 +1,11 @@
 """``preload``: fetch the lab's big images once, on a good network, before the workshop.
 
 The kind node image (hundreds of MB) is pulled into the local Docker so `kind create` does not
-download it; the demo image (agnhost) is pulled too and, when the lab's cluster exists, loaded
-into its nodes with `kind load docker-image`, so the demo pods start from the image already there
-(they use ``imagePullPolicy: IfNotPresent``). Engine images are left to the engines' own pulls:
-Cilium's chart references its images by digest, which a tag loaded into the nodes would not
-satisfy.
+download it; the demo image (agnhost) is pulled too. `up` loads a locally cached demo image into
+every new cluster's nodes (`kind load docker-image`), and `preload` does the same for a lab that
+already exists, so the demo pods start from the image already there (they use
+``imagePullPolicy: IfNotPresent``). Engine images are left to the engines' own pulls: Cilium's
+chart references its images by digest, which a tag loaded into the nodes would not satisfy.
 """
 
 from __future__ import annotations
@@ -35,6 +35,17 @@ class PreloadResult:
 
 def images_for(spec: LabSpec) -> tuple[str, ...]:
     return (spec.kind.node_image, versions.AGNHOST_IMAGE)
+
+
+def load_cached_images(spec: LabSpec, runner: Runner) -> tuple[str, ...]:
+    """Load the demo image into a new cluster's nodes when the local Docker has it (after
+    `invoke preload`), so the nodes do not each download it. Best effort: a failure only means
+    the nodes pull it themselves."""
+    image = versions.AGNHOST_IMAGE
+    if not runner.run(["docker", "image", "inspect", image], check=False, timeout=60).ok:
+        return ()
+    load = ["kind", "load", "docker-image", image, "--name", spec.name]
+    return (image,) if runner.run(load, check=False, timeout=600).ok else ()
 
 
 def preload(

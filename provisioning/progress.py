@@ -55,6 +55,7 @@ class StepHandle:
         self.record = record
         self.started = started
         self._last_log = started
+        self.failed = False
 
     def update(self, detail: str) -> None:
         """What the step is doing now ("waiting for tigerastatus calico: Progressing")."""
@@ -68,6 +69,11 @@ class StepHandle:
     def note(self, text: str) -> None:
         """A line printed under the result line (e.g. where the kubeconfig was written)."""
         self.record.notes.append(text)
+
+    def fail(self) -> None:
+        """Mark the step failed (✗) although its body returns normally, e.g. a check whose
+        report is printed before the error is raised."""
+        self.failed = True
 
     @property
     def elapsed(self) -> float:
@@ -128,7 +134,7 @@ class Progress:
             record.ok = False
             raise
         else:
-            record.ok = True
+            record.ok = not handle.failed
         finally:
             stop.set()
             if spinner_thread:

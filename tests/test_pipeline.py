@@ -333,6 +333,8 @@ def test_up_fails_when_a_policy_is_not_enforced(tmp_path: Path) -> None:
         pipeline.up(ctx, validate=True)
     table = ctx.progress.stream.getvalue()  # type: ignore[attr-defined]
     assert "demo/intruder" in table
+    assert "✗ Validate" in table and "✓ Validate" not in table
+    assert ctx.progress.records[-1].ok is False  # what `up --json` reports for the step
 
 
 def test_engine_none_validates_unenforced_policies_and_keeps_stated_checks(

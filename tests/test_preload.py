@@ -44,3 +44,32 @@ def test_loads_the_demo_image_into_an_existing_lab(tmp_path: Path) -> None:
     result = run(world, tmp_path)
     assert result.loaded == (versions.AGNHOST_IMAGE,)
     assert world.clusters["netpol-lab"].loaded_images == [versions.AGNHOST_IMAGE]
+
+
+def test_up_loads_a_preloaded_demo_image_into_the_new_cluster(tmp_path: Path) -> None:
+    """The documented flow: preload before the workshop (no cluster yet), up on the day."""
+    world = World()
+    run(world, tmp_path)  # pulls into the local Docker; nothing to load into yet
+    ctx = pipeline.build_context(
+        LabSpec(state_root=tmp_path),
+        world,
+        Progress(io.StringIO(), spinner=False),
+        provider=KindProvider(world, kube_factory=world.kube_factory()),
+    )
+    ctx.sleep = lambda _s: None
+    pipeline.up(ctx)
+    assert world.clusters["netpol-lab"].loaded_images == [versions.AGNHOST_IMAGE]
+
+
+def test_up_without_a_cached_image_lets_the_nodes_pull(tmp_path: Path) -> None:
+    world = World()
+    ctx = pipeline.build_context(
+        LabSpec(state_root=tmp_path),
+        world,
+        Progress(io.StringIO(), spinner=False),
+        provider=KindProvider(world, kube_factory=world.kube_factory()),
+    )
+    ctx.sleep = lambda _s: None
+    pipeline.up(ctx)
+    assert world.clusters["netpol-lab"].loaded_images == []
+    assert not [c for c in world.calls if c[:2] == ("kind", "load")]

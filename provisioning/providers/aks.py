@@ -32,8 +32,10 @@ from provisioning.plan import (
     SAME,
     VALIDATE_STEP,
     PlanStep,
+    changes_of,
     object_steps,
     step_lines,
+    summary_line,
 )
 from provisioning.plan import CREATE as PLUS
 from provisioning.spec import TOOL, LabSpec
@@ -194,7 +196,7 @@ class AksLabPlan:
 
     @property
     def changes(self) -> tuple[PlanStep, ...]:
-        return tuple(s for s in self.steps if s.marker != SAME)
+        return changes_of(self.steps)
 
     def confirmation_question(self) -> str:
         t = self.cluster.transition
@@ -253,12 +255,7 @@ class AksLabPlan:
                 "",
                 "  This plan reimages every node pool; `up` asks for confirmation (or pass --yes).",
             ]
-        changes = len(self.changes)
-        lines += [
-            "",
-            f"{changes} step{'s' if changes != 1 else ''} to run, "
-            f"{len(self.steps) - changes} already as desired.",
-        ]
+        lines += ["", summary_line(self.steps)]
         if artifacts:
             for request in self.cluster.requests:
                 lines += ["", f"--- {request.method} {request.path}"]
