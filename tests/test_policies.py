@@ -164,7 +164,9 @@ def test_db_policy_ands_selectors_in_one_peer_and_ors_an_ipblock() -> None:
 
 
 def test_egress_ipblock_excepts_the_metadata_endpoint() -> None:
-    for obj in policies.render_scenario("egress-ipblock", LAB).objects:
+    objects = policies.render_scenario("egress-ipblock", LAB).objects
+    assert len(objects) == 2  # one per lab namespace
+    for obj in objects:
         block = obj["spec"]["egress"][0]["to"][0]["ipBlock"]
         assert block == {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}
 
