@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioning.errors import LabError
+from provisioning.errors import CommandError
 from provisioning.probe import Outcome, Probe, ProbeResult, classify
 from provisioning.runner import Runner
 
@@ -119,10 +119,15 @@ class KubectlExecutor:
         return self.exec_argv(probes[0], args)
 
     def _exec(self, argv: list[str], timeout: float) -> tuple[int, str] | str:
-        """Run one exec; the failure message instead when kubectl itself could not run."""
+        """Run one exec; the failure message instead when this exec failed (it timed out).
+
+        Only a ``CommandError`` is one probe's failure. Anything else (kubectl not installed,
+        say) fails every probe alike and would fail every re-probe until the deadline, so it
+        propagates at once.
+        """
         try:
             result = self.runner.run(argv, check=False, timeout=timeout + self.exec_margin)
-        except LabError as exc:
+        except CommandError as exc:
             return str(exc)
         return result.returncode, result.output
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
-from provisioning.errors import CommandError
+import pytest
+
+from provisioning.errors import CommandError, OperationError
 from provisioning.probe import Outcome
 from provisioning.probe_kubectl import (
     KubectlExecutor,
@@ -14,7 +17,8 @@ from provisioning.probe_kubectl import (
     host_port,
     parse_batch_output,
 )
-from provisioning.runner import Result
+from provisioning.runner import Result, SubprocessRunner
+from provisioning.validation import Expectation, PlannedProbe, validate_planned
 from tests.validation.conftest import pod, probe
 from tests.validation.runners import ReplayRunner
 
@@ -139,3 +143,15 @@ def test_exec_goes_to_the_first_container_of_the_source() -> None:
     p = type(p)(pod("demo/server", container="main"), p.destination, 80)
     argv = KubectlExecutor(runner, KUBECONFIG, mode="pool").connect_argv(p, 1)
     assert argv[argv.index("-c") + 1] == "main"
+
+
+def test_a_missing_kubectl_stops_validation_at_once_not_at_the_deadline() -> None:
+    # The real runner: a kubectl that does not exist raises OperationError ("not installed"),
+    # which is no probe's outcome; re-probing it until the deadline would only hide it.
+    executor = KubectlExecutor(SubprocessRunner(), KUBECONFIG, kubectl="/nonexistent/kubectl")
+    planned = [PlannedProbe(probe("demo/client", "demo/server", 80), Expectation(True))]
+    start = time.monotonic()
+    with pytest.raises(OperationError, match="not installed") as caught:
+        validate_planned(planned, executor, probe_timeout=0.5, deadline=30)
+    assert not isinstance(caught.value, CommandError)
+    assert time.monotonic() - start < 5
