@@ -52,8 +52,14 @@ def batch_script(agnhost: str = AGNHOST) -> str:
 
 
 def go_duration(seconds: float) -> str:
-    """A Go duration string agnhost's ``--timeout`` flag accepts: ``2s`` or ``1500ms``."""
-    millis = round(seconds * 1000)
+    """A Go duration string agnhost's ``--timeout`` flag accepts: ``2s`` or ``1500ms``.
+
+    Never ``0s``: agnhost reads a zero timeout as no timeout at all, so a probe that should time
+    out would hang until the exec margin. Anything positive rounds to at least ``1ms``.
+    """
+    if not seconds > 0:
+        raise ValueError(f"a probe timeout must be positive, not {seconds!r}")
+    millis = max(1, round(seconds * 1000))
     return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
 
 

@@ -364,6 +364,22 @@ def validate_planned(
     )
 
 
+# agnhost takes its timeout in milliseconds or coarser; below this a probe measures the exec's
+# start-up, not the network, and agnhost's 0 would mean no timeout at all.
+MIN_PROBE_TIMEOUT = 0.1
+
+
+def check_timings(probe_timeout: float, deadline: float) -> None:
+    """``UsageError`` for a probe timeout under 100ms or a negative deadline, before any probe."""
+    if not probe_timeout >= MIN_PROBE_TIMEOUT:
+        raise UsageError(
+            f"--probe-timeout must be at least 100ms, got {probe_timeout * 1000:g}ms "
+            "(agnhost would round a shorter one to 0s, which means no timeout)"
+        )
+    if deadline < 0:
+        raise UsageError(f"--deadline must not be negative, got {deadline:g}s")
+
+
 def run_validation(
     kube: Any,
     runner: Runner,
@@ -391,8 +407,7 @@ def run_validation(
     from provisioning import live
     from provisioning.probe_kubectl import KubectlExecutor
 
-    if probe_timeout <= 0 or deadline < 0:
-        raise UsageError("--probe-timeout must be positive and --deadline not negative")
+    check_timings(probe_timeout, deadline)
     observed = live.observe(kube, spec)
     probes = live.plan_probes(observed)
     expectations = (expect or live.analyzer_expectations)(observed, probes, spec.engine)

@@ -44,6 +44,14 @@ def test_durations_and_ipv6_addresses_are_in_go_syntax() -> None:
     assert host_port("fd00::7", 80) == "[fd00::7]:80"
 
 
+def test_a_duration_is_never_zero_which_agnhost_reads_as_no_timeout() -> None:
+    assert go_duration(0.0004) == "1ms"
+    assert go_duration(0.1) == "100ms"
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match="must be positive"):
+            go_duration(bad)
+
+
 def test_pool_mode_execs_once_per_probe_and_classifies_each() -> None:
     replies = {"10.0.0.1:80": (0, ""), "10.0.0.2:80": (1, "TIMEOUT"), "10.0.0.3:80": (1, "REFUSED")}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provisioning.errors import OperationError
+from provisioning.errors import OperationError, UsageError
 from provisioning.fake_kube import FakeKube
 from provisioning.live import observe, plan_probes
 from provisioning.probe import Outcome
@@ -45,6 +45,15 @@ def test_pods_that_cannot_be_probed_are_noted_not_guessed() -> None:
 def test_no_lab_is_an_operation_error() -> None:
     with pytest.raises(OperationError, match="invoke up"):
         observe(FakeKube(), SPEC)
+
+
+@pytest.mark.parametrize("seconds", [0.0004, 0.05, 0.0999])
+def test_a_probe_timeout_under_100ms_is_bad_usage_before_anything_is_read(seconds: float) -> None:
+    # FakeKube() holds no lab: reading it would be an OperationError, so the check comes first.
+    with pytest.raises(UsageError, match=r"--probe-timeout must be at least 100ms"):
+        run_validation(FakeKube(), LocalKubectl({}), SPEC, probe_timeout=seconds)
+    with pytest.raises(OperationError, match="no namespaces"):
+        run_validation(FakeKube(), LocalKubectl({}), SPEC, probe_timeout=0.1)
 
 
 def test_probe_plan_covers_every_pod_to_every_declared_port() -> None:
