@@ -9,7 +9,8 @@ probe that could not run is never mistaken for a blocked connection:
 - ``error``: the probe itself failed (exec failed, bad address, unexpected output).
 
 A DNS check (``dns_probe``) asks instead whether the source pod can resolve a name the cluster
-always serves; it ends ``resolved``, ``dns-failed`` or ``error`` (never counted as failed).
+always serves; it ends ``resolved``, ``dns-failed`` or ``error``. An error is never counted as
+``dns-failed`` (it says nothing about the network), but like any probe error it fails validation.
 
 Executors run a batch of probes and choose their own concurrency: ``KubectlExecutor`` execs
 agnhost ``connect`` inside the source pods (``provisioning.probe_kubectl``); ``SocketExecutor``
