@@ -4,8 +4,10 @@
 by the tool's labels), every pod in them (labels, IP, container ports, container names) and every
 NetworkPolicy in them, including ones a user applied by hand, since those are enforced too.
 ``cluster_dict`` is the analyzer's ``--cluster`` shape, so the expectations come from exactly the
-objects the cluster holds. ``plan_probes`` decides what to probe; ``analyzer_expectations`` asks
-the analyzer (``provisioning.analysis``) what each probe should do.
+objects the cluster holds. ``plan_probes`` decides what to probe: probes run from pods with an
+agnhost container (the image ``versions.AGNHOST_IMAGE``), exec'd into that container, to every
+declared port of every pod; ``analyzer_expectations`` asks the analyzer
+(``provisioning.analysis``) what each probe should do.
 
 When any policy isolates pods for egress, every source pod also gets a DNS check
 (``plan_dns_probes``): egress deny blocks name resolution unless UDP/53 to the cluster DNS is
@@ -20,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from provisioning import versions
 from provisioning.errors import LabError, OperationError
 from provisioning.probe import (
     CLUSTER_DNS,
@@ -49,14 +52,21 @@ class LivePod:
     ip: str
     containers: tuple[str, ...]
     ports: tuple[PortInfo, ...] = ()
+    # The container probes exec into: the first one running the agnhost image; "" when none
+    # does (a user's nginx, a distroless app), and then the pod is only a destination.
+    probe_container: str = ""
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    @property
+    def is_source(self) -> bool:
+        """Whether probes can run from this pod: it has agnhost (``connect``, a shell)."""
+        return bool(self.probe_container)
+
     def ref(self) -> PodRef:
-        # Exec into the first container: every demo container is agnhost, so any can probe.
-        return PodRef(self.namespace, self.name, self.ip, self.containers[0])
+        return PodRef(self.namespace, self.name, self.ip, self.probe_container)
 
 
 @dataclass(frozen=True)
@@ -125,8 +135,10 @@ def observe(kube: Any, spec: LabSpec) -> LiveLab:
             pod, why = pod_from_object(raw)
             if pod is None:
                 notes.append(f"{ns}/{raw['metadata']['name']} not probed: {why}")
-            else:
-                pods.append(pod)
+                continue
+            pods.append(pod)
+            if not pod.is_source:
+                notes.append(not_a_source(pod))
         for raw in kube.list("networking.k8s.io/v1", "NetworkPolicy", ns):
             policies.append(policy_for_analysis(raw))
     if not pods:
@@ -136,6 +148,14 @@ def observe(kube: Any, spec: LabSpec) -> LiveLab:
             hint="wait for the demo workload (`invoke status`) or redeploy it",
         )
     return LiveLab(ns_labels, tuple(pods), tuple(policies), tuple(notes), observe_dns(kube))
+
+
+def not_a_source(pod: LivePod) -> str:
+    """The note for a pod probes cannot run from: what it is still probed as, if anything."""
+    head = f"{pod.key} is not a probe source (no agnhost container, image {versions.AGNHOST_IMAGE})"
+    if pod.ports:
+        return f"{head}; it is probed as a destination on its declared ports"
+    return f"{head}, and it declares no ports, so no probe involves it"
 
 
 def observe_dns(kube: Any) -> tuple[LivePod, ...]:
@@ -165,13 +185,16 @@ def pod_from_object(raw: Mapping[str, Any]) -> tuple[LivePod | None, str]:
     containers = tuple(c["name"] for c in spec.get("containers") or [])
     if not containers:
         return None, "it has no containers"
+    agnhost = next(
+        (c["name"] for c in spec["containers"] if c.get("image") == versions.AGNHOST_IMAGE), ""
+    )
     ports = tuple(
         PortInfo(int(p["containerPort"]), p.get("protocol") or "TCP", p.get("name") or "")
         for c in spec.get("containers") or []
         for p in c.get("ports") or []
     )
     labels = dict(meta.get("labels") or {})
-    return LivePod(meta["namespace"], meta["name"], labels, ip, containers, ports), ""
+    return LivePod(meta["namespace"], meta["name"], labels, ip, containers, ports, agnhost), ""
 
 
 def policy_for_analysis(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -190,15 +213,17 @@ def policy_for_analysis(raw: Mapping[str, Any]) -> dict[str, Any]:
 def plan_probes(lab: LiveLab, *, protocols: Sequence[str] = ("TCP", "UDP")) -> list[Probe]:
     """Every pod to every declared port of every pod, in a stable order.
 
-    Sources are all pods (a server probing itself shows the loopback case); destinations are the
-    pods that declare ports, since only a declared port has a listener worth asking about.
+    Sources are the pods with an agnhost container (a server probing itself shows the loopback
+    case); destinations are all pods that declare ports, since only a declared port has a
+    listener worth asking about.
     """
     probes = []
+    sources = [p for p in lab.pods if p.is_source]
     for dst in lab.pods:
         for port in dst.ports:
             if port.protocol not in protocols:
                 continue
-            for src in lab.pods:
+            for src in sources:
                 probes.append(Probe(src.ref(), dst.ref(), port.port, port.protocol, port.name))
     return probes
 
@@ -232,10 +257,10 @@ def needs_dns_checks(lab: LiveLab) -> bool:
 
 
 def plan_dns_probes(lab: LiveLab) -> list[Probe]:
-    """One DNS check per source pod when the lab involves egress rules; none otherwise."""
+    """One DNS check per source pod (one with agnhost) when the lab has egress rules, else none."""
     if not needs_dns_checks(lab):
         return []
-    return [dns_probe(p.ref()) for p in lab.pods]
+    return [dns_probe(p.ref()) for p in lab.pods if p.is_source]
 
 
 def dns_expectations(lab: LiveLab, probes: Sequence[Probe], engine: str) -> list[Any]:

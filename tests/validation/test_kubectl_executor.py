@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import shlex
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from provisioning import workload
 from provisioning.errors import CommandError, OperationError
-from provisioning.probe import Outcome
+from provisioning.live import pod_from_object
+from provisioning.probe import Outcome, Probe
 from provisioning.probe_kubectl import (
     KubectlExecutor,
     go_duration,
@@ -19,7 +23,7 @@ from provisioning.probe_kubectl import (
 )
 from provisioning.runner import Result, SubprocessRunner
 from provisioning.validation import Expectation, PlannedProbe, validate_planned
-from tests.validation.conftest import pod, probe
+from tests.validation.conftest import probe
 from tests.validation.runners import ReplayRunner
 
 KUBECONFIG = Path("/state/lab/kubeconfig")
@@ -145,12 +149,32 @@ def test_batch_script_runs_in_a_real_posix_shell() -> None:
     }
 
 
-def test_exec_goes_to_the_first_container_of_the_source() -> None:
-    runner = ReplayRunner(lambda a: Result(tuple(a), 0, ""))
-    p = probe("demo/server", "demo/server", 80)
-    p = type(p)(pod("demo/server", container="main"), p.destination, 80)
-    argv = KubectlExecutor(runner, KUBECONFIG, mode="pool").connect_argv(p, 1)
-    assert argv[argv.index("-c") + 1] == "main"
+def _demo_pod(name: str, ip: str) -> dict[str, Any]:
+    """The demo pod's real manifest, as the API server returns it once it runs."""
+    manifest = next(
+        o
+        for o in workload.demo_manifests("lab1")
+        if o["kind"] == "Pod" and o["metadata"]["name"] == name
+    )
+    return {**copy.deepcopy(manifest), "status": {"phase": "Running", "podIP": ip}}
+
+
+def _exec_container(raw: dict[str, Any]) -> str:
+    source, why = pod_from_object(raw)
+    assert source is not None, why
+    argv = KubectlExecutor(
+        ReplayRunner(lambda a: Result(tuple(a), 0, "")), KUBECONFIG, mode="pool"
+    ).connect_argv(Probe(source.ref(), source.ref(), 80), 1)
+    return argv[argv.index("-c") + 1]
+
+
+def test_exec_goes_to_the_agnhost_container_of_a_real_pod() -> None:
+    assert _exec_container(_demo_pod("server", "10.244.1.7")) == "main"
+    assert _exec_container(_demo_pod("client", "10.244.1.8")) == "agnhost"
+    # A sidecar injected in front (as a service mesh does) has no agnhost: the exec skips it.
+    server = _demo_pod("server", "10.244.1.7")
+    server["spec"]["containers"].insert(0, {"name": "proxy", "image": "envoyproxy/envoy:v1.31"})
+    assert _exec_container(server) == "main"
 
 
 def test_a_missing_kubectl_stops_validation_at_once_not_at_the_deadline() -> None:

@@ -42,6 +42,27 @@ def test_pods_that_cannot_be_probed_are_noted_not_guessed() -> None:
     assert lab.notes == ("demo/intruder not probed: phase is Pending, not Running",)
 
 
+def test_a_pod_without_agnhost_is_a_destination_only_and_noted() -> None:
+    kube = fake_demo_kube(SPEC)
+    web = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "demo", "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27",
+                                 "ports": [{"containerPort": 80}]}]},
+    }  # fmt: skip
+    kube.seed(web)
+    kube.set_status("v1", "Pod", "web", "demo", {"phase": "Running", "podIP": "127.0.40.1"})
+    lab = observe(kube, SPEC)
+    probes = plan_probes(lab)
+    assert "demo/web" not in {p.source.key for p in probes}
+    assert {p.source.key for p in probes if p.destination.key == "demo/web"} == {
+        "demo/client", "demo/intruder", "demo/server", "other/client"
+    }  # fmt: skip
+    assert any(n.startswith("demo/web is not a probe source (no agnhost container") for n in
+               lab.notes)  # fmt: skip
+
+
 def test_no_lab_is_an_operation_error() -> None:
     with pytest.raises(OperationError, match="invoke up"):
         observe(FakeKube(), SPEC)
