@@ -32,6 +32,7 @@ from provisioning.probe import (
     dns_probe,
 )
 from provisioning.spec import CLUSTER_DNS_LABELS, LabSpec, lab_selector
+from provisioning.validation import LeftOut
 
 # The lab's engine name -> the analyzer's engine profile; none enforces nothing.
 ANALYZER_ENGINES = {"calico": "calico", "cilium": "cilium", "azure": "azure", "none": "none"}
@@ -74,8 +75,15 @@ class LiveLab:
     namespaces: Mapping[str, Mapping[str, str]]  # name -> labels
     pods: tuple[LivePod, ...]
     policies: tuple[dict[str, Any], ...]
-    notes: tuple[str, ...] = ()  # what was left out and why (pods without an IP, ...)
+    notes: tuple[str, ...] = ()  # worth knowing, not failing: pods that are destinations only
     dns_pods: tuple[LivePod, ...] = ()  # the cluster DNS pods as read from kube-system
+    # Lab pods that cannot be probed (Pending, no IP, ...): validation fails while any exists.
+    left_out: tuple[LeftOut, ...] = ()
+
+    @property
+    def not_sources(self) -> tuple[str, ...]:
+        """The pods probes cannot run from (no agnhost container)."""
+        return tuple(p.key for p in self.pods if not p.is_source)
 
     def cluster_dict(self) -> dict[str, Any]:
         """The analyzer's ``--cluster`` document for these pods."""
@@ -116,7 +124,11 @@ STAND_IN_DNS = LivePod(
 
 
 def observe(kube: Any, spec: LabSpec) -> LiveLab:
-    """The lab's namespaces, running pods and policies; ``OperationError`` when there is no lab."""
+    """The lab's namespaces, running pods and policies; ``OperationError`` when there is no lab.
+
+    A pod that cannot be probed is kept in ``left_out`` with the reason, so the report names it
+    and fails: a lab with its server Pending must not pass with nothing probed.
+    """
     namespaces = kube.list("v1", "Namespace", label_selector=lab_selector(spec.name))
     if not namespaces:
         raise OperationError(
@@ -130,24 +142,26 @@ def observe(kube: Any, spec: LabSpec) -> LiveLab:
     pods: list[LivePod] = []
     policies: list[dict[str, Any]] = []
     notes: list[str] = []
+    left_out: list[LeftOut] = []
     for ns in ns_labels:
         for raw in sorted(kube.list("v1", "Pod", ns), key=lambda p: p["metadata"]["name"]):
             pod, why = pod_from_object(raw)
             if pod is None:
-                notes.append(f"{ns}/{raw['metadata']['name']} not probed: {why}")
+                left_out.append(LeftOut(f"{ns}/{raw['metadata']['name']}", why))
                 continue
             pods.append(pod)
             if not pod.is_source:
                 notes.append(not_a_source(pod))
         for raw in kube.list("networking.k8s.io/v1", "NetworkPolicy", ns):
             policies.append(policy_for_analysis(raw))
-    if not pods:
-        raise OperationError(
-            f"lab {spec.name!r} has no running pods to probe"
-            + (f" ({'; '.join(notes)})" if notes else ""),
-            hint="wait for the demo workload (`invoke status`) or redeploy it",
-        )
-    return LiveLab(ns_labels, tuple(pods), tuple(policies), tuple(notes), observe_dns(kube))
+    return LiveLab(
+        ns_labels,
+        tuple(pods),
+        tuple(policies),
+        tuple(notes),
+        observe_dns(kube),
+        tuple(left_out),
+    )
 
 
 def not_a_source(pod: LivePod) -> str:
@@ -170,21 +184,27 @@ def observe_dns(kube: Any) -> tuple[LivePod, ...]:
 
 
 def pod_from_object(raw: Mapping[str, Any]) -> tuple[LivePod | None, str]:
-    """A probe-able pod from a Pod object, or None and the reason it cannot be probed."""
+    """A probe-able pod from a Pod object, or None and every reason it cannot be probed.
+
+    Reasons read after "demo/server was not probed: ", e.g. ``phase Pending, no IP yet``.
+    """
     meta, spec, status = raw["metadata"], raw.get("spec") or {}, raw.get("status") or {}
-    if meta.get("deletionTimestamp"):
-        return None, "it is being deleted"
-    if status.get("phase") != "Running":
-        return None, f"phase is {status.get('phase') or 'unknown'}, not Running"
     ip = status.get("podIP")
+    containers = tuple(c["name"] for c in spec.get("containers") or [])
+    reasons = []
+    if meta.get("deletionTimestamp"):
+        reasons.append("being deleted")
+    if status.get("phase") != "Running":
+        reasons.append(f"phase {status.get('phase') or 'unknown'}")
     if not ip:
-        return None, "it has no IP yet"
+        reasons.append("no IP yet")
     if spec.get("hostNetwork"):
         # A host-network pod has the node's IP; NetworkPolicy does not apply to it.
-        return None, "it uses the host network"
-    containers = tuple(c["name"] for c in spec.get("containers") or [])
+        reasons.append("it uses the host network, where NetworkPolicy does not apply")
     if not containers:
-        return None, "it has no containers"
+        reasons.append("no containers")
+    if reasons:
+        return None, ", ".join(reasons)
     agnhost = next(
         (c["name"] for c in spec["containers"] if c.get("image") == versions.AGNHOST_IMAGE), ""
     )

@@ -52,6 +52,21 @@ class Expectation:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """A lab pod that was left out of the probe plan, and why; validation fails while one is."""
+
+    pod: str  # namespace/name
+    reason: str  # e.g. "phase Pending, no IP yet"
+
+    @property
+    def message(self) -> str:
+        return f"{self.pod} was not probed: {self.reason}"
+
+
+NOTHING_PROBED = "no probe was made, so nothing was validated"
+
+
+@dataclass(frozen=True)
 class PlannedProbe:
     probe: Probe
     expected: Expectation
@@ -147,6 +162,7 @@ class StatedExpectation:
 class StatedCheck:
     stated: StatedExpectation
     analyzer: Expectation | None  # None: the lab has no such probe
+    missing: str = ""  # why there is no such probe, when known ("demo/server was not probed: ...")
 
     @property
     def agrees(self) -> bool:
@@ -155,7 +171,7 @@ class StatedCheck:
     @property
     def message(self) -> str:
         if self.analyzer is None:
-            return f"stated {self.stated.text}: no such probe in this lab"
+            return f"stated {self.stated.text}: {self.missing or 'no such probe in this lab'}"
         if self.agrees:
             return f"stated {self.stated.text}: the analyzer agrees"
         return (
@@ -176,8 +192,9 @@ class ValidationReport:
     elapsed: float = 0.0
     rounds: int = 0
     fail_on_loopback: bool = False
-    notes: tuple[str, ...] = field(default=())  # e.g. pods skipped because they had no IP yet
+    notes: tuple[str, ...] = field(default=())  # e.g. pods that are destinations only
     dns: tuple[ProbeCheck, ...] = ()  # one DNS check per client when the lab has egress rules
+    left_out: tuple[LeftOut, ...] = ()  # lab pods not in the probe plan: each fails validation
 
     def counts(self, check: ProbeCheck) -> bool:
         """Whether this probe can fail validation."""
@@ -197,6 +214,14 @@ class ValidationReport:
         return tuple(c for c in self.checks if c.status != Status.MATCH and not self.counts(c))
 
     @property
+    def problems(self) -> tuple[str, ...]:
+        """What fails validation besides probes: pods left out, or nothing probed at all."""
+        found = [lo.message for lo in self.left_out]
+        if not self.all_checks:
+            found.append(NOTHING_PROBED)
+        return tuple(found)
+
+    @property
     def stated_disagreements(self) -> tuple[StatedCheck, ...]:
         return tuple(s for s in self.stated if not s.agrees)
 
@@ -212,7 +237,7 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.stated_disagreements
+        return not self.failures and not self.stated_disagreements and not self.problems
 
     @property
     def exit_code(self) -> int:
@@ -220,7 +245,8 @@ class ValidationReport:
 
 
 def exit_code(report: ValidationReport) -> int:
-    """0 when everything matches; 1 on any mismatch, probe error or stated disagreement."""
+    """0 when everything matches; 1 on any mismatch, probe error, stated disagreement, pod left
+    out of the probe plan, or when nothing was probed."""
     return report.exit_code
 
 
@@ -296,9 +322,17 @@ def _run_round(executor: Executor, probes: list[Probe], timeout: float) -> list[
 
 
 def check_stated(
-    stated: Sequence[StatedExpectation], planned: Sequence[PlannedProbe]
+    stated: Sequence[StatedExpectation],
+    planned: Sequence[PlannedProbe],
+    *,
+    left_out: Sequence[LeftOut] = (),
+    not_sources: Sequence[str] = (),
 ) -> tuple[StatedCheck, ...]:
-    """Compare each stated expectation with the analyzer's verdict for the same probe."""
+    """Compare each stated expectation with the analyzer's verdict for the same probe.
+
+    When there is no such probe, say why if the lab knows: a pod was left out of the plan, or
+    the source has no agnhost container to probe from (``not_sources``).
+    """
     index: dict[tuple[str, str, str, str], Expectation] = {}
     for p in planned:
         probe = p.probe
@@ -306,10 +340,20 @@ def check_stated(
             if port:
                 key = (probe.source.key, probe.destination.key, port, probe.protocol.upper())
                 index[key] = p.expected
-    return tuple(
-        StatedCheck(s, index.get((s.source, s.destination, str(s.port), s.protocol)))
-        for s in stated
-    )
+    why = {lo.pod: lo.message for lo in left_out}
+    for pod in not_sources:
+        why.setdefault(pod, f"{pod} is not a probe source (no agnhost container)")
+    checks = []
+    for s in stated:
+        found = index.get((s.source, s.destination, str(s.port), s.protocol))
+        missing = ""
+        if found is None:
+            reasons = [why[s.source]] if s.source in why else []
+            if s.destination in why and s.destination not in not_sources:
+                reasons.append(why[s.destination])
+            missing = "; ".join(reasons)
+        checks.append(StatedCheck(s, found, missing))
+    return tuple(checks)
 
 
 def validate_planned(
@@ -325,6 +369,8 @@ def validate_planned(
     retry_interval: float = 1.0,
     fail_on_loopback: bool = False,
     notes: Sequence[str] = (),
+    left_out: Sequence[LeftOut] = (),
+    not_sources: Sequence[str] = (),
     policy_reading: Sequence[PlannedProbe] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
@@ -335,7 +381,8 @@ def validate_planned(
     covers both) and the report separates them. Stated expectations describe what the policies
     say, so they are compared with ``policy_reading`` (the analyzer's reference reading) when
     given, else with ``planned``: on engine ``none`` the policies still say deny although
-    nothing enforces them.
+    nothing enforces them. ``left_out`` (pods not in the plan) fail the report and explain a
+    stated expectation without a probe, as ``not_sources`` (pods without agnhost) do.
     """
     stated = [StatedExpectation.coerce(s) for s in stated_expectations]
     checks, elapsed, rounds = validate(
@@ -351,7 +398,12 @@ def validate_planned(
     return ValidationReport(
         checks=tuple(c for c in checks if not c.probe.is_dns),
         dns=tuple(c for c in checks if c.probe.is_dns),
-        stated=check_stated(stated, [p for p in (policy_reading or planned) if not p.probe.is_dns]),
+        stated=check_stated(
+            stated,
+            [p for p in (policy_reading or planned) if not p.probe.is_dns],
+            left_out=left_out,
+            not_sources=not_sources,
+        ),
         lab=lab,
         engine=engine,
         scenario=scenario,
@@ -361,6 +413,7 @@ def validate_planned(
         rounds=rounds,
         fail_on_loopback=fail_on_loopback,
         notes=tuple(notes),
+        left_out=tuple(left_out),
     )
 
 
@@ -401,8 +454,8 @@ def run_validation(
     (``executor`` replaces the kubectl executor, for tests); ``expect`` replaces the analyzer
     (``live.analyzer_expectations``) and ``expect_dns`` the DNS verdicts
     (``live.dns_expectations``). When any policy has the Egress type, each source pod also
-    checks that it can resolve the cluster's names. Raises ``OperationError`` when the lab has
-    nothing to probe.
+    checks that it can resolve the cluster's names. Raises ``OperationError`` when there is no
+    lab; a lab pod that cannot be probed (or nothing to probe at all) is a failing report.
     """
     from provisioning import live
     from provisioning.probe_kubectl import KubectlExecutor
@@ -430,6 +483,8 @@ def run_validation(
         deadline=deadline,
         fail_on_loopback=fail_on_loopback,
         notes=observed.notes,
+        left_out=observed.left_out,
+        not_sources=observed.not_sources,
         policy_reading=reading,
         clock=clock,
         sleep=sleep,

@@ -3,7 +3,8 @@
 Green is allowed, red blocked, as observed; a mismatch gets a thick dashed outline and a "≠"
 with what was expected; grey is a probe that could not run. A DNS section (when the lab has
 egress policies) shows one cell per client in the same colours. No scripts, no external assets,
-so it renders the same offline and in any browser.
+so it renders the same offline and in any browser. Lab pods that were not probed (and a run that
+probed nothing) are listed in red above the matrix: they fail validation.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ td.mismatch, td.probe-error { border: 5px dashed #111; }
 td.ignored { border: 4px dotted #555; }
 .expect { display: block; font-size: 13px; font-weight: 400; }
 .legend span { display: inline-block; padding: 4px 10px; margin-right: 8px; border-radius: 6px; }
-ul.diff li { margin: 4px 0; }
+ul.diff li, ul.problems li { margin: 4px 0; }
+ul.problems { color: #c62828; font-size: 18px; }
 """
 
 _CLASS = {
@@ -133,6 +135,8 @@ def render_html(report: ValidationReport) -> str:
     stated = "".join(
         f"<li>{'✓' if s.agrees else '✗'} {escape(s.message)}</li>" for s in report.stated
     )
+    problems = "".join(f"<li>✗ {escape(p)}</li>" for p in report.problems)
+    notes = "".join(f"<li>{escape(n)}</li>" for n in report.notes)
     title = f"NetworkPolicy lab {report.lab}".strip()
     return (
         "<!DOCTYPE html>\n"
@@ -145,9 +149,15 @@ def render_html(report: ValidationReport) -> str:
         '<span style="background:#d93636;color:#fff">blocked</span>'
         '<span style="background:#9e9e9e;color:#fff">probe error</span>'
         '<span style="border:4px dashed #111">differs from the policies</span></p>'
+        + (
+            f'<h2 class="fail">Not probed</h2><ul class="problems">{problems}</ul>'
+            if problems
+            else ""
+        )
         + "".join(_grid(report, g) for g in grids(report))
         + (_dns(report) if report.dns else "")
         + (f'<h2>Differences</h2><ul class="diff">{diff_items}</ul>' if diff_items else "")
         + (f"<h2>Stated expectations</h2><ul>{stated}</ul>" if stated else "")
+        + (f"<h2>Notes</h2><ul>{notes}</ul>" if notes else "")
         + "</body></html>\n"
     )

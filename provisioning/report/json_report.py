@@ -1,7 +1,9 @@
 """The JSON report: every probe with expected, observed, outcome, attempts and timings.
 
 DNS checks (present when the lab has egress policies) are listed under ``dns``, one per client,
-with ``expected``/``observed`` in their own words: ``resolve`` or ``fail``.
+with ``expected``/``observed`` in their own words: ``resolve`` or ``fail``. ``left_out`` names
+each lab pod that was not probed and why; ``problems`` lists those and a run that probed nothing,
+each of which fails validation.
 """
 
 from __future__ import annotations
@@ -92,7 +94,13 @@ def report_document(report: ValidationReport) -> dict[str, Any]:
             "dns_matched": sum(1 for c in report.dns if c.status == "match"),
             "dns_mismatched": sum(1 for c in report.dns if c.status == "mismatch"),
             "dns_errors": sum(1 for c in report.dns if c.status == "error"),
+            "left_out": len(report.left_out),
         },
+        # What fails validation besides probes: pods not probed (and why), or nothing probed.
+        "problems": list(report.problems),
+        "left_out": [
+            {"pod": lo.pod, "reason": lo.reason, "message": lo.message} for lo in report.left_out
+        ],
         "probes": [probe_document(report, c) for c in report.checks],
         "dns": [dns_document(c) for c in report.dns],
         "stated": [

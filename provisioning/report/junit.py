@@ -3,7 +3,8 @@
 A mismatch is a ``failure`` carrying the analyzer's explanation, a probe that could not run is an
 ``error``, and a loopback difference (which does not count) is ``skipped`` with the reason.
 Stated expectations form a second suite, so a CI run shows where lab text and policies disagree;
-DNS checks (when the lab has egress policies) a third, one test case per client.
+DNS checks (when the lab has egress policies) a third, one test case per client. A ``coverage``
+suite fails once per lab pod left out of the probe plan, and once when nothing was probed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from provisioning.report.matrix import cell_state, observed_word
-from provisioning.validation import ValidationReport
+from provisioning.validation import NOTHING_PROBED, ValidationReport
 
 
 def render_junit(report: ValidationReport) -> str:
@@ -71,8 +72,32 @@ def render_junit(report: ValidationReport) -> str:
         stated.set("errors", "0")
     if report.dns:
         _dns_suite(root, report)
+    if report.problems:
+        _coverage_suite(root, report)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _coverage_suite(root: ET.Element, report: ValidationReport) -> None:
+    """One failing case per lab pod left out of the plan, and one when nothing was probed."""
+    suite = ET.SubElement(root, "testsuite", name="coverage")
+    for lo in report.left_out:
+        case = ET.SubElement(
+            suite, "testcase", classname=f"{report.lab or 'lab'}.coverage", name=f"{lo.pod} probed"
+        )
+        ET.SubElement(case, "failure", message=lo.message, type="not-probed")
+    if not report.all_checks:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"{report.lab or 'lab'}.coverage",
+            name="at least one probe made",
+        )
+        ET.SubElement(case, "failure", message=NOTHING_PROBED, type="nothing-probed")
+    suite.set("tests", str(len(report.problems)))
+    suite.set("failures", str(len(report.problems)))
+    suite.set("errors", "0")
+    suite.set("skipped", "0")
 
 
 def _dns_suite(root: ET.Element, report: ValidationReport) -> None:

@@ -3,7 +3,8 @@
 Cells: ``.`` allowed (observed: connected), ``r`` refused (reached, nothing listening, so the
 network allowed it), ``X`` blocked, ``E`` probe error. A marker after an observed cell flags it:
 ``!`` disagrees with the expectation, ``~`` disagrees but is loopback traffic (not counted).
-When the lab has egress policies, a DNS section follows: one line per client.
+When the lab has egress policies, a DNS section follows: one line per client. Lab pods left out
+of the probe plan (and a run that probed nothing) are listed first: they fail validation.
 """
 
 from __future__ import annotations
@@ -47,11 +48,14 @@ def summary_line(report: ValidationReport) -> str:
     head = f"{where} ({context})" if context else where
     verdict = "PASS" if report.ok else "FAIL"
     converged = report.converged_after
-    timing = (
-        f"converged after {converged:.1f}s"
-        if converged is not None
-        else f"not converged within the {report.deadline:g}s deadline"
-    )
+    if not report.all_checks:
+        timing = "nothing was probed"
+    elif converged is not None:
+        timing = f"converged after {converged:.1f}s"
+    else:
+        timing = f"not converged within the {report.deadline:g}s deadline"
+    if report.left_out:
+        timing += f"; {len(report.left_out)} pod(s) not probed"
     dns = ""
     if report.dns:
         resolved_ok = sum(1 for c in report.dns if c.status == "match")
@@ -104,6 +108,9 @@ def dns_lines(report: ValidationReport) -> list[str]:
 
 def render_table(report: ValidationReport) -> str:
     lines = [summary_line(report), ""]
+    if report.problems:
+        lines += [f"✗ {problem}" for problem in report.problems]
+        lines.append("")
     for grid in grids(report):
         lines.append(f"port {grid.title}: expected (. allow, X deny)")
         lines += _table(grid, lambda c: "." if c.expected.allowed else "X")
@@ -123,7 +130,7 @@ def render_table(report: ValidationReport) -> str:
     if differing:
         lines.append("differences:")
         lines += [difference_line(report, c) for c in differing]
-    else:
+    elif report.all_checks:  # with nothing probed, "no differences" would claim too much
         lines.append("no differences: every probe did what the policies say.")
     slow = [c for c in report.all_checks if c.status == "match" and len(c.attempts) > 1]
     if slow:

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+
 import pytest
 
 from provisioning.errors import OperationError, UsageError
 from provisioning.fake_kube import FakeKube
-from provisioning.live import observe, plan_probes
-from provisioning.probe import Outcome
+from provisioning.live import analyzer_expectations, observe, plan_probes
+from provisioning.probe import Outcome, Probe, ProbeResult
 from provisioning.probe_kubectl import KubectlExecutor
+from provisioning.report import FORMATS, render
 from provisioning.spec import LabSpec
-from provisioning.validation import Status, run_validation
+from provisioning.validation import (
+    NOTHING_PROBED,
+    Expectation,
+    LeftOut,
+    Status,
+    run_validation,
+)
 from tests.validation.demo_cluster import POD_IPS, fake_demo_kube, wire_dataplane
 from tests.validation.netlab import NetnsLab
 from tests.validation.runners import LocalKubectl
@@ -39,7 +51,59 @@ def test_pods_that_cannot_be_probed_are_noted_not_guessed() -> None:
     kube.set_status("v1", "Pod", "intruder", "demo", {"phase": "Pending"})
     lab = observe(kube, SPEC)
     assert "demo/intruder" not in [p.key for p in lab.pods]
-    assert lab.notes == ("demo/intruder not probed: phase is Pending, not Running",)
+    assert lab.left_out == (LeftOut("demo/intruder", "phase Pending, no IP yet"),)
+    assert lab.left_out[0].message == "demo/intruder was not probed: phase Pending, no IP yet"
+
+
+def test_a_pending_server_fails_validation_and_every_format_says_why() -> None:
+    """The server Pending leaves nothing to probe: that must fail, not pass with 0 probes."""
+    kube = fake_demo_kube(SPEC)
+    kube.set_status("v1", "Pod", "server", "demo", {"phase": "Pending"})
+    local = LocalKubectl(POD_IPS)
+    stated = [{"from": "demo/client", "to": "demo/server", "port": 80, "expect": "allow"}]
+    report = run_validation(kube, local, SPEC, executor=KubectlExecutor(local, SPEC.kubeconfig),
+                            probe_timeout=0.5, deadline=2, stated_expectations=stated)  # fmt: skip
+    why = "demo/server was not probed: phase Pending, no IP yet"
+    assert report.all_checks == () and local.execs == 0
+    assert not report.ok and report.exit_code == 1
+    assert report.problems == (why, NOTHING_PROBED)
+    assert report.stated[0].message == f"stated demo/client -> demo/server:80/TCP allow: {why}"
+    unstated = dataclasses.replace(report, stated=())  # so only the left-out pod can say it
+    for fmt in FORMATS:
+        assert why in render(unstated, fmt), fmt
+    assert render(report, "table").startswith("FAIL lab lab1")
+    doc = json.loads(render(report, "json"))
+    assert doc["ok"] is False and doc["left_out"] == [
+        {"pod": "demo/server", "reason": "phase Pending, no IP yet", "message": why}
+    ]
+    junit = ET.fromstring(render(report, "junit"))
+    failures = [f.get("message") for f in junit.iter("failure")]
+    assert why in failures and NOTHING_PROBED in failures
+
+
+def test_one_client_left_out_fails_even_when_every_probe_matches() -> None:
+    kube = fake_demo_kube(SPEC)
+    kube.set_status("v1", "Pod", "intruder", "demo", {"phase": "Pending"})
+    local = LocalKubectl(POD_IPS)
+
+    class AsExpected:  # answers every probe as the analyzer expects: only left_out can fail
+        def run(self, probes: Sequence[Probe], timeout: float) -> list[ProbeResult]:
+            allowed = {p.key: e.allowed for p, e in zip(probes, expected(probes), strict=True)}
+            return [
+                ProbeResult(p, Outcome.CONNECTED if allowed[p.key] else Outcome.BLOCKED)
+                for p in probes
+            ]
+
+    lab = observe(kube, SPEC)
+
+    def expected(probes: Sequence[Probe]) -> list[Expectation]:
+        return analyzer_expectations(lab, probes, SPEC.engine)
+
+    report = run_validation(kube, local, SPEC, executor=AsExpected(), probe_timeout=0.5,
+                            deadline=2)  # fmt: skip
+    assert report.checks and not report.failures
+    assert report.problems == ("demo/intruder was not probed: phase Pending, no IP yet",)
+    assert report.exit_code == 1
 
 
 def test_a_pod_without_agnhost_is_a_destination_only_and_noted() -> None:

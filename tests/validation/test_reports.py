@@ -78,9 +78,9 @@ def test_json_has_every_probe_with_attempts_and_timings() -> None:
     assert doc["summary"] == {
         "probes": 6, "counted": 5, "matched": 3, "mismatched": 1, "errors": 1,
         "loopback_ignored": 1, "stated_disagreements": 1, "dns_checks": 0, "dns_matched": 0,
-        "dns_mismatched": 0, "dns_errors": 0,
+        "dns_mismatched": 0, "dns_errors": 0, "left_out": 0,
     }  # fmt: skip
-    assert doc["dns"] == []
+    assert doc["dns"] == [] and doc["left_out"] == [] and doc["problems"] == []
     refused = doc["probes"][4]
     assert (refused["outcome"], refused["observed"], refused["status"]) == (
         "refused", "allow", "match",

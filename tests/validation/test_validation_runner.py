@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from provisioning.probe import Outcome, Probe, ProbeResult, SocketExecutor
+from provisioning.report import render
 from provisioning.validation import (
+    NOTHING_PROBED,
     Expectation,
     PlannedProbe,
     StatedExpectation,
@@ -128,6 +130,26 @@ def test_stated_expectations_are_checked_against_the_analyzer() -> None:
     assert "the policies say allow" in report.stated[1].message
     assert "no such probe" in report.stated[2].message
     assert report.exit_code == 1
+
+
+def test_nothing_probed_fails_instead_of_passing_vacuously() -> None:
+    report = _run([], Scripted(FakeClock(), {}, cost=0), FakeClock())
+    assert report.problems == (NOTHING_PROBED,)
+    assert not report.ok and report.exit_code == 1
+    text = render(report, "table")
+    assert "nothing was probed" in text.splitlines()[0] and "no differences" not in text
+
+
+def test_a_stated_expectation_from_a_pod_without_agnhost_says_so() -> None:
+    clock = FakeClock()
+    a = probe("demo/client", "demo/server", 80)
+    stated = [{"from": "demo/web", "to": "demo/server", "port": 80, "expect": "allow"}]
+    report = _run([PlannedProbe(a, ALLOW)], Scripted(clock, {a.key: [Outcome.CONNECTED]}, 0),
+                  clock, stated_expectations=stated, not_sources=["demo/web"])  # fmt: skip
+    assert report.stated[0].message == (
+        "stated demo/web -> demo/server:80/TCP allow: demo/web is not a probe source "
+        "(no agnhost container)"
+    )
 
 
 # --- with real traffic ----------------------------------------------------------------------
