@@ -112,12 +112,19 @@ def dns_probe(source: PodRef, name: str = CLUSTER_DNS_NAME) -> Probe:
     return Probe(source, CLUSTER_DNS, DNS_PORT, "UDP", dns_name=name)
 
 
+# What a result's ``seconds`` measured, so reports never claim more than they know:
+TIMING_PROBE = "probe"  # this connect alone (a socket here, or timed inside the pod)
+TIMING_EXEC = "exec"  # a kubectl exec that ran this probe alone: includes the exec's start-up
+TIMING_BATCH = "batch"  # a kubectl exec shared with the source's other probes: its whole time
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     probe: Probe
     outcome: Outcome
     detail: str = ""  # what the probe printed or why it failed, for reports
     seconds: float = 0.0  # how long this attempt took, as the executor measured it
+    timing: str = TIMING_PROBE  # what ``seconds`` covers: TIMING_PROBE, _EXEC or _BATCH
 
 
 class Executor(Protocol):

@@ -11,6 +11,15 @@ Two ways to run a batch, measured in ``benchmarks/validate_bench.py``:
 Every line that comes back is classified by ``classify_agnhost``; anything unexpected (the pod
 is gone, the shell is missing, a line is absent) is an ``error`` result, never ``blocked``.
 
+Timings: in per-source mode each connect is timed inside the pod from ``/proc/uptime`` (the
+kernel's boot-time clock, 10 ms resolution), since the exec's own time is every probe's at once.
+The alternatives depend on how the image was built: busybox ``date +%N`` needs the build option
+FEATURE_DATE_NANO (Alpine's busybox config has had it off), ``$EPOCHREALTIME`` depends on the
+shell (bash 5 and recent busybox ash have it, dash does not). ``/proc/uptime`` is there in any
+Linux pod whatever the shell. Where it cannot be read, the result says its time is the batch's
+(``TIMING_BATCH``). In pool mode a probe's time is its whole exec's (``TIMING_EXEC``), which
+includes the exec start-up.
+
 DNS checks ride along in the same exec: agnhost ``connect NAME:443`` resolves the name first and
 prints ``DNS: ...`` when it cannot (``classify_dns``). Resolution is not bounded by ``--timeout``
 but by the pod's resolver (Go's defaults: 5 s per try, 2 tries), which ``exec_margin`` covers.
@@ -25,7 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provisioning.errors import CommandError
-from provisioning.probe import Outcome, Probe, ProbeResult, classify
+from provisioning.probe import (
+    TIMING_BATCH,
+    TIMING_EXEC,
+    TIMING_PROBE,
+    Outcome,
+    Probe,
+    ProbeResult,
+    classify,
+)
 from provisioning.runner import Runner
 
 AGNHOST = "/agnhost"
@@ -37,16 +54,24 @@ RESULT_TAG = "@@probe"
 DNS_DIAL_PORT = 443
 
 
-# Runs each connect in the background and prints one tagged line per probe. Arguments come as
-# positional parameters (timeout, then index/address/protocol triples) so nothing is quoted into
-# the script. `set -f` keeps an unquoted message from globbing; the unquoted `$out` folds a
-# multi-line message onto the tagged line; each echo is one short write, so lines do not mix.
+# Runs each connect in the background and prints one tagged line per probe:
+# `@@probe INDEX EXIT MILLIS MESSAGE`. Arguments come as positional parameters (timeout, then
+# index/address/protocol triples) so nothing is quoted into the script. `set -f` keeps an unquoted
+# message from globbing; the unquoted `$out` folds a multi-line message onto the tagged line; each
+# echo is one short write, so lines do not mix. MILLIS is the connect's own time from
+# /proc/uptime ("12345.67": seconds and exactly two decimals), subtracted in parts so no number
+# has a leading zero (which sh would read as octal); "-" when /proc/uptime cannot be read.
 def batch_script(agnhost: str = AGNHOST) -> str:
     return (
         "set -f; t=$1; shift; "
         "while [ $# -ge 3 ]; do "
-        f'( out=$({agnhost} connect "$2" --timeout="$t" --protocol="$3" 2>&1); rc=$?; '
-        f'echo "{RESULT_TAG} $1 $rc" $out ) & '
+        "( a=; b=; read -r a _ 2>/dev/null </proc/uptime; "
+        f'out=$({agnhost} connect "$2" --timeout="$t" --protocol="$3" 2>&1); rc=$?; '
+        "read -r b _ 2>/dev/null </proc/uptime; "
+        'case "$a $b" in *.*" "*.*) '
+        "ms=$(( ((${b%.*} - ${a%.*}) * 100 + 1${b#*.} - 1${a#*.}) * 10 ));; "
+        "*) ms=-;; esac; "
+        f'echo "{RESULT_TAG} $1 $rc $ms" $out ) & '
         "shift 3; done; wait"
     )
 
@@ -143,40 +168,54 @@ class KubectlExecutor:
         answer = self._exec(self.connect_argv(probe, timeout), timeout)
         seconds = time.monotonic() - start
         if isinstance(answer, str):
-            return [ProbeResult(probe, Outcome.ERROR, answer, seconds)]
+            return [ProbeResult(probe, Outcome.ERROR, answer, seconds, TIMING_EXEC)]
         outcome, detail = classify(probe, *answer)
-        return [ProbeResult(probe, outcome, detail, seconds)]
+        return [ProbeResult(probe, outcome, detail, seconds, TIMING_EXEC)]
 
     def _batch(self, probes: Sequence[Probe], timeout: float) -> list[ProbeResult]:
         start = time.monotonic()
         answer = self._exec(self.batch_argv(probes, timeout), timeout)
         seconds = time.monotonic() - start
         if isinstance(answer, str):
-            return [ProbeResult(p, Outcome.ERROR, answer, seconds) for p in probes]
+            return [ProbeResult(p, Outcome.ERROR, answer, seconds, TIMING_BATCH) for p in probes]
         returncode, output = answer
         lines = parse_batch_output(output)
         results = []
         for index, probe in enumerate(probes):
             if index in lines:
-                outcome, detail = classify(probe, *lines[index])
+                line = lines[index]
+                outcome, detail = classify(probe, line.code, line.message)
+                if line.seconds is not None:
+                    results.append(ProbeResult(probe, outcome, detail, line.seconds, TIMING_PROBE))
+                    continue
             else:
                 # No tagged line: the exec failed as a whole (pod gone, no shell); say why.
                 tail = output.strip().splitlines()[-1:] or [f"exit {returncode}, no output"]
                 outcome, detail = Outcome.ERROR, f"no result from the pod: {tail[0]}"
-            results.append(ProbeResult(probe, outcome, detail, seconds))
+            results.append(ProbeResult(probe, outcome, detail, seconds, TIMING_BATCH))
         return results
 
 
-def parse_batch_output(output: str) -> dict[int, tuple[int, str]]:
-    """``{index: (agnhost exit code, agnhost message)}`` from the tagged lines of a batch."""
-    found: dict[int, tuple[int, str]] = {}
+@dataclass(frozen=True)
+class BatchLine:
+    """One probe's tagged line: agnhost's exit code and message, and its time in the pod."""
+
+    code: int
+    message: str
+    seconds: float | None  # None: the pod could not time it (no /proc/uptime)
+
+
+def parse_batch_output(output: str) -> dict[int, BatchLine]:
+    """``{index: BatchLine}`` from the tagged lines of a batch; other lines are ignored."""
+    found: dict[int, BatchLine] = {}
     for line in output.splitlines():
-        parts = line.strip().split(" ", 3)
-        if len(parts) < 3 or parts[0] != RESULT_TAG:
+        parts = line.strip().split(" ", 4)
+        if len(parts) < 4 or parts[0] != RESULT_TAG:
             continue
         try:
             index, code = int(parts[1]), int(parts[2])
+            seconds = None if parts[3] == "-" else int(parts[3]) / 1000
         except ValueError:
             continue
-        found[index] = (code, parts[3] if len(parts) > 3 else "")
+        found[index] = BatchLine(code, parts[4] if len(parts) > 4 else "", seconds)
     return found

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provisioning.errors import UsageError
-from provisioning.probe import Executor, Outcome, Probe, ProbeResult
+from provisioning.probe import TIMING_PROBE, Executor, Outcome, Probe, ProbeResult
 
 if TYPE_CHECKING:
     from provisioning.runner import Runner
@@ -78,6 +78,7 @@ class Attempt:
     detail: str
     started: float  # seconds since validation began
     seconds: float  # how long the attempt took
+    timing: str = TIMING_PROBE  # what ``seconds`` covers (``provisioning.probe`` TIMING_*)
 
 
 class Status:
@@ -282,7 +283,13 @@ def validate(
         now = clock() - start
         for index, result in zip(pending, results, strict=True):
             attempts[index].append(
-                Attempt(result.outcome, result.detail, round_start - start, result.seconds)
+                Attempt(
+                    result.outcome,
+                    result.detail,
+                    round_start - start,
+                    result.seconds,
+                    result.timing,
+                )
             )
             if matches(planned[index].expected, result.outcome):
                 matched_at[index] = now

@@ -64,6 +64,9 @@ def _attempts(check: ProbeCheck) -> list[dict[str, Any]]:
             "detail": a.detail,
             "started": _round(a.started),
             "seconds": _round(a.seconds),
+            # probe: this connect alone; exec: its own kubectl exec, start-up included;
+            # batch: the whole exec it shared with the source's other probes.
+            "timing": a.timing,
         }
         for a in check.attempts
     ]

@@ -224,7 +224,7 @@ def test_dns_check_command_is_agnhost_connect_to_the_absolute_name() -> None:
 
 def test_dns_checks_ride_in_the_source_pods_single_exec() -> None:
     def reply(argv: list[str]) -> Result:
-        lines = ["@@probe 0 1 TIMEOUT", f"@@probe 1 1 DNS: {LOOKUP}: no such host"]
+        lines = ["@@probe 0 1 1000 TIMEOUT", f"@@probe 1 1 10 DNS: {LOOKUP}: no such host"]
         return Result(tuple(argv), 0, "\n".join(lines) + "\n")
 
     runner = ReplayRunner(reply)

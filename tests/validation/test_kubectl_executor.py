@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import shlex
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from provisioning.errors import CommandError, OperationError
 from provisioning.live import pod_from_object
 from provisioning.probe import Outcome, Probe
 from provisioning.probe_kubectl import (
+    BatchLine,
     KubectlExecutor,
     go_duration,
     host_port,
@@ -24,7 +26,8 @@ from provisioning.probe_kubectl import (
 from provisioning.runner import Result, SubprocessRunner
 from provisioning.validation import Expectation, PlannedProbe, validate_planned
 from tests.validation.conftest import probe
-from tests.validation.runners import ReplayRunner
+from tests.validation.netlab import NetnsLab
+from tests.validation.runners import LocalKubectl, ReplayRunner
 
 KUBECONFIG = Path("/state/lab/kubeconfig")
 
@@ -81,7 +84,7 @@ def test_per_source_mode_execs_once_per_source_pod() -> None:
     def reply(argv: list[str]) -> Result:
         seen.append(argv)
         # Answer as the batch script would: tagged lines, in any order.
-        lines = ["@@probe 1 1 TIMEOUT", "@@probe 0 0", "@@probe 2 1 REFUSED"]
+        lines = ["@@probe 1 1 1002 TIMEOUT", "@@probe 0 0 4", "@@probe 2 1 - REFUSED"]
         return Result(tuple(argv), 0, "\n".join(lines) + "\n")
 
     runner = ReplayRunner(reply)
@@ -98,11 +101,14 @@ def test_per_source_mode_execs_once_per_source_pod() -> None:
     assert argv[-9:] == ["0", "10.0.0.9:80", "tcp", "1", "10.0.0.9:8080", "tcp",
                          "2", "10.0.1.9:80", "udp"]  # fmt: skip
     assert [r.outcome for r in results] == [Outcome.CONNECTED, Outcome.BLOCKED, Outcome.REFUSED]
+    # Each connect's own time from the pod; "-" (no /proc/uptime) falls back to the batch's.
+    assert [(r.seconds, r.timing) for r in results[:2]] == [(0.004, "probe"), (1.002, "probe")]
+    assert results[2].timing == "batch"
 
 
 def test_a_missing_line_or_a_failed_exec_is_an_error_never_blocked() -> None:
     probes = [probe("demo/client", "demo/server", 80), probe("demo/client", "demo/server", 81)]
-    partial = ReplayRunner(lambda a: Result(tuple(a), 0, "@@probe 0 1 TIMEOUT\n"))
+    partial = ReplayRunner(lambda a: Result(tuple(a), 0, "@@probe 0 1 1001 TIMEOUT\n"))
     outcomes = [r.outcome for r in KubectlExecutor(partial, KUBECONFIG).run(probes, 1)]
     assert outcomes == [Outcome.BLOCKED, Outcome.ERROR]
 
@@ -122,31 +128,86 @@ def test_a_missing_line_or_a_failed_exec_is_an_error_never_blocked() -> None:
 
 def test_batch_output_parsing_ignores_noise() -> None:
     out = (
-        "Defaulted container\n@@probe 3 1 TIMEOUT: read udp x: i/o timeout\n"
-        "@@probe x 1\n@@probe 0 0\n"
+        "Defaulted container\n@@probe 3 1 1000 TIMEOUT: read udp x: i/o timeout\n"
+        "@@probe x 1 5\n@@probe 0 0 7\n@@probe 4 1 - REFUSED\n@@probe 5 0\n"
     )
-    assert parse_batch_output(out) == {3: (1, "TIMEOUT: read udp x: i/o timeout"), 0: (0, "")}
+    assert parse_batch_output(out) == {
+        3: BatchLine(1, "TIMEOUT: read udp x: i/o timeout", 1.0),
+        0: BatchLine(0, "", 0.007),
+        4: BatchLine(1, "REFUSED", None),
+    }
 
 
-def test_batch_script_runs_in_a_real_posix_shell() -> None:
-    # The script must work in the image's shell: run it with /bin/sh and a stub agnhost that
-    # answers per address, including a multi-line message with a glob character.
+# The image runs the script in busybox sh (Alpine); bash is there too. Each that is here runs it.
+SHELLS = [
+    argv
+    for argv in (["/bin/sh"], ["/bin/bash"], [shutil.which("busybox") or "/nonexistent", "sh"])
+    if Path(argv[0]).exists()
+]
+
+
+def _run_batch_script(
+    shell: list[str], uptime: str = "/proc/uptime"
+) -> subprocess.CompletedProcess[str]:
+    """The batch script in a real shell, with a stub agnhost that answers per address."""
     executor = KubectlExecutor(ReplayRunner(lambda a: Result(tuple(a), 0, "")), KUBECONFIG)
     probes = [probe("demo/client", "demo/server", port, dst_ip="10.0.0.1") for port in (1, 2, 3)]
     argv = executor.batch_argv(probes, 1.5)
     command = argv[argv.index("--") + 1 :]
+    # Port 2 takes 0.3 s, as a connect does until its timeout; the others answer at once.
     stub = (
-        'agnhost() { case "$2" in *:1) return 0;; *:2) echo "TIMEOUT" >&2; return 1;; '
+        'agnhost() { case "$2" in *:1) return 0;; *:2) sleep 0.3; echo "TIMEOUT" >&2; return 1;; '
         '*) printf "OTHER: *\\nsecond line\\n" >&2; return 1;; esac; }; '
     )
     script = stub + command[2].replace("/agnhost connect", "agnhost connect")
-    proc = subprocess.run(["/bin/sh", "-c", script, *command[3:]], capture_output=True, text=True)
+    script = script.replace("/proc/uptime", uptime)
+    proc = subprocess.run([*shell, "-c", script, *command[3:]], capture_output=True, text=True)
     assert proc.returncode == 0, shlex.join(command)
-    assert parse_batch_output(proc.stdout) == {
+    return proc
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=" ".join)
+def test_batch_script_runs_in_a_real_shell_and_times_each_connect(shell: list[str]) -> None:
+    # The script must work in the image's shell (busybox sh; bash is there too), including a
+    # multi-line message with a glob character.
+    lines = parse_batch_output(_run_batch_script(shell).stdout)
+    assert {i: (line.code, line.message) for i, line in lines.items()} == {
         0: (0, ""),
         1: (1, "TIMEOUT"),
         2: (1, "OTHER: * second line"),
     }
+    # Each connect timed on its own (10 ms resolution), not the batch's time for all of them.
+    slow, fast = lines[1].seconds, lines[0].seconds
+    assert slow is not None and fast is not None
+    assert 0.29 <= slow < 1.0 and fast < 0.1
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=" ".join)
+def test_without_proc_uptime_the_script_says_it_could_not_time(shell: list[str]) -> None:
+    proc = _run_batch_script(shell, uptime="/nonexistent/uptime")
+    lines = parse_batch_output(proc.stdout)
+    assert [lines[i].seconds for i in range(3)] == [None, None, None]
+    assert [lines[i].code for i in range(3)] == [0, 1, 1]
+    assert proc.stderr == ""
+
+
+def test_per_source_timings_are_each_probes_own_in_a_real_exec(netns: NetnsLab) -> None:
+    # One exec from demo/client runs a connect that succeeds and one the network drops: the
+    # first must not be reported as taking the second's timeout.
+    server, client = "127.0.10.1", "127.0.20.1"
+    netns.tcp_listener(server, 80)
+    netns.tcp_listener(server, 8080)
+    netns.drop(client, server, 8080)
+    local = LocalKubectl({"demo/client": client}, netns=netns.name)
+    probes = [
+        probe("demo/client", "demo/server", port, src_ip=client, dst_ip=server)
+        for port in (80, 8080)
+    ]
+    connected, blocked = KubectlExecutor(local, KUBECONFIG).run(probes, 1.0)
+    assert local.execs == 1
+    assert (connected.outcome, blocked.outcome) == (Outcome.CONNECTED, Outcome.BLOCKED)
+    assert connected.timing == blocked.timing == "probe"
+    assert connected.seconds < 0.5 and 0.9 <= blocked.seconds < 2.0
 
 
 def _demo_pod(name: str, ip: str) -> dict[str, Any]:

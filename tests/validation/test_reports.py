@@ -100,6 +100,21 @@ def test_junit_has_one_case_per_probe_and_failures_carry_the_explanation() -> No
     assert stated.get("failures") == "1"
 
 
+def test_json_and_junit_say_what_a_probes_time_covers() -> None:
+    p = probe("demo/client", "demo/server", 80)
+    attempts = (
+        Attempt(Outcome.BLOCKED, "TIMEOUT", 0.0, 1.01, "batch"),
+        Attempt(Outcome.CONNECTED, "", 1.0, 0.02, "probe"),
+    )
+    report = ValidationReport((ProbeCheck(p, Expectation(True), attempts, 1.1),), lab="lab1")
+    doc = json.loads(render(report, "json"))
+    assert [a["timing"] for a in doc["probes"][0]["attempts"]] == ["batch", "probe"]
+    case = ET.fromstring(render(report, "junit")).find("testsuite/testcase")
+    assert case is not None and case.get("time") == "1.030"
+    out = case.findtext("system-out") or ""
+    assert "the whole kubectl exec this probe shared with its pod's other probes" in out
+
+
 def test_unknown_format_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="choose one of: html, json, junit, table"):
         render(sample_report(), "yaml")
