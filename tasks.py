@@ -137,6 +137,10 @@ def up(
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
     timeout = parse_duration(probe_timeout, where="--probe-timeout")
     wait = parse_duration(deadline, where="--deadline")
+    if not no_validate:
+        from provisioning.validation import check_timings
+
+        check_timings(timeout, wait)  # bad usage before anything is created
     if spec.provider == "aks":
         _up_aks(
             spec,
