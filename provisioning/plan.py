@@ -175,33 +175,22 @@ def make_plan(
     elif observed.reason:
         notes.append(observed.reason)
 
+    blocked = None
     if observed.cluster_exists and observed.owned is False:
-        return Plan(
-            spec,
-            observed,
-            (),
-            artifacts,
-            engine.warnings,
-            blocked=(
-                f"{spec.provider} cluster {spec.name!r} exists but was not created by netpol-lab "
-                "(its nodes lack the netpol-lab.io labels); choose another --name, or remove it "
-                f"yourself (kind delete cluster --name {spec.name})"
-            ),
-            notes=tuple(notes),
+        blocked = (
+            f"{spec.provider} cluster {spec.name!r} exists but was not created by netpol-lab "
+            "(its nodes lack the netpol-lab.io labels); choose another --name, or remove it "
+            f"yourself (kind delete cluster --name {spec.name})"
         )
-    if observed.cluster_exists and observed.owned is None:
+    elif observed.cluster_exists and observed.owned is None:
+        blocked = (
+            f"{spec.provider} cluster {spec.name!r} exists but its API does not answer and "
+            "nothing records that netpol-lab created it; check it with `docker ps` and "
+            "`kind get clusters`, or choose another --name"
+        )
+    if blocked:
         return Plan(
-            spec,
-            observed,
-            (),
-            artifacts,
-            engine.warnings,
-            blocked=(
-                f"{spec.provider} cluster {spec.name!r} exists but its API does not answer and "
-                "nothing records that netpol-lab created it; check it with `docker ps` and "
-                f"`kind get clusters`, or choose another --name"
-            ),
-            notes=tuple(notes),
+            spec, observed, (), artifacts, engine.warnings, blocked=blocked, notes=tuple(notes)
         )
 
     steps: list[PlanStep] = []
