@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioning.errors import CommandError
+from provisioning.errors import CommandError, choice_error
 from provisioning.probe import (
     TIMING_BATCH,
     TIMING_EXEC,
@@ -110,6 +110,11 @@ class KubectlExecutor:
     exec_margin: float = 30.0  # extra seconds an exec may take beyond the probe timeout
     kubectl: str = "kubectl"
     agnhost: str = AGNHOST  # the binary's path inside the pod's image
+
+    def __post_init__(self) -> None:
+        # A mistyped mode would otherwise run per-source silently.
+        if self.mode not in MODES:
+            raise choice_error("kubectl executor mode", self.mode, MODES)
 
     def run(self, probes: Sequence[Probe], timeout: float) -> list[ProbeResult]:
         if not probes:

@@ -50,9 +50,8 @@ def parse_duration(value: Any, *, where: str) -> float:
 
 @dataclass(frozen=True)
 class _Key:
-    """One allowed key: a human type name and a converter that raises ValueError on bad input."""
+    """One allowed key: a converter that raises ValueError naming what it accepts."""
 
-    type_name: str
     convert: Callable[[Any], Any]
 
 
@@ -115,35 +114,34 @@ def _optional_str(v: Any) -> str | None:
 
 
 _TOP: dict[str, _Key] = {
-    "description": _Key("string", _str),
-    "provider": _Key("string", _choice(PROVIDERS)),
-    "engine": _Key("string", _choice(ENGINES)),
-    "name": _Key("string", _name),
-    "scenario": _Key("string", _str),
+    "description": _Key(_str),
+    "provider": _Key(_choice(PROVIDERS)),
+    "engine": _Key(_choice(ENGINES)),
+    "name": _Key(_name),
+    "scenario": _Key(_str),
 }
 _SECTIONS: dict[str, dict[str, _Key]] = {
     "kind": {
-        "node_image": _Key("string", _image),
-        "workers": _Key("integer", _count(0, 5)),
-        "pod_subnet": _Key("string", _str),
-        "service_subnet": _Key("string", _str),
+        "node_image": _Key(_image),
+        "workers": _Key(_count(0, 5)),
+        "pod_subnet": _Key(_str),
+        "service_subnet": _Key(_str),
     },
     "aks": {
-        "subscription_id": _Key("string", _optional_str),
-        "resource_group": _Key("string", _optional_str),
-        "location": _Key("string", _str),
-        "node_count": _Key("integer", _count(1, 100)),
-        "vm_size": _Key("string", _str),
-        "kubernetes_version": _Key("string", _optional_str),
-        "tags": _Key("mapping", _tags),
+        "subscription_id": _Key(_optional_str),
+        "resource_group": _Key(_optional_str),
+        "location": _Key(_str),
+        "node_count": _Key(_count(1, 100)),
+        "vm_size": _Key(_str),
+        "kubernetes_version": _Key(_optional_str),
+        "tags": _Key(_tags),
     },
     "timeouts": {
-        "cluster": _Key("duration", _duration),
-        "engine": _Key("duration", _duration),
-        "workload": _Key("duration", _duration),
+        "cluster": _Key(_duration),
+        "engine": _Key(_duration),
+        "workload": _Key(_duration),
     },
 }
-SETTING_KEYS = tuple(k for k in _TOP if k != "description")
 
 
 def check_profile(data: Any, *, source: str) -> dict[str, Any]:

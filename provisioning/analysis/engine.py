@@ -65,7 +65,6 @@ class PodClass:
     namespace: int
     start: int
     count: int
-    representative: Pod
     ingress_policies: tuple[int, ...]
     egress_policies: tuple[int, ...]
 
@@ -175,9 +174,7 @@ class CompiledPolicies:
                 if self.policies[pi].egress_isolating:
                     egress.append(pi)
             classes.append(
-                PodClass(
-                    len(classes), ns, bit, end - bit, self.pods[bit], tuple(ingress), tuple(egress)
-                )
+                PodClass(len(classes), ns, bit, end - bit, tuple(ingress), tuple(egress))
             )
             bit = end
         return classes

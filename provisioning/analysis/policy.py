@@ -27,7 +27,6 @@ from .validate import parse_cidr, validate_networkpolicy
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 INGRESS = "ingress"
 EGRESS = "egress"
-DIRECTIONS = (INGRESS, EGRESS)
 
 
 @dataclass(frozen=True)
@@ -118,9 +117,6 @@ class Policy:
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
-
-    def isolates(self, direction: str) -> bool:
-        return self.ingress_isolating if direction == INGRESS else self.egress_isolating
 
     def rules(self, direction: str) -> tuple[Rule, ...]:
         return self.ingress if direction == INGRESS else self.egress

@@ -54,10 +54,6 @@ class Selector:
         # Sorted so equal selectors compare (and cache) equal whatever their spelling order.
         return cls(tuple(sorted(set(reqs), key=lambda r: (r.key, r.operator, sorted(r.values)))))
 
-    @property
-    def is_empty(self) -> bool:
-        return not self.requirements
-
     def matches(self, labels: Labels) -> bool:
         return all(r.matches(labels) for r in self.requirements)
 

@@ -248,3 +248,16 @@ def test_a_missing_kubectl_stops_validation_at_once_not_at_the_deadline() -> Non
         validate_planned(planned, executor, probe_timeout=0.5, deadline=30)
     assert not isinstance(caught.value, CommandError)
     assert time.monotonic() - start < 5
+
+
+def test_an_unknown_executor_mode_is_refused() -> None:
+    from pathlib import Path
+
+    import pytest
+
+    from provisioning.errors import UsageError
+    from provisioning.probe_kubectl import KubectlExecutor
+    from provisioning.runner import SubprocessRunner
+
+    with pytest.raises(UsageError, match="unknown kubectl executor mode 'per_source'"):
+        KubectlExecutor(SubprocessRunner(), Path("kubeconfig"), mode="per_source")
