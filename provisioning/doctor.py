@@ -1,7 +1,9 @@
 """``doctor``: is this machine ready for a lab? Each check says how to fix what it finds.
 
 Checks only read: programs on PATH and their versions, whether Docker's engine answers,
-inotify limits and the cgroup version (kind's known host pitfalls, see FACTS.md).
+inotify limits and the cgroup version (kind's known host pitfalls: kind.sigs.k8s.io/docs/user/
+known-issues). The report also lists the pinned versions (``provisioning/versions.py``), where each
+was read and the Kubernetes range each engine is tested on.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from provisioning import versions
 from provisioning.runner import Runner
@@ -25,15 +28,20 @@ class Finding:
     detail: str
     fix: str = ""
     required: bool = True
+    notes: tuple[str, ...] = ()  # extra lines the text report prints under the finding
+    data: dict[str, Any] | None = None  # structured detail for --json
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "check": self.name,
             "status": self.status,
             "detail": self.detail,
             "fix": self.fix,
             "required": self.required,
         }
+        if self.data is not None:
+            out["data"] = self.data
+        return out
 
 
 def _first_line(text: str) -> str:
@@ -84,7 +92,9 @@ def check_kind(runner: Runner) -> Finding:
     text = "v" + ".".join(map(str, found))
     if found < versions.KIND_MIN_VERSION:
         need = ".".join(map(str, versions.KIND_MIN_VERSION))
-        return Finding("kind", FAIL, f"kind {text} is too old (node labels need >= v{need})", fix)
+        return Finding(
+            "kind", FAIL, f"kind {text} is too old (node labels in the config need >= v{need})", fix
+        )
     pinned = parse_kind_version(versions.KIND_VERSION)
     if pinned and found < pinned:
         # Node images are published for one kind release; older kinds often cannot boot them.
@@ -98,16 +108,111 @@ def check_kind(runner: Runner) -> Finding:
     return Finding("kind", OK, f"kind {text} (tested with {versions.KIND_VERSION})")
 
 
-def check_kubectl(runner: Runner) -> Finding:
+def parse_kubectl_client_version(text: str) -> tuple[int, int, int] | None:
+    """The client version from ``kubectl version --client``, old and new output formats.
+
+    New: ``Client Version: v1.35.0``; old: ``Client Version: version.Info{Major:"1", ...,
+    GitVersion:"v1.23.4", ...}``.
+    """
+    for line in text.splitlines():
+        if line.strip().startswith("Client Version"):
+            m = re.search(r"v(\d+)\.(\d+)\.(\d+)", line)
+            if m:
+                return int(m.group(1)), int(m.group(2)), int(m.group(3))
+    return None
+
+
+def kubectl_fix(node: tuple[int, int, int]) -> str:
+    version = "v" + ".".join(map(str, node))
+    return (
+        f"install kubectl {version} (the node image's version): "
+        f"curl -LO https://dl.k8s.io/release/{version}/bin/linux/amd64/kubectl "
+        "(kubernetes.io/docs/tasks/tools/)"
+    )
+
+
+def check_kubectl(runner: Runner, node_version: tuple[int, int, int] | None = None) -> Finding:
+    """kubectl is on PATH and, when ``node_version`` is given, within the supported skew of it.
+
+    kubectl is supported within one minor version (older or newer) of kube-apiserver
+    (kubernetes.io/docs/setup/release/version-skew-policy/#kubectl); outside that it is a warning.
+    """
     if runner.which("kubectl") is None:
         return Finding(
             "kubectl",
             FAIL,
             "kubectl is not on PATH",
-            "install kubectl: kubernetes.io/docs/tasks/tools/",
+            kubectl_fix(node_version)
+            if node_version
+            else "install kubectl: kubernetes.io/docs/tasks/tools/",
         )
     result = runner.run(["kubectl", "version", "--client"], check=False, timeout=30)
-    return Finding("kubectl", OK if result.ok else WARN, _first_line(result.output))
+    client = parse_kubectl_client_version(result.output)
+    if node_version is None or client is None:
+        return Finding("kubectl", OK if result.ok else WARN, _first_line(result.output))
+    text = "v" + ".".join(map(str, client))
+    node = "v" + ".".join(map(str, node_version))
+    skew = client[1] - node_version[1]
+    if client[0] != node_version[0] or abs(skew) > versions.KUBECTL_SKEW_MINORS:
+        return Finding(
+            "kubectl",
+            WARN,
+            f"kubectl {text} is outside the supported skew of the pinned Kubernetes {node} "
+            f"(±{versions.KUBECTL_SKEW_MINORS} minor, kubernetes.io/docs/setup/release/"
+            "version-skew-policy/#kubectl)",
+            kubectl_fix(node_version),
+        )
+    return Finding("kubectl", OK, f"kubectl {text} (pinned Kubernetes {node}, within ±1 minor)")
+
+
+def check_pins(node_image: str = versions.KIND_NODE_IMAGE) -> Finding:
+    """The pinned versions, where each was read, and whether the node image's Kubernetes minor
+    lies inside every engine's tested range (issue 9: pins must be inside what engines test)."""
+    try:
+        minor = versions.node_minor(node_image)
+    except ValueError:
+        return Finding(
+            "pinned versions",
+            WARN,
+            f"cannot read a Kubernetes version from the node image {node_image!r}",
+            f"use a tagged node image such as the pinned {versions.KIND_NODE_IMAGE}",
+            required=False,
+        )
+    outside = [p for p in versions.PINS.values() if not p.covers(minor)]
+    notes = []
+    for pin in versions.PINS.values():
+        tested = f", tested on Kubernetes {pin.tested_text}" if pin.tested else ""
+        notes.append(f"{pin.name} {pin.version}{tested}")
+        notes.append(f"  read from {pin.source}")
+        if pin.tested_source:
+            notes.append(f"  tested range from {pin.tested_source}")
+    data: dict[str, Any] = {
+        "node_image": node_image,
+        "node_kubernetes_minor": minor,
+        "pins": [p.as_dict() for p in versions.PINS.values()],
+    }
+    if node_image != versions.KIND_NODE_IMAGE:
+        data["pinned_node_image"] = versions.KIND_NODE_IMAGE
+    if outside:
+        names = ", ".join(f"{p.name} {p.version} ({p.tested_text})" for p in outside)
+        return Finding(
+            "pinned versions",
+            WARN,
+            f"node image Kubernetes {minor} is outside the tested range of {names}",
+            "use the pinned kind node image, or pin engine releases tested on it "
+            "(provisioning/versions.py)",
+            required=False,
+            notes=tuple(notes),
+            data=data,
+        )
+    return Finding(
+        "pinned versions",
+        OK,
+        f"node image Kubernetes {minor} is inside every engine's tested range",
+        required=False,
+        notes=tuple(notes),
+        data=data,
+    )
 
 
 def check_cilium_installer(runner: Runner, engine: str) -> Finding:
@@ -179,17 +284,27 @@ def run_checks(
     provider: str = "kind",
     proc: Path = Path("/proc"),
     cgroup_root: Path = Path("/sys/fs/cgroup"),
+    node_image: str = versions.KIND_NODE_IMAGE,
 ) -> list[Finding]:
     if provider == "aks":
+        # AKS picks the cluster's Kubernetes version; the kind pins and skew do not apply.
         return [check_kubectl(runner), _check_azure_env()]
     return [
         check_docker(runner),
         check_kind(runner),
-        check_kubectl(runner),
+        check_kubectl(runner, _node_version(node_image)),
         check_cilium_installer(runner, engine),
         check_inotify(proc),
         check_cgroup(cgroup_root),
+        check_pins(node_image),
     ]
+
+
+def _node_version(node_image: str) -> tuple[int, int, int] | None:
+    try:
+        return versions.node_kubernetes_version(node_image)
+    except ValueError:  # a profile's own node image without a version tag: no skew check
+        return None
 
 
 def _check_azure_env() -> Finding:
@@ -214,6 +329,7 @@ def render(findings: list[Finding]) -> str:
         lines.append(f"{MARKS[f.status]} {f.name}: {f.detail}")
         if f.fix and f.status in (FAIL, WARN):
             lines.append(f"    fix: {f.fix}")
+        lines.extend(f"    {note}" for note in f.notes)
     failed = [f for f in findings if f.status == FAIL and f.required]
     lines.append("")
     lines.append(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioning import doctor
+from provisioning import doctor, versions
 from provisioning.progress import Progress, want_spinner
 from tests.fake_world import World
 
@@ -84,9 +84,11 @@ def test_doctor_on_a_ready_machine(tmp_path: Path) -> None:
     cgroup.mkdir()
     (cgroup / "cgroup.controllers").write_text("cpu memory\n")
     findings = doctor.run_checks(World(), engine="cilium", proc=proc, cgroup_root=cgroup)
-    assert [f.status for f in findings] == ["ok"] * 6, doctor.render(findings)
+    assert [f.status for f in findings] == ["ok"] * 7, doctor.render(findings)
     assert doctor.healthy(findings)
-    assert "kind v0.32.0" in doctor.render(findings)
+    text = doctor.render(findings)
+    assert f"tested with {versions.KIND_VERSION}" in text
+    assert f"Calico {versions.CALICO_VERSION}, tested on Kubernetes 1.34-1.36" in text
 
 
 def test_doctor_says_how_to_fix_each_problem(tmp_path: Path) -> None:
@@ -98,7 +100,7 @@ def test_doctor_says_how_to_fix_each_problem(tmp_path: Path) -> None:
     findings = doctor.run_checks(world, engine="cilium", proc=proc, cgroup_root=tmp_path)
     by_name = {f.name: f for f in findings}
     assert by_name["docker"].status == "fail" and "systemctl start docker" in by_name["docker"].fix
-    assert by_name["kind"].status == "fail" and "v0.32.0" in by_name["kind"].fix
+    assert by_name["kind"].status == "fail" and versions.KIND_VERSION in by_name["kind"].fix
     assert by_name["helm or cilium CLI"].status == "fail"
     assert by_name["inotify limits"].status == "warn"
     assert "max_user_watches=524288" in by_name["inotify limits"].fix
@@ -116,7 +118,7 @@ def test_helm_is_optional_for_calico() -> None:
 @pytest.mark.parametrize(
     ("text", "version"),
     [
-        ("kind v0.32.0 go1.24.2 linux/amd64", (0, 32, 0)),
+        ("kind v0.31.0 go1.25.5 linux/amd64", (0, 31, 0)),
         ("kind version 0.19.0", None),
         ("kind v0.19.0 go1.20 linux/amd64", (0, 19, 0)),
     ],
@@ -125,19 +127,108 @@ def test_kind_versions(text: str, version: tuple[int, int, int] | None) -> None:
     assert doctor.parse_kind_version(text) == version
 
 
-def test_old_kind_fails() -> None:
-    class Old(World):
-        def _kind(self, args: list[str]) -> tuple[int, str]:
-            return (0, "kind v0.19.0 go1.20 linux/amd64\n")
+class KindAt(World):
+    def __init__(self, version: str) -> None:
+        super().__init__()
+        self.kind_version = version
 
-    finding = doctor.check_kind(Old())
-    assert finding.status == "fail" and "too old" in finding.detail
+    def _kind(self, args: list[str]) -> tuple[int, str, str]:
+        return (0, f"kind {self.kind_version} go1.20 linux/amd64\n", "")
+
+
+def test_kind_min_version_is_node_labels() -> None:
+    # Node `labels` in the v1alpha4 config arrived in kind v0.11.0 (kind's config types.go).
+    assert versions.KIND_MIN_VERSION == (0, 11, 0)
+    old = doctor.check_kind(KindAt("v0.10.0"))
+    assert old.status == "fail" and "too old" in old.detail and "v0.11.0" in old.detail
+    # v0.11.0 has labels: not a failure, only the warning about an older kind than pinned.
+    assert doctor.check_kind(KindAt("v0.11.0")).status == "warn"
 
 
 def test_kind_older_than_the_pinned_release_warns() -> None:
-    class Older(World):
-        def _kind(self, args: list[str]) -> tuple[int, str]:
-            return (0, "kind v0.27.0 go1.23 linux/amd64\n")
+    finding = doctor.check_kind(KindAt("v0.27.0"))
+    assert finding.status == "warn"
+    assert f"older than {versions.KIND_VERSION}" in finding.detail
+    assert doctor.check_kind(KindAt(versions.KIND_VERSION)).status == "ok"
 
-    finding = doctor.check_kind(Older())
-    assert finding.status == "warn" and "older than v0.32.0" in finding.detail
+
+class KubectlAt(World):
+    def __init__(self, output: str) -> None:
+        super().__init__()
+        self.kubectl_output = output
+
+    def _kubectl(self, args: list[str]) -> tuple[int, str, str]:
+        if args[:2] == ["version", "--client"]:
+            return 0, self.kubectl_output, ""
+        return super()._kubectl(args)
+
+
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [
+        ("Client Version: v1.35.2\nKustomize Version: v5.7.1\n", (1, 35, 2)),
+        (
+            'Client Version: version.Info{Major:"1", Minor:"23", GitVersion:"v1.23.4", '
+            'GitCommit:"e6c093d8"}\n',
+            (1, 23, 4),
+        ),
+        ("error: unknown flag: --client\n", None),
+    ],
+)
+def test_kubectl_client_versions(text: str, version: tuple[int, int, int] | None) -> None:
+    assert doctor.parse_kubectl_client_version(text) == version
+
+
+@pytest.mark.parametrize(
+    ("client", "status"),
+    [
+        ("v1.33.9", "warn"),
+        ("v1.34.0", "ok"),
+        ("v1.35.1", "ok"),
+        ("v1.36.0", "ok"),
+        ("v1.37.0", "warn"),
+    ],
+)
+def test_kubectl_skew_against_the_pinned_node_image(client: str, status: str) -> None:
+    node = (1, 35, 0)  # the skew rule itself, independent of today's pin
+    finding = doctor.check_kubectl(KubectlAt(f"Client Version: {client}\n"), node)
+    assert finding.status == status, finding.detail
+    if status == "warn":
+        assert "version-skew-policy" in finding.detail
+        assert "dl.k8s.io/release/v1.35.0/bin" in finding.fix
+
+
+def test_doctor_warns_on_kubectl_skew_with_the_pinned_image(tmp_path: Path) -> None:
+    major, minor, _ = versions.node_kubernetes_version()
+    world = KubectlAt(f"Client Version: v{major}.{minor - 2}.0\n")
+    findings = doctor.run_checks(world, engine="calico", proc=tmp_path, cgroup_root=tmp_path)
+    kubectl = next(f for f in findings if f.name == "kubectl")
+    assert kubectl.status == "warn" and f"v{major}.{minor - 2}.0" in kubectl.detail
+    assert doctor.healthy([kubectl])  # a skew is a warning, not a failed requirement
+    # AKS chooses its own Kubernetes version: no skew check against the kind pin there.
+    aks = doctor.run_checks(world, engine="azure", provider="aks")
+    assert next(f for f in aks if f.name == "kubectl").status == "ok"
+
+
+def test_pins_are_reported_with_sources_and_ranges() -> None:
+    finding = doctor.check_pins()
+    assert finding.status == "ok" and not finding.required
+    data = finding.as_dict()["data"]
+    assert isinstance(data, dict)
+    by_name = {p["name"]: p for p in data["pins"]}
+    assert by_name["Cilium"]["version"] == versions.CILIUM_VERSION
+    assert by_name["Cilium"]["tested_kubernetes"] == "1.32-1.35"
+    assert "compatibility.rst" in str(by_name["Cilium"]["tested_source"])
+    assert by_name["kind node image"]["version"] == versions.KIND_NODE_IMAGE
+    text = doctor.render([finding])
+    assert "tested range from tigera/docs" in text
+    assert f"agnhost {versions.AGNHOST_VERSION}" in text
+
+
+def test_pins_warn_when_the_node_image_leaves_an_engine_range() -> None:
+    finding = doctor.check_pins("kindest/node:v1.36.1@sha256:" + "0" * 64)
+    assert finding.status == "warn"
+    assert "Kubernetes 1.36" in finding.detail and "Cilium" in finding.detail
+    assert "Calico" not in finding.detail  # 3.32 is tested on 1.36
+    untagged = doctor.check_pins("registry:5000/kindest/node@sha256:" + "0" * 64)
+    assert untagged.status == "warn" and "cannot read" in untagged.detail
