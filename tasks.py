@@ -17,6 +17,10 @@ from typing import Any
 from invoke import Collection, Exit, task
 
 from provisioning.errors import EXIT_FAILED, EXIT_USAGE, CommandError, LabError
+from provisioning.invoke_config import precheck
+
+# Before Invoke reads the project invoke.yaml or a -f file: one line for a broken or hostile one.
+precheck(os.path.dirname(os.path.abspath(__file__)))
 
 LAB_FLAGS = {
     "profile": "profile name from profiles/ or a path to a YAML file",
@@ -32,25 +36,44 @@ def _help(**extra: str) -> dict[str, str]:
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn LabError into one line on stderr and ``Exit`` with its code; Ctrl-C into advice."""
+    """Run a task so that whatever a user gives it ends in one line and the task's own exit code.
+
+    LabError becomes one line on stderr and ``Exit`` with its code; Ctrl-C becomes advice. Standard
+    output is guarded: a reader that went away (``| head``, ``| true``) stops the printing but not
+    the task, whose exit status stands; a full disk is one line and exit 1. A task asked for JSON
+    prints one document on stdout even when it fails.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except CommandError as exc:
-            tail = exc.tail()
-            detail = "\n" + "\n".join(f"  | {line}" for line in tail.splitlines()) if tail else ""
-            raise Exit(f"✗ {exc}{detail}", code=exc.exit_code) from None
-        except LabError as exc:
-            raise Exit(f"✗ {exc}", code=exc.exit_code) from None
-        except BrokenPipeError:
-            # `invoke analyze --format json | head`: the reader left; that is not an error.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise Exit(code=0) from None
-        except KeyboardInterrupt:
-            advice = INTERRUPTED.get(func.__name__, "nothing was left half-done by this task")
-            raise Exit(f"✗ interrupted: {advice}", code=130) from None
+        from provisioning.outputs import StdoutGuard
+
+        wants_json = bool(kwargs.get("json")) or kwargs.get("format") == "json"
+        with StdoutGuard() as guard:
+            code, message = 0, None
+            try:
+                func(*args, **kwargs)
+            except Exit as exc:
+                code, message = exc.code, exc.message
+            except CommandError as exc:
+                tail = exc.tail()
+                detail = (
+                    "\n" + "\n".join(f"  | {line}" for line in tail.splitlines()) if tail else ""
+                )
+                code, message = exc.exit_code, f"✗ {exc}{detail}"
+            except LabError as exc:
+                code, message = exc.exit_code, f"✗ {exc}"
+            except KeyboardInterrupt:
+                advice = INTERRUPTED.get(func.__name__, "nothing was left half-done by this task")
+                code, message = 130, f"✗ interrupted: {advice}"
+            if code and wants_json and not guard.documents and message:
+                _print_json({"ok": False, "exit_code": code, "error": message.lstrip("✗ ")})
+            problem = guard.finish()
+        if problem:
+            message = f"{message}\n✗ {problem}" if message else f"✗ {problem}"
+            code = code or EXIT_FAILED
+        if code or message:
+            raise Exit(message, code=code)
 
     return wrapper
 
@@ -65,14 +88,39 @@ INTERRUPTED = {
 def _spec(c: Any, **flags: Any) -> Any:
     """The lab spec from defaults < profile < Invoke config < flags; settings none of those
     gave follow the existing lab of that name (its engine, provider, scenario)."""
+    from provisioning.invoke_config import lab_layers
     from provisioning.profiles import follow_lab, resolve
+    from provisioning.state import check_state_folder
 
-    config = dict(c.config.get("lab", {}) or {})
-    profile = flags.pop("profile", None)
-    spec, notes = follow_lab(resolve(profile=profile, config=config, flags=flags))
+    layers = lab_layers(c.config, list(LAB_FLAGS))
+    spec = resolve(layers=layers, flags=flags)
+    check_state_folder(spec)
+    spec, notes = follow_lab(spec)
+    if spec.profile:
+        notes.insert(0, f"profile: {spec.profile}")
     for note in notes:
         print(f"  note: {note}", file=sys.stderr)
     return spec
+
+
+def _same_lab_command(task_name: str, spec: Any) -> str:
+    """``invoke <task>`` with the flags that name this same lab (provider, name, profile)."""
+    parts = ["invoke", task_name]
+    if spec.profile:
+        parts.append(f"--profile {spec.profile}")
+    if spec.provider != "kind":
+        parts.append(f"--provider {spec.provider}")
+    if spec.name != "netpol-lab":
+        parts.append(f"--name {spec.name}")
+    return " ".join(parts)
+
+
+def _lock(spec: Any, task_name: str) -> Any:
+    """The lab's lock for a task that changes it (a second run at once exits 2)."""
+    from provisioning.state import lab_lock
+
+    command = " ".join(["invoke", task_name, *sys.argv[2:]])[:200]
+    return lab_lock(spec, command, note=lambda text: print(f"  note: {text}", file=sys.stderr))
 
 
 def _progress() -> Any:
@@ -103,7 +151,10 @@ def _validation_doc(report: Any) -> Any:
 
 
 def _print_json(doc: Any) -> None:
+    from provisioning.outputs import note_document
+
     print(json.dumps(doc, indent=2, default=str))
+    note_document()
 
 
 @task(
@@ -141,13 +192,30 @@ def up(
         from provisioning.validation import check_timings
 
         check_timings(timeout, wait)  # bad usage before anything is created
+    import contextlib
+
+    with contextlib.nullcontext() if dry_run else _lock(spec, "up"):
+        _up(
+            spec,
+            dry_run=dry_run,
+            yes=yes,
+            json=json,
+            validate=not no_validate,
+            timeout=timeout,
+            wait=wait,
+        )
+
+
+def _up(
+    spec: Any, *, dry_run: bool, yes: bool, json: bool, validate: bool, timeout: float, wait: float
+) -> None:
     if spec.provider == "aks":
         _up_aks(
             spec,
             dry_run=dry_run,
             yes=yes,
             json=json,
-            validate=not no_validate,
+            validate=validate,
             probe_timeout=timeout,
             deadline=wait,
         )
@@ -160,7 +228,7 @@ def up(
     ctx.probe_timeout, ctx.deadline = timeout, wait
     result = None
     try:
-        result = run_up(ctx, yes=yes, dry_run=dry_run, confirm=_confirm(), validate=not no_validate)
+        result = run_up(ctx, yes=yes, dry_run=dry_run, confirm=_confirm(), validate=validate)
     finally:
         if json:  # also when a step failed: scripts get the steps and the validation report
             _print_json(
@@ -287,6 +355,8 @@ def status(c, profile=None, provider=None, engine=None, name=None, scenario=None
         _print_json(status_document(spec, observed))
     else:
         print(render_status(spec, observed), end="")
+    if not observed.observed:  # kind or Docker missing: not "all is well"
+        raise Exit("✗ could not observe the lab; run `invoke doctor` to see why", code=EXIT_FAILED)
 
 
 @task(
@@ -317,21 +387,27 @@ def down(
 
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
     progress = _progress()
-    if spec.provider == "aks":
-        from provisioning.providers import aks_lab
+    with _lock(spec, "down"):
+        if spec.provider == "aks":
+            from provisioning.providers import aks_lab
 
-        result = aks_lab.lab_down(
-            spec, progress, yes=yes, confirm=_confirm(), no_wait=no_wait, keep_cluster=keep_cluster
-        )
-    else:
-        result = run_down(
-            spec,
-            KindProvider(SubprocessRunner()),
-            progress,
-            keep_cluster=keep_cluster,
-            yes=yes,
-            confirm=_confirm(),
-        )
+            result = aks_lab.lab_down(
+                spec,
+                progress,
+                yes=yes,
+                confirm=_confirm(),
+                no_wait=no_wait,
+                keep_cluster=keep_cluster,
+            )
+        else:
+            result = run_down(
+                spec,
+                KindProvider(SubprocessRunner()),
+                progress,
+                keep_cluster=keep_cluster,
+                yes=yes,
+                confirm=_confirm(),
+            )
     if json:
         _print_json(result.as_dict())
     elif not result.removed:
@@ -350,9 +426,22 @@ def doctor(c, profile=None, provider=None, engine=None, name=None, scenario=None
     from provisioning.runner import SubprocessRunner
 
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
-    findings = run_checks(SubprocessRunner(), engine=spec.engine, provider=spec.provider)
+    from provisioning import versions
+
+    findings = run_checks(
+        SubprocessRunner(),
+        engine=spec.engine,
+        provider=spec.provider,
+        node_image=spec.kind.node_image,
+    )
     if json:
-        _print_json({"ready": healthy(findings), "checks": [f.as_dict() for f in findings]})
+        _print_json(
+            {
+                "ready": healthy(findings),
+                "checks": [f.as_dict() for f in findings],
+                "pins": [p.as_dict() for p in versions.PINS.values()],
+            }
+        )
     else:
         print(render(findings), end="")
     if not healthy(findings):
@@ -455,15 +544,14 @@ def validate(
     if format not in FORMATS:
         raise choice_error("format", format, FORMATS)
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+    if output is not None:
+        from provisioning.outputs import check_output_path
+
+        check_output_path(output, flag="--output")  # before any probe, not after the deadline
     if not spec.kubeconfig.exists():
         raise UsageError(
             f"lab {spec.name!r} has no kubeconfig at {spec.kubeconfig}; "
-            "create the lab first with `invoke up`"
-        )
-    if output and not Path(output).resolve().parent.is_dir():
-        raise UsageError(
-            f"--output {output}: directory {Path(output).resolve().parent} "
-            "does not exist; create it or choose another path"
+            f"create the lab first with `{_same_lab_command('up', spec)}`"
         )
     with _progress().step("Validate: probe every client -> server port"):
         report = run_validation(
@@ -480,8 +568,11 @@ def validate(
         try:
             Path(output).write_text(text)
         except OSError as exc:
-            raise UsageError(
-                f"--output {output}: cannot write the report ({exc.strerror})"
+            from provisioning.errors import OperationError
+
+            raise OperationError(
+                f"--output {output}: cannot write the report ({exc.strerror}); "
+                f"the verdict was: {'passed' if not exit_code(report) else 'failed'}"
             ) from None
         print(f"report written to {output}", file=sys.stderr)
     else:
@@ -501,15 +592,61 @@ def validate(
     }
 )
 @user_errors
-def analyze(c, cluster, policies, probes=None, engine="reference", format="table", explain=False):
+def analyze(
+    c, cluster=None, policies=None, probes=None, engine="reference", format="table", explain=False
+):
     """Compute the expected reachability matrix from NetworkPolicies, offline."""
     from provisioning.analysis.cli import run
+    from provisioning.errors import UsageError
+
+    # Not positional in the signature, so `invoke analyze --help` shows this help; still required.
+    for flag, value in (("--cluster", cluster), ("--policies", policies)):
+        if not value:
+            raise UsageError(
+                f"{flag} is required: invoke analyze --cluster FILE --policies FILE_OR_DIR "
+                "(see invoke analyze --help)"
+            )
 
     code = run(cluster, policies, probes, engine, format, explain, sys.stdout)
     if code:
         raise Exit(code=code)
 
 
-ns = Collection(up, plan, status, down, doctor, validate, preload, scenarios, profiles, analyze)
-# Invoke configuration layer: `lab:` in invoke.yaml, or INVOKE_LAB_ENGINE=cilium and friends.
-ns.configure({"lab": {key: None for key in LAB_FLAGS}})
+@task(
+    help={
+        "engines": "comma-separated engines, each on its own kind cluster "
+        "(default: calico,cilium,none)",
+        "report": "report folder to create, absent or empty (default: e2e-report/<UTC time>)",
+        "no_skip": "exit 1, not skip, when Docker/kind/kubectl are missing or a test skips",
+        "budgets": "print the time budget of every step and exit",
+    }
+)
+def e2e(c, engines="calico,cilium,none", report=None, no_skip=False, budgets=False):
+    """Run the end-to-end tests on real kind clusters; leave a report folder for bug reports."""
+    import subprocess
+
+    argv = [sys.executable, "-m", "tests.e2e.run", "--engines", engines]
+    if report:
+        argv += ["--report", report]
+    if no_skip:
+        argv.append("--no-skip")
+    if budgets:
+        argv.append("--budgets")
+    # Popen + wait, not subprocess.call: call kills the runner on Ctrl-C, and then the clusters
+    # would not be removed; the runner gets the same Ctrl-C and lets pytest clean up.
+    proc = subprocess.Popen(argv, cwd=os.path.dirname(os.path.abspath(__file__)))
+    while True:
+        try:
+            code = proc.wait()
+            break
+        except KeyboardInterrupt:
+            continue
+    if code:
+        raise Exit(code=code)
+
+
+ns = Collection(
+    up, plan, status, down, doctor, validate, preload, scenarios, profiles, analyze, e2e
+)
+# Invoke configuration: `lab:` in invoke.yaml, or INVOKE_LAB_ENGINE=cilium and friends, read per
+# layer by provisioning.invoke_config (no collection defaults, so a bad `lab:` is our one line).

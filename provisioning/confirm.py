@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from provisioning.errors import UsageError
+from provisioning.errors import Interrupted, UsageError
 
 Confirm = Callable[[str], bool]
 
@@ -33,6 +33,11 @@ def terminal_confirm() -> Confirm | None:
     def ask(question: str) -> bool:
         sys.stderr.write(f"{question} [y/N] ")
         sys.stderr.flush()
-        return sys.stdin.readline().strip().lower() in ("y", "yes")
+        try:
+            answer = sys.stdin.readline()
+        except KeyboardInterrupt:
+            sys.stderr.write("\n")
+            raise Interrupted("interrupted at the question; nothing was changed") from None
+        return answer.strip().lower() in ("y", "yes")
 
     return ask

@@ -41,6 +41,12 @@ class OperationError(LabError):
     exit_code = EXIT_FAILED
 
 
+class Interrupted(LabError):
+    """Ctrl-C at a point where nothing had been changed yet (a confirmation question). Exit 130."""
+
+    exit_code = 130
+
+
 class CommandError(OperationError):
     """An external command exited non-zero; carries a command the user can paste and its output."""
 

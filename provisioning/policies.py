@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from provisioning import workload
 from provisioning.errors import UsageError
 from provisioning.scenarios import (
@@ -205,15 +203,17 @@ def _render(
 
 
 def _parse(text: str, where: str, template: str) -> list[dict[str, Any]]:
+    from provisioning.documents import DocumentError, parse_yaml_documents
+
     try:
-        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at rendered line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        documents = parse_yaml_documents(text, source=f"template {where}")
+    except DocumentError as exc:
+        at = f" at rendered line {exc.line}" if exc.line else ""
         raise UsageError(
-            f"template {where} renders invalid YAML{at}: {problem}", hint=_NOTHING_APPLIED
-        ) from exc
+            f"template {where} renders invalid YAML{at}: {exc.problem}", hint=_NOTHING_APPLIED
+        ) from None
+    except UsageError as exc:
+        raise UsageError(str(exc), hint=_NOTHING_APPLIED) from None
     if not documents:
         raise UsageError(f"template {where} renders no object", hint=_NOTHING_APPLIED)
     for doc in documents:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provisioning.errors import UsageError, choice_error
+from provisioning.documents import SMALL_MAX_BYTES, parse_yaml, read_text, shown
+from provisioning.errors import UsageError
 from provisioning.spec import (
     ENGINES,
     PROVIDERS,
@@ -35,14 +36,16 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 def parse_duration(value: Any, *, where: str) -> float:
     """Seconds from a number or a string like ``90``, ``90s``, ``5m``, ``1.5h``."""
     if isinstance(value, bool):
-        raise UsageError(f"{where}: expected a positive duration like 300s or 5m, got {value!r}")
+        raise UsageError(
+            f"{where}: expected a positive duration like 300s or 5m, got {shown(value)}"
+        )
     if isinstance(value, (int, float)) and value > 0:
         return float(value)
     if isinstance(value, str) and (m := _DURATION_RE.match(value.strip())):
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
         if seconds > 0:
             return seconds
-    raise UsageError(f"{where}: expected a positive duration like 300s or 5m, got {value!r}")
+    raise UsageError(f"{where}: expected a positive duration like 300s or 5m, got {shown(value)}")
 
 
 # --- the profile schema -------------------------------------------------------------------
@@ -162,7 +165,7 @@ def check_profile(data: Any, *, source: str) -> dict[str, Any]:
             out[key] = _check_section(key, value, source)
         else:
             allowed = ", ".join([*_TOP, *_SECTIONS])
-            raise UsageError(f"{source}: unknown key {key!r}; allowed keys: {allowed}")
+            raise UsageError(f"{source}: unknown key {shown(key)}; allowed keys: {allowed}")
     if "scenario" in out:
         _check_scenario(out["scenario"], source)
     return out
@@ -174,7 +177,7 @@ def _check_scenario(name: str, source: str) -> None:
     known = sorted(load_scenarios())
     if name not in known:
         raise UsageError(
-            f"{source}: key 'scenario' must be one of {', '.join(known)}, got {name!r}"
+            f"{source}: key 'scenario' must be one of {', '.join(known)}, got {shown(name)}"
         )
 
 
@@ -188,7 +191,7 @@ def _check_section(section: str, value: Any, source: str) -> dict[str, Any]:
     for key, item in value.items():
         if key not in schema:
             raise UsageError(
-                f"{source}: unknown key '{section}.{key}'; allowed keys in {section!r}: "
+                f"{source}: unknown key {shown(f'{section}.{key}')}; allowed keys in {section!r}: "
                 f"{', '.join(schema)}"
             )
         out[key] = _convert(schema[key], item, source, f"{section}.{key}")
@@ -199,7 +202,7 @@ def _convert(key: _Key, value: Any, source: str, path: str) -> Any:
     try:
         return key.convert(value)
     except ValueError as exc:
-        raise UsageError(f"{source}: key {path!r} must be {exc}, got {value!r}") from None
+        raise UsageError(f"{source}: key {path!r} must be {exc}, got {shown(value)}") from None
 
 
 # --- finding and loading profiles ---------------------------------------------------------
@@ -209,28 +212,40 @@ def profile_names(root: Path = PROFILES_DIR) -> list[str]:
     return sorted(p.stem for p in root.glob("*.yaml"))
 
 
-def profile_path(name_or_path: str, root: Path = PROFILES_DIR) -> Path:
+_PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def is_profile_path(value: str) -> bool:
+    """A profile is a name from ``profiles/`` unless it looks like a path: it contains a ``/``
+    or ends in ``.yaml``/``.yml``. A name never walks out of ``profiles/``."""
+    return "/" in value or value.endswith((".yaml", ".yml"))
+
+
+def profile_path(name_or_path: str, root: Path = PROFILES_DIR, *, where: str = "--profile") -> Path:
     """A profile by name (``kind-calico``) from ``profiles/``, or by path to a YAML file."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") and candidate.exists():
-        return candidate
+    if not isinstance(name_or_path, str) or not name_or_path.strip():
+        raise UsageError(
+            f"{where} is empty; give a profile name (see `invoke profiles`) or a path to a "
+            "YAML file"
+        )
+    if is_profile_path(name_or_path):
+        return Path(name_or_path)  # read_text says what is wrong with it, if anything
     by_name = root / f"{name_or_path}.yaml"
-    if by_name.exists():
+    if _PROFILE_NAME_RE.match(name_or_path) and (by_name.exists() or by_name.is_symlink()):
         return by_name
-    raise choice_error("profile", name_or_path, profile_names(root))
+    raise UsageError(
+        f"{where}: unknown profile {shown(name_or_path)}; choose one of: "
+        f"{', '.join(profile_names(root))} (or give a path to a YAML file)"
+    )
 
 
-def load_profile(name_or_path: str, root: Path = PROFILES_DIR) -> tuple[Path, dict[str, Any]]:
-    import yaml
-
-    path = profile_path(name_or_path, root)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise UsageError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return path, check_profile(data or {}, source=str(path))
+def load_profile(
+    name_or_path: str, root: Path = PROFILES_DIR, *, where: str = "--profile"
+) -> tuple[Path, dict[str, Any]]:
+    path = profile_path(name_or_path, root, where=where)
+    text = read_text(path, what="profile", limit=SMALL_MAX_BYTES)
+    data = parse_yaml(text, source=str(path))
+    return path, check_profile({} if data is None else data, source=str(path))
 
 
 def describe_profiles(root: Path = PROFILES_DIR) -> list[tuple[str, str]]:
@@ -241,39 +256,69 @@ def describe_profiles(root: Path = PROFILES_DIR) -> list[tuple[str, str]]:
 # --- resolution ---------------------------------------------------------------------------
 
 
+# A layer of settings: where each key of it came from (for messages), and its values.
+Layer = tuple[Callable[[str], str], Mapping[str, Any]]
+
+
+def config_layer(label: str) -> Callable[[str], str]:
+    return lambda key: f"{label} key 'lab.{key}'"
+
+
+def flag_layer(key: str) -> str:
+    return f"--{key.replace('_', '-')}"
+
+
 def resolve(
     *,
     profile: str | None = None,
     config: Mapping[str, Any] | None = None,
     flags: Mapping[str, Any] | None = None,
     root: Path = PROFILES_DIR,
+    layers: Sequence[Layer] | None = None,
 ) -> LabSpec:
     """Build the LabSpec: defaults < profile < Invoke config < flags (``None`` means unset).
 
-    ``config`` is the ``lab`` section of the Invoke configuration; it may name a profile too
-    (a flag's profile wins). Keys with value ``None`` are ignored at every layer.
+    ``layers`` are the configuration layers in rising precedence, each naming where its keys came
+    from (a file and key, an environment variable); ``config`` is a single unnamed one and
+    ``flags`` the command line. Any layer may name a profile (a higher one wins). Keys with value
+    ``None`` are ignored at every layer.
     """
-    config = {k: v for k, v in (config or {}).items() if v is not None}
-    flags = {k: v for k, v in (flags or {}).items() if v is not None}
-    profile = profile or config.pop("profile", None)
-    config.pop("profile", None)
+    stack: list[Layer] = list(layers or [])
+    if config:
+        stack.append((config_layer("Invoke configuration"), config))
+    if flags:
+        stack.append((flag_layer, flags))
+    stack = [(where, {k: v for k, v in values.items() if v is not None}) for where, values in stack]
+    if profile is not None:
+        stack.append((flag_layer, {"profile": profile}))
 
+    profile_where, chosen = "--profile", None
+    for where, values in stack:
+        if "profile" in values:
+            profile_where, chosen = where("profile"), values["profile"]
     merged: dict[str, Any] = {}
     profile_file: str | None = None
-    if profile:
-        path, data = load_profile(profile, root)
+    if chosen is not None:
+        if not isinstance(chosen, str):
+            raise UsageError(
+                f"{profile_where} must be a profile name or a path, got {shown(chosen)}"
+            )
+        path, data = load_profile(chosen, root, where=profile_where)
         profile_file = str(path)
         merged.update(data)
-    for source, layer in (("Invoke configuration 'lab'", config), ("command line", flags)):
-        for key, value in layer.items():
+    for where, values in stack:
+        for key, value in values.items():
+            if key == "profile":
+                continue
             if key in _TOP:
-                merged[key] = _layer_value(key, value, source)
+                merged[key] = _layer_value(key, value, where(key))
             elif key in _SECTIONS and isinstance(value, dict):
-                section = _check_section(key, value, source)
+                section = _check_section(key, value, where(key))
                 merged[key] = {**merged.get(key, {}), **section}
             else:
                 raise UsageError(
-                    f"{source}: unknown setting {key!r}; allowed: {', '.join([*_TOP, *_SECTIONS])}"
+                    f"{where(key)}: unknown setting {shown(key)}; "
+                    f"allowed: {', '.join([*_TOP, *_SECTIONS])}"
                 )
 
     timeouts = merged.get("timeouts", {})
@@ -336,21 +381,55 @@ def follow_lab(spec: LabSpec) -> tuple[LabSpec, list[str]]:
         value = getattr(record, key, None)
         if key in spec.explicit or value is None or value == getattr(spec, key):
             continue
+        if not _known(key, value):
+            notes.append(
+                f"the record of lab {spec.name} names {key} {shown(value)}, which this version "
+                f"does not know; using {getattr(spec, key)} (pass --{key} to choose)"
+            )
+            continue
         changes[key] = value
         notes.append(
             f"using {key} {value} of the existing lab {spec.name} (pass --{key} to change it)"
         )
     if not changes:
-        return spec, []
+        return spec, notes
     followed = dataclasses.replace(spec, **changes)
-    check_combination(followed)
+    try:
+        check_combination(followed)
+    except UsageError:
+        return spec, [
+            f"the record of lab {spec.name} names "
+            f"{', '.join(f'{k} {v}' for k, v in changes.items())}, which cannot be combined "
+            "with the other settings; not following it"
+        ]
     return followed, notes
 
 
-def _layer_value(key: str, value: Any, source: str) -> Any:
-    if key in ("provider", "engine") and value not in (PROVIDERS if key == "provider" else ENGINES):
-        raise choice_error(key, str(value), PROVIDERS if key == "provider" else ENGINES)
-    return _convert(_TOP[key], value, source, key)
+def _known(key: str, value: Any) -> bool:
+    if key == "provider":
+        return value in PROVIDERS
+    if key == "engine":
+        return value in ENGINES
+    from provisioning.scenarios import load_scenarios
+
+    try:
+        return value in load_scenarios()
+    except UsageError:
+        return True  # a broken scenarios file is reported where scenarios are used
+
+
+def _layer_value(key: str, value: Any, where: str) -> Any:
+    if key in ("provider", "engine"):
+        choices = PROVIDERS if key == "provider" else ENGINES
+        if value not in choices:
+            raise UsageError(
+                f"{where}: unknown {key} {shown(value)}; "
+                f"choose one of: {', '.join(sorted(choices))}"
+            )
+    try:
+        return _TOP[key].convert(value)
+    except ValueError as exc:
+        raise UsageError(f"{where} must be {exc}, got {shown(value)}") from None
 
 
 def check_combination(spec: LabSpec) -> None:

@@ -20,9 +20,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
 
-import yaml
-
 from provisioning import workload
+from provisioning.documents import SMALL_MAX_BYTES, parse_yaml
 from provisioning.errors import UsageError, choice_error
 
 SCENARIOS_FILE = "scenarios.yaml"
@@ -99,10 +98,9 @@ def load_scenarios(root: Path | None = None) -> dict[str, Scenario]:
             f"cannot read the scenarios file {where}: {exc.strerror or exc}",
             hint="restore it from git or pass the directory that holds it",
         ) from exc
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no object tags
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{where}: not valid YAML: {_yaml_problem(exc)}") from exc
+    if len(text) > SMALL_MAX_BYTES:
+        raise UsageError(f"{where}: larger than 1 MiB; is it the right file?")
+    data = parse_yaml(text, source=where)  # bounded; duplicate keys refused; no object tags
 
     checker = _Checker(where, root)
     top = checker.mapping(data, "", ("scenarios",), required=("scenarios",))
@@ -133,27 +131,6 @@ def template_names(root: Path | None = None) -> list[str]:
     """The policy templates available in ``root``, by name without the suffix."""
     root = root or default_root()
     return sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in root.glob("*" + TEMPLATE_SUFFIX))
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys instead of keeping the last one silently."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    return f"line {mark.line + 1}: {problem}" if mark else problem
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,17 @@ class AksSettings:
         return self.resource_group or f"{cluster_name}-rg"
 
 
+# Every file the tool writes in a lab's folder (``<state root>/<lab>/``), and what it holds.
+# Teardown removes these names (those it wrote) and nothing else; the folder only when empty.
+LAB_FILES: dict[str, str] = {
+    "state.json": "the lab record: provider, engine, scenario, whether the tool made the cluster",
+    "kubeconfig": "credentials for the lab's cluster (mode 0600)",
+    "kind-config.yaml": "the kind cluster configuration passed to `kind create cluster`",
+    "cilium-values.yaml": "the Helm values Cilium was installed with",
+    "lock": "held while a task changes the lab: the holder's PID and command",
+}
+
+
 @dataclass(frozen=True)
 class LabSpec:
     """Everything that describes one lab."""
@@ -92,7 +103,13 @@ class LabSpec:
 
     @property
     def kubeconfig(self) -> Path:
-        return self.state_dir / "kubeconfig"
+        return self.lab_file("kubeconfig")
+
+    def lab_file(self, name: str) -> Path:
+        """One of the files the tool writes in the lab's folder (only those in ``LAB_FILES``)."""
+        if name not in LAB_FILES:
+            raise ValueError(f"{name!r} is not one of the lab's files: {sorted(LAB_FILES)}")
+        return self.state_dir / name
 
 
 def default_state_root() -> Path:

@@ -151,8 +151,10 @@ def test_invoke_configuration_layer_via_environment(tmp_path: Path) -> None:
 
 
 def test_status_and_down_without_kind(tmp_path: Path) -> None:
+    # Not observed is not "all is well": exit 1, the document still printed, doctor named.
     status = invoke("status", "--json", tmp_path=tmp_path)
-    assert status.returncode == 0 and json.loads(status.stdout)["observed"] is False
+    assert status.returncode == 1 and json.loads(status.stdout)["observed"] is False
+    assert "invoke doctor" in status.stderr
     down = invoke("down", tmp_path=tmp_path)
     assert down.returncode == 0 and "Nothing to remove" in down.stderr
 

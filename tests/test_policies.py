@@ -381,7 +381,7 @@ def test_vars_override_the_defaults(lab_dir: Path) -> None:
             "duplicate key 'name'",
             id="duplicate-yaml-key",
         ),
-        pytest.param("- [unclosed\n", "not valid YAML: line", id="bad-yaml"),
+        pytest.param("- [unclosed\n", "not valid YAML: did not find", id="bad-yaml"),
     ],
 )
 def test_scenarios_file_is_checked_strictly(lab_dir: Path, entry: str, expected: str) -> None:

@@ -169,7 +169,7 @@ class Explainer:
         return Endpoint(pod.key, pod, self._bit_by_key[pod.key], pod.ip)
 
     def resolve(self, probe: Probe, index: int) -> ResolvedProbe:
-        where = f"probes[{index}]"
+        where = probe.origin or f"probes[{index}]"
         src = self._endpoint(probe.source, f"{where}.from")
         dst = self._endpoint(probe.destination, f"{where}.to")
         if src.pod is None and dst.pod is None:

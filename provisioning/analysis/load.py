@@ -5,13 +5,11 @@ Every problem becomes a ``UsageError`` naming the file (and document, policy and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from provisioning.documents import cut, load_file, shown
 from provisioning.errors import UsageError
 
 from .model import ClusterModel, Probe
@@ -47,17 +45,16 @@ def load_policies(path: str | Path) -> list[Policy]:
         files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in POLICY_SUFFIXES)
         if not files:
             raise UsageError(f"{root}: no policy files (*.yaml, *.yml, *.json) in this directory")
-    elif root.is_file():
-        files = [root]
     else:
-        raise UsageError(f"--policies {root}: no such file or directory")
+        files = [root]  # reading it says what is wrong: missing, a link loop, unreadable
     policies = []
     for file in files:
         for where, obj in _objects(file):
             kind = obj.get("kind") if isinstance(obj, dict) else None
             if kind is not None and kind != "NetworkPolicy":
                 raise UsageError(
-                    f"{where}: a {kind} is not a NetworkPolicy",
+                    f"{where}: a {cut(kind) if isinstance(kind, str) else shown(kind)} "
+                    "is not a NetworkPolicy",
                     hint="--policies takes networking.k8s.io/v1 NetworkPolicy objects only",
                 )
             policies.append(parse_policy(obj, source=where))
@@ -66,16 +63,13 @@ def load_policies(path: str | Path) -> list[Policy]:
 
 def _objects(file: Path) -> Iterator[tuple[str, Any]]:
     """(location, object) for each object in the file, lists and ``kind: List`` flattened."""
-    text = _read_text(file)
-    try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{file}: not valid YAML or JSON: {_short(exc)}") from None
-    docs = [d for d in docs if d is not None]
+    docs = load_file(file, what="--policies", multi=True)
     for n, doc in enumerate(docs):
         label = f"{file}" if len(docs) == 1 else f"{file} (document {n + 1})"
         if isinstance(doc, dict) and doc.get("kind") == "List":
             items = doc.get("items") or []
+            if not isinstance(items, list):
+                raise UsageError(f"{label}: items: must be a list of NetworkPolicy objects")
             yield from ((f"{label} items[{i}]", item) for i, item in enumerate(items))
         elif isinstance(doc, list):
             yield from ((f"{label} [{i}]", item) for i, item in enumerate(doc))
@@ -86,25 +80,4 @@ def _objects(file: Path) -> Iterator[tuple[str, Any]]:
 
 
 def _read_one(path: Path, flag: str) -> Any:
-    text = _read_text(path, flag)
-    try:
-        if path.suffix == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}: not valid JSON: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML or JSON: {_short(exc)}") from None
-
-
-def _read_text(path: Path, flag: str = "--policies") -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{flag} {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{flag} {path}: cannot read it: {exc}") from None
-
-
-def _short(exc: yaml.YAMLError) -> str:
-    return " ".join(str(exc).split())
+    return load_file(path, what=flag)

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from provisioning.documents import shown
 from provisioning.errors import UsageError
 
 from .validate import PROTOCOLS, label_key_errors, label_value_errors, port_name_errors
@@ -132,6 +133,7 @@ class Probe:
     destination: str
     port: int | str
     protocol: str = "TCP"
+    origin: str = field(default="", compare=False)  # "file: probes[3]", for messages
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> Probe:
@@ -144,7 +146,7 @@ class Probe:
         protocol = data.get("protocol") or "TCP"
         if protocol not in PROTOCOLS:
             raise UsageError(
-                f"{where}.protocol: unknown protocol {protocol!r}; choose one of: "
+                f"{where}.protocol: unknown protocol {shown(protocol)}; choose one of: "
                 + ", ".join(PROTOCOLS)
             )
         port = data["port"]
@@ -154,7 +156,7 @@ class Probe:
             port = int(port)
         if isinstance(port, int) and not 1 <= port <= 65535:
             raise UsageError(f"{where}.port: {port} must be between 1 and 65535")
-        return cls(str(data["from"]), str(data["to"]), port, protocol)
+        return cls(str(data["from"]), str(data["to"]), port, protocol, origin=where)
 
 
 def parse_ip(text: str) -> IPAddress | None:
@@ -174,14 +176,14 @@ def _pod(raw: Any, where: str, namespaces: Mapping[str, Namespace]) -> Pod:
     where = f"{where} ({namespace}/{name})"
     if namespace not in namespaces:
         raise UsageError(
-            f"{where}: namespace {namespace!r} is not declared under 'namespaces'",
+            f"{where}: namespace {shown(namespace)} is not declared under 'namespaces'",
             hint="add it there, with its labels",
         )
     ip = None
     if raw.get("ip"):
         ip = parse_ip(str(raw["ip"]))
         if ip is None:
-            raise UsageError(f"{where}.ip: {raw['ip']!r} is not an IP address")
+            raise UsageError(f"{where}.ip: {shown(raw['ip'])} is not an IP address")
     ports = raw.get("ports") or []
     if not isinstance(ports, list):
         raise UsageError(f"{where}.ports: must be a list")
@@ -199,14 +201,14 @@ def _port(raw: Any, where: str) -> ContainerPort:
     protocol = raw.get("protocol") or "TCP"
     if protocol not in PROTOCOLS:
         raise UsageError(
-            f"{where}.protocol: unknown protocol {protocol!r}; choose one of: "
+            f"{where}.protocol: unknown protocol {shown(protocol)}; choose one of: "
             + ", ".join(PROTOCOLS)
         )
     name = raw.get("name") or None
     if name is not None:
         problems = port_name_errors(str(name))
         if problems:
-            raise UsageError(f"{where}.name: {name!r} {problems[0]}")
+            raise UsageError(f"{where}.name: {shown(name)} {problems[0]}")
     return ContainerPort(number, protocol, name)
 
 
@@ -218,7 +220,7 @@ def _labels(raw: Any, where: str) -> dict[str, str]:
     out = {}
     for key, value in raw.items():
         if not isinstance(value, str):
-            raise UsageError(f"{where}.{key}: label values must be strings (quote {value!r})")
+            raise UsageError(f"{where}.{key}: label values must be strings (quote {shown(value)})")
         problems = label_key_errors(str(key)) + label_value_errors(value)
         if problems:
             raise UsageError(f"{where}.{key}: {problems[0]}")
@@ -230,7 +232,7 @@ def _only(raw: Mapping[str, Any], known: set[str], where: str) -> None:
     unknown = sorted(set(map(str, raw)) - known)
     if unknown:
         raise UsageError(
-            f"{where}: unknown field {unknown[0]!r}; known fields: {', '.join(sorted(known))}"
+            f"{where}: unknown field {shown(unknown[0])}; known fields: {', '.join(sorted(known))}"
         )
 
 

@@ -59,14 +59,15 @@ def validate_networkpolicy(obj: Mapping[str, Any]) -> list[str]:
     errors: list[str] = []
     if not isinstance(obj, Mapping):
         return [f"<root>: must be an object, got {_type_name(obj)}"]
-    _check_fields(obj, "", {"apiVersion", "kind", "metadata", "spec", "status"}, errors)
+    # No `status`: NetworkPolicyStatus (KEP-2943, alpha in 1.24) was withdrawn and removed from
+    # the API in Kubernetes 1.28 (kubernetes/kubernetes#115843), so strict field validation
+    # rejects it as an unknown field.
+    _check_fields(obj, "", {"apiVersion", "kind", "metadata", "spec"}, errors)
     if obj.get("apiVersion") not in (None, API_VERSION):
         errors.append(f"apiVersion: {_q(obj['apiVersion'])} is not {_q(API_VERSION)}")
     if obj.get("kind") not in (None, KIND):
         errors.append(f"kind: {_q(obj['kind'])} is not {_q(KIND)}")
     _validate_metadata(obj.get("metadata"), errors)
-    if obj.get("status") is not None and not isinstance(obj["status"], Mapping):
-        errors.append(f"status: must be an object, got {_type_name(obj['status'])}")
     spec = obj.get("spec")
     if spec is not None:
         if isinstance(spec, Mapping):
@@ -473,9 +474,11 @@ def _type_name(value: Any) -> str:
 
 def _q(value: Any) -> str:
     """Quote a value the way the API server's messages do."""
+    from provisioning.documents import cut, shown
+
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
+        return cut('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return shown(value)
 
 
 def _choices(values: tuple[str, ...]) -> str:

@@ -176,7 +176,7 @@ def test_policy_directory_with_lists_arrays_and_streams(tmp_path: Path) -> None:
         ({"engine": "weave"}, "unknown engine 'weave' in --engine; choose one of: azure, calico"),
         ({"fmt": "yaml"}, "unknown format 'yaml' in --format; choose one of: json, summary, table"),
         ({"cluster": "/nonexistent.json"}, "--cluster /nonexistent.json: no such file"),
-        ({"policies": "/nonexistent"}, "--policies /nonexistent: no such file or directory"),
+        ({"policies": "/nonexistent"}, "--policies /nonexistent: no such file"),
         ({"probes": "/nonexistent.json"}, "--probes /nonexistent.json: no such file"),
     ],
 )
@@ -216,7 +216,7 @@ spec:
     ("content", "message"),
     [
         ("kind: Deployment\nmetadata: {name: x}\n", "a Deployment is not a NetworkPolicy"),
-        ("a: [1, 2\n", "not valid YAML or JSON"),
+        ("a: [1, 2\n", ":2: not valid YAML"),
         (
             "metadata: {name: p, namespace: demo}\nspec:\n  ingress:\n  - ports:\n    - port: 90\n"
             "      endPort: 80\n",
