@@ -157,8 +157,10 @@ class Azure:
         return AksGateway(subscription, self.credential, transport=self.arm, polling_interval=0)
 
     def kube_factory(self, path: Path) -> FakeKube:
-        # Like a real client: only the kubeconfig from the cluster's credentials reaches it.
-        if Path(path).exists() and Path(path).read_bytes() == self.arm.kubeconfig:
+        # Like a real client: only the kubeconfig from the cluster's credentials reaches it
+        # (for an Entra ID cluster, the kubelogin one the fake ARM hands out).
+        data = Path(path).read_bytes() if Path(path).exists() else b""
+        if data == self.arm.kubeconfig or b"command: kubelogin" in data:
             return self.kube
         gone = FakeKube()
         gone.unreachable = True
@@ -435,7 +437,7 @@ def test_away_from_cilium_is_refused_before_anything_is_sent(tmp_path: Path) -> 
     azure = Azure()
     up(azure, workshop(tmp_path, "cilium"))
     azure.arm.requests.clear()
-    with pytest.raises(UsageError, match="no way back off Cilium"):
+    with pytest.raises(UsageError, match="no migration path off the Cilium data plane"):
         up(azure, workshop(tmp_path, "calico"), yes=True)
     assert azure.puts("") == []
 
@@ -467,6 +469,156 @@ def test_a_cluster_still_being_created_blocks_up_until_it_finishes(tmp_path: Pat
     with pytest.raises(UsageError, match="is Creating; wait until that operation finishes"):
         up(azure, spec, yes=True)
     assert azure.puts("") == [] and azure.arm.calls("POST") == []
+
+
+def stop(azure: Azure) -> None:
+    """``az aks stop``: the cluster stays Succeeded, its power state turns Stopped."""
+    azure.arm.clusters[(GROUP.lower(), NAME)]["properties"]["powerState"] = {"code": "Stopped"}
+
+
+@pytest.mark.parametrize("engine", ["calico", "azure"])
+def test_up_on_a_stopped_cluster_says_how_to_start_it_and_sends_nothing(
+    tmp_path: Path, engine: str
+) -> None:
+    # start-stop-cluster.md: "You can only perform start or delete operations on a stopped AKS
+    # cluster." Same engine (no-op) or another one: neither waits for nodes nor PUTs.
+    azure = Azure()
+    up(azure, workshop(tmp_path, "calico"))
+    stop(azure)
+    azure.arm.requests.clear()
+    with pytest.raises(UsageError) as err:
+        up(azure, workshop(tmp_path, engine), yes=True)
+    assert str(err.value) == (
+        f"cluster {NAME!r} in resource group {GROUP!r} is stopped; start it with "
+        f"`az aks start -g {GROUP} -n {NAME}` and re-run (a stopped AKS cluster accepts only "
+        "start or delete)"
+    )
+    assert err.value.exit_code == 2  # refused before anything ran: the user must act
+    assert azure.puts("") == [] and azure.arm.calls("POST") == []
+    plan = lab_plan(workshop(tmp_path, engine), gateway_factory=azure.gateway_factory)
+    assert plan.blocked == str(err.value)
+
+
+def test_down_still_deletes_a_stopped_cluster(tmp_path: Path) -> None:
+    azure = Azure()
+    spec = workshop(tmp_path, "none")
+    up(azure, spec)
+    stop(azure)
+    with pytest.raises(UsageError, match="is stopped; start it with `az aks start"):
+        down(azure, spec, keep_cluster=True)  # needs the API server, which is deallocated
+    result = down(azure, spec)
+    assert result.removed == (f"AKS cluster {NAME}", f"resource group {GROUP}")
+    assert azure.arm.clusters == {}
+    doc = lab_status(spec, gateway_factory=azure.gateway_factory)
+    assert doc["aks"]["cluster"] is None
+
+
+def test_status_shows_a_stopped_cluster(tmp_path: Path) -> None:
+    azure = Azure()
+    spec = workshop(tmp_path, "none")
+    up(azure, spec)
+    stop(azure)
+    doc = lab_status(spec, gateway_factory=azure.gateway_factory, kube_factory=azure.kube_factory)
+    assert doc["aks"]["cluster"]["powerState"] == "Stopped"
+    assert "provisioningState Succeeded, stopped, Kubernetes" in render_status_text(doc)
+
+
+def entra(azure: Azure, **props: Any) -> None:
+    azure.arm.clusters[(GROUP.lower(), NAME)]["properties"].update(props)
+
+
+def no_kubelogin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, with_it: bool) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    if with_it:
+        tool = bin_dir / "kubelogin"
+        tool.write_text("#!/bin/sh\nexit 0\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        {"aadProfile": {"managed": True, "enableAzureRBAC": True}},
+        {"aadProfile": {"managed": True}, "disableLocalAccounts": True},
+    ],
+)
+def test_an_entra_id_cluster_without_kubelogin_says_to_install_it_before_any_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, props: dict[str, Any]
+) -> None:
+    azure = Azure()
+    up(azure, workshop(tmp_path, "none"))
+    entra(azure, **props)
+    no_kubelogin(monkeypatch, tmp_path, with_it=False)
+    azure.arm.requests.clear()
+    message = (
+        f"cluster {NAME!r} in resource group {GROUP!r} uses Microsoft Entra ID, so its "
+        "kubeconfig runs kubelogin, which is not on PATH; install it with `az aks install-cli` "
+        "(or from https://github.com/Azure/kubelogin) and re-run"
+    )
+    with pytest.raises(UsageError) as err:
+        up(azure, workshop(tmp_path, "calico"), yes=True)
+    assert str(err.value) == message
+    assert azure.puts("") == [] and azure.arm.calls("POST") == []
+    with pytest.raises(UsageError, match="az aks install-cli"):
+        down(azure, workshop(tmp_path, "none"), keep_cluster=True)
+
+
+def test_an_entra_id_kubeconfig_is_checked_when_it_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The observed cluster said nothing, but the credentials are a kubelogin exec plugin.
+    from provisioning.providers import aks_lab
+    from tests.aks.fake_arm import _entra_kubeconfig
+
+    azure = Azure()
+    up(azure, workshop(tmp_path, "none"))
+    plain = azure.arm.kubeconfig
+    azure.arm.kubeconfig = _entra_kubeconfig(NAME, "workshop-1.hcp.westeurope.azmk8s.io")
+    no_kubelogin(monkeypatch, tmp_path, with_it=False)
+    with pytest.raises(UsageError, match="gave an Entra ID kubeconfig, so its kubeconfig runs"):
+        up(azure, workshop(tmp_path, "none"))
+    assert aks_lab.kubelogin_mode(azure.arm.kubeconfig) == "devicecode"
+    assert aks_lab.kubelogin_mode(plain) is None
+
+
+def test_an_entra_id_cluster_with_kubelogin_works_and_says_how_it_signs_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    azure = Azure()
+    spec = workshop(tmp_path, "none")
+    up(azure, spec)
+    entra(azure, aadProfile={"managed": True}, disableLocalAccounts=True)
+    no_kubelogin(monkeypatch, tmp_path, with_it=True)
+    p = progress()
+    up(azure, spec, p=p)
+    assert b"command: kubelogin" in spec.kubeconfig.read_bytes()
+    assert f"kubelogin convert-kubeconfig -l azurecli --kubeconfig {spec.kubeconfig}" in output(p)
+
+
+def test_plan_warns_when_azure_npm_would_run_more_than_20000_pods(tmp_path: Path) -> None:
+    # use-network-policies.md: "Scaling beyond _250 nodes_ and _20,000 pods_ isn't supported."
+    azure = Azure()
+    spec = workshop(tmp_path, "none")
+    up(azure, spec)
+    azure.kube.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "busy"}})
+    for i in range(20_001):
+        azure.kube.seed(
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}", "namespace": "busy"}}
+        )
+    plan = lab_plan(
+        workshop(tmp_path, "azure"),
+        gateway_factory=azure.gateway_factory,
+        kube_factory=azure.kube_factory,
+    )
+    assert any("has 20005 pods" in w and "20,000 pods" in w for w in plan.warnings)
+    calico = lab_plan(
+        workshop(tmp_path, "calico"),
+        gateway_factory=azure.gateway_factory,
+        kube_factory=azure.kube_factory,
+    )
+    assert not any("20,000 pods" in w for w in calico.warnings)
 
 
 def test_credential_failure_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
@@ -575,15 +727,30 @@ def test_down_keeps_a_group_the_tool_did_not_create(tmp_path: Path) -> None:
     assert again.removed == () and len(azure.arm.calls("DELETE")) == 1
 
 
-def test_down_no_wait_starts_the_deletions(tmp_path: Path) -> None:
+def test_down_no_wait_starts_only_the_cluster_deletion_and_a_later_down_removes_the_group(
+    tmp_path: Path,
+) -> None:
     azure = Azure()
     spec = workshop(tmp_path, "none")
     up(azure, spec)
-    result = down(azure, spec, no_wait=True)
-    assert result.removed == (
-        f"AKS cluster {NAME} (deletion started)",
-        f"resource group {GROUP} (deletion started)",
+    p = progress()
+    result = down(azure, spec, p, no_wait=True)
+    assert result.removed == (f"AKS cluster {NAME} (deletion started)",)
+    assert result.kept == (
+        f"resource group {GROUP} (until the next down, once the cluster is gone)",
     )
+    (delete,) = azure.arm.calls("DELETE")
+    assert delete.path.endswith(f"/managedClusters/{NAME}")
+    assert "run `invoke down --provider aks` again once the cluster is gone" in output(p)
+    assert load_record(spec) is not None  # the lab is not gone yet
+
+    with pytest.raises(OperationError, match="still being deleted"):
+        down(azure, spec)  # the cluster deletion is still running
+    azure.arm.finish_operations()
+    again = down(azure, spec)
+    assert again.removed == (f"resource group {GROUP}",)
+    assert azure.arm.calls("DELETE")[-1].path.lower().endswith(f"/resourcegroups/{GROUP}")
+    assert azure.arm.groups == {} and load_record(spec) is None
 
 
 def test_down_keep_cluster_removes_only_the_lab_namespaces(tmp_path: Path) -> None:

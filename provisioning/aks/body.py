@@ -30,7 +30,22 @@ if TYPE_CHECKING:
 SYSTEM_POOL = "system"
 _CLUSTER_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
 _GROUP_NAME = re.compile(r"^[\w().-]{0,89}[\w()-]$")
-_VM_SIZE = re.compile(r"^Standard_[A-Za-z0-9_]+$")
+# Azure VM size names: family, vCPUs, optional "-<constrained vCPUs>", additive features, then
+# "_"-separated accelerator and version (https://learn.microsoft.com/azure/virtual-machines/
+# vm-naming-conventions): Standard_D2s_v5, Standard_E4-2s_v5 (2 active vCPUs),
+# Standard_NC24ads_A100_v4, Standard_D2_v2_Promo.
+_VM_SIZE = re.compile(
+    r"^(?i:Standard)_(?P<family>[A-Za-z]+)(?P<vcpus>\d+)(?:-(?P<active>\d+))?[a-z]*(?:_[A-Za-z0-9]+)*$"
+)
+# System node pool minimum. azure-aks-docs ``articles/aks/quotas-skus-regions.md``: "For system
+# node pools, you might not be able to use VM versions with fewer than two vCPUs and 4 GB of
+# memory. ... AKS doesn't support [B series VMs] for system node pools"; ``use-system-pools.md``:
+# "B series VMs aren't supported for system node pools" (it also says "at least 4 vCPUs and
+# 4 GB", which the quotas page and ``aks-virtual-machine-sizes.md`` put at two vCPUs).
+# The name carries the vCPUs, not the memory: the sizes with 2+ vCPUs and under 4 GB are
+# B-series and the retired Av1 sizes (Standard_A2: 3.5 GB), both refused here.
+SYSTEM_MIN_VCPUS = 2
+_AV1 = re.compile(r"^Standard_A\d+$", re.IGNORECASE)
 
 
 def cluster_body(spec: LabSpec, kubernetes_version: str | None) -> dict[str, Any]:
@@ -114,12 +129,29 @@ def validate(spec: LabSpec) -> None:
         raise UsageError(
             f"aks.node_count {aks.node_count}{where} is out of range; use 1-100 for a lab"
         )
-    if not _VM_SIZE.match(aks.vm_size):
+    _validate_vm_size(aks.vm_size, where)
+    _validate_tags(aks.tags, where)
+
+
+def _validate_vm_size(size: str, where: str) -> None:
+    """The system pool's size: a well-formed name with at least 2 vCPUs, not B-series or Av1."""
+    m = _VM_SIZE.match(size)
+    if not m:
         raise UsageError(
-            f"aks.vm_size {aks.vm_size!r}{where} is not an Azure VM size; use one like "
+            f"aks.vm_size {size!r}{where} is not an Azure VM size; use one like "
             "'Standard_D2s_v5' (az vm list-sizes --location <region>)"
         )
-    _validate_tags(aks.tags, where)
+    vcpus = int(m["active"] or m["vcpus"])
+    need = (
+        f"AKS system node pools need at least {SYSTEM_MIN_VCPUS} vCPUs and 4 GB of memory and no "
+        "B-series; use one like 'Standard_D2s_v5'"
+    )
+    if m["family"].upper() == "B":
+        raise UsageError(f"aks.vm_size {size!r}{where} is a B-series size; {need}")
+    if _AV1.match(size):
+        raise UsageError(f"aks.vm_size {size!r}{where} is a retired Av1 size; {need}")
+    if vcpus < SYSTEM_MIN_VCPUS:
+        raise UsageError(f"aks.vm_size {size!r}{where} has {vcpus} vCPU; {need}")
 
 
 def _validate_tags(tags: Mapping[str, str], where: str) -> None:

@@ -22,6 +22,12 @@ class NodePool:
     mode: str  # "System" | "User"
     count: int
     vm_size: str
+    max_count: int = 0  # the autoscaler's maximum, when ``enableAutoScaling`` is set
+
+    @property
+    def most_nodes(self) -> int:
+        """The most nodes this pool can have: its autoscaler maximum, else its count."""
+        return max(self.count, self.max_count)
 
     @property
     def is_windows(self) -> bool:
@@ -45,12 +51,32 @@ class ObservedCluster:
     node_resource_group: str
     node_pools: tuple[NodePool, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    power_state: str = "Running"  # properties.powerState.code: "Running" | "Stopped"
+    node_provisioning_mode: str = "Manual"  # properties.nodeProvisioningProfile.mode
+    # Microsoft Entra ID integration (aadProfile) or local accounts disabled: the user
+    # kubeconfig then authenticates through kubelogin (an exec plugin).
+    entra_id: bool = False
+    identity_type: str = ""  # identity.type: "SystemAssigned" | "UserAssigned" | ...
     # The full GET body: an update is a full PUT of it with the network profile changed.
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def windows_pools(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.node_pools if p.is_windows)
+
+    @property
+    def stopped(self) -> bool:
+        """``az aks stop`` was run: only start and delete are accepted (start-stop-cluster.md)."""
+        return self.power_state.lower() == "stopped"
+
+    @property
+    def auto_provisioned(self) -> bool:
+        """Node auto-provisioning (NAP) is on: ``nodeProvisioningProfile.mode`` is ``Auto``."""
+        return self.node_provisioning_mode.lower() == "auto"
+
+    @property
+    def most_nodes(self) -> int:
+        return sum(p.most_nodes for p in self.node_pools)
 
     @property
     def busy(self) -> bool:
@@ -73,6 +99,7 @@ class ObservedCluster:
                 mode=str(p.get("mode") or "User"),
                 count=int(p.get("count") or 0),
                 vm_size=str(p.get("vmSize") or ""),
+                max_count=int(p.get("maxCount") or 0) if p.get("enableAutoScaling") else 0,
             )
             for p in props.get("agentPoolProfiles") or ()
         )
@@ -93,5 +120,11 @@ class ObservedCluster:
             node_resource_group=str(props.get("nodeResourceGroup") or ""),
             node_pools=pools,
             tags=dict(resource.get("tags") or {}),
+            power_state=str((props.get("powerState") or {}).get("code") or "Running"),
+            node_provisioning_mode=str(
+                (props.get("nodeProvisioningProfile") or {}).get("mode") or "Manual"
+            ),
+            entra_id=bool(props.get("aadProfile")) or bool(props.get("disableLocalAccounts")),
+            identity_type=str((resource.get("identity") or {}).get("type") or ""),
             raw=resource,
         )

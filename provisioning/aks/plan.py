@@ -103,16 +103,18 @@ def plan_cluster(
     subscription: str | None = None,
     observed: bool = True,
     today: date | None = None,
+    pods: int | None = None,
 ) -> AksPlan:
     """The plan for ``spec`` given the observed cluster (None: it does not exist).
 
     ``group_exists`` None means unknown (offline plan): the group request is listed with a note.
+    ``pods``: the cluster's pod count when known (the Azure NPM scale warning).
     """
     aks = spec.aks
     group = aks.group_for(spec.name)
     names = {"subscription": subscription or "{subscription}", "group": group, "name": spec.name}
     cluster_path = CLUSTER_PATH.format(**names)
-    transition = plan_transition(current, spec.engine, lab=spec.name, today=today)
+    transition = plan_transition(current, spec.engine, lab=spec.name, today=today, pods=pods)
     requests: list[PlannedRequest] = []
     if transition.action == CREATE:
         if group_exists is not True:

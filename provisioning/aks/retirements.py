@@ -1,8 +1,14 @@
 """Announced AKS retirements that touch policy engines, as data with their sources.
 
-Before its date a retirement is a warning; after it, creating or switching to the retired setup
-is refused (AKS no longer supports it), except kubenet, which the tool never creates and only
-warns about on clusters that already use it.
+Before its date a retirement is a warning; from that date on, creating or switching to the
+retired setup is refused (AKS no longer supports it), except kubenet, which the tool never
+creates and only warns about on clusters that already use it.
+
+Each retirement takes effect ON its date: the azure-aks-docs includes say "Starting on
+**September 30, 2026**, Azure Kubernetes Service (AKS) no longer supports ..."
+(MicrosoftDocs/azure-aks-docs ``articles/aks/includes/azure-network-policy-manager-windows-
+retirement.md``, ``...-linux-retirement.md`` and ``kubenet-retirement.md``, read at commit
+fb060abe6a8f).
 """
 
 from __future__ import annotations
@@ -15,6 +21,18 @@ if TYPE_CHECKING:
     from provisioning.aks.observed import ObservedCluster
 
 USE_NETWORK_POLICIES = "https://learn.microsoft.com/azure/aks/use-network-policies"
+# ``upgrade-aks-ipam-and-dataplane`` redirects to ``upgrade-azure-cni``, which redirects here
+# (azure-aks-docs ``articles/aks/.openpublishing.redirection.aks.json``).
+UPDATE_AZURE_CNI = "https://learn.microsoft.com/azure/aks/update-azure-cni"
+# The overlay migration's prerequisites, azure-aks-docs ``articles/aks/update-azure-cni.md``,
+# "Update the IPAM mode to Azure CNI Overlay": "Is on Kubernetes version 1.27 or later";
+# "Doesn't have network policies enabled"; and, kubenet tab: "To remove the route table, you
+# need a **user-assigned managed identity** on the cluster. System-assigned managed identities
+# aren't supported."
+OVERLAY_PREREQUISITES = (
+    "the migration needs Kubernetes 1.27 or later, no network policy engine (networkPolicy "
+    "none) and, from kubenet, a user-assigned control-plane managed identity"
+)
 
 
 @dataclass(frozen=True)
@@ -26,7 +44,8 @@ class Retirement:
     refuse_after: bool  # past the date: refuse (True) or keep warning (False)
 
     def passed(self, today: date) -> bool:
-        return today > self.ends
+        # "Starting on <date>, AKS no longer supports ...": the date itself is already past it.
+        return today >= self.ends
 
     def message(self, today: date) -> str:
         if self.passed(today):
@@ -34,16 +53,18 @@ class Retirement:
                 f"{self.subject} reached end of support on {self.ends}; {self.path} ({self.source})"
             )
         days = (self.ends - today).days
-        return (
-            f"{self.subject} ends support on {self.ends} ({days} days left); {self.path} "
-            f"({self.source})"
-        )
+        left = f"{days} day{'' if days == 1 else 's'} left"
+        return f"{self.subject} ends support on {self.ends} ({left}); {self.path} ({self.source})"
 
 
 NPM_WINDOWS = Retirement(
     "Azure Network Policy Manager on Windows nodes",
     date(2026, 9, 30),
-    "use Calico (--engine calico) or node-level network security groups",
+    # The include suggests "Network Security Groups (NSGs) on the node level or open-source tools
+    # like Project Calico"; use-network-policies.md documents Calico with Windows nodes only "on
+    # new clusters", so an existing cluster is not switched in place (see transitions.py).
+    "recreate the lab with --engine calico (AKS documents Calico with Windows nodes only for new "
+    "clusters: invoke down, then up) or use node-level network security groups",
     USE_NETWORK_POLICIES,
     refuse_after=True,
 )
@@ -57,9 +78,9 @@ NPM_LINUX = Retirement(
 KUBENET = Retirement(
     "kubenet networking",
     date(2028, 3, 31),
-    "migrate to Azure CNI overlay "
-    "(az aks update --network-plugin azure --network-plugin-mode overlay)",
-    "https://learn.microsoft.com/azure/aks/upgrade-aks-ipam-and-dataplane",
+    "migrate to Azure CNI overlay (az aks update --network-plugin azure "
+    f"--network-plugin-mode overlay; {OVERLAY_PREREQUISITES})",
+    UPDATE_AZURE_CNI,
     refuse_after=False,
 )
 

@@ -4,6 +4,10 @@ Order matters: the cluster goes first (AKS deletes its node resource group ``MC_
 which teardown confirms), then the group, and only when its tags say netpol-lab created it and
 nothing untagged lives in it. A cluster without the tool's tags is never deleted. Running it
 twice is safe: what is already gone is reported as absent.
+
+Without waiting (``down --no-wait``) only the cluster's deletion is started: what ARM does with
+a resource-group delete while the cluster in it is still being deleted is not documented, so
+the group is left for the next ``down``, which finds the cluster gone and removes the group.
 """
 
 from __future__ import annotations
@@ -12,13 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from provisioning.aks.tags import TAG_MANAGED_BY
-from provisioning.errors import UsageError
+from provisioning.errors import OperationError, UsageError
 from provisioning.spec import TOOL
 
 if TYPE_CHECKING:
     from provisioning.aks.gateway import AksGateway, Progress
 
-DELETED, DELETING, ABSENT, KEPT, GONE, PRESENT, UNCHECKED = (
+DELETED, DELETING, ABSENT, KEPT, GONE, PRESENT, UNCHECKED, LATER = (
     "deleted",
     "deleting",
     "absent",
@@ -26,13 +30,14 @@ DELETED, DELETING, ABSENT, KEPT, GONE, PRESENT, UNCHECKED = (
     "gone",
     "still present",
     "not checked",
+    "left for the next down",
 )
 
 
 @dataclass(frozen=True)
 class TeardownReport:
     cluster: str  # deleted | deleting | absent
-    group: str  # deleted | deleting | absent | kept
+    group: str  # deleted | deleting | absent | kept | left for the next down
     node_group: str  # gone | still present | not checked
     group_name: str
     node_group_name: str = ""
@@ -41,7 +46,7 @@ class TeardownReport:
     @property
     def complete(self) -> bool:
         """True when nothing the tool created is known to remain."""
-        return self.node_group != PRESENT
+        return self.node_group != PRESENT and self.group != LATER
 
     def lines(self) -> list[str]:
         out = [f"cluster: {self.cluster}", f"resource group {self.group_name}: {self.group}"]
@@ -82,6 +87,15 @@ def teardown(
         cluster = ABSENT
     elif not observed.owned_by(lab):
         raise not_owned_error(group, name, lab)
+    elif observed.provisioning_state.lower() == "deleting":
+        # An earlier `down --no-wait` started it; a second DELETE would only get a 409.
+        if wait:
+            raise OperationError(
+                f"cluster {name!r} in resource group {group!r} is still being deleted (by an "
+                f"earlier down --no-wait); run `invoke down --provider aks` again once "
+                f"`az aks show -g {group} -n {name}` finds nothing"
+            )
+        cluster = DELETING
     else:
         gateway.delete_cluster(group, name, wait=wait, progress=progress, timeout=timeout)
         cluster = DELETED if wait else DELETING
@@ -98,6 +112,13 @@ def teardown(
         detail = (
             f"kept resource group {group!r}: it holds resources netpol-lab did not create "
             f"({', '.join(status.foreign)}); delete them or the group yourself"
+        )
+    elif cluster == DELETING:
+        # Start nothing else while the cluster deletion runs: the group goes on the next down.
+        group_state = LATER
+        detail = (
+            f"resource group {group!r} is deleted by the next `invoke down --provider aks`, "
+            "once the cluster is gone"
         )
     else:
         deleted = gateway.delete_group_if_owned(group, lab=lab, wait=wait, timeout=timeout)

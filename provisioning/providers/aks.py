@@ -200,9 +200,15 @@ class AksLabPlan:
 
     def confirmation_question(self) -> str:
         t = self.cluster.transition
+        notes = [n for s in t.steps for n in s.notes if "reimage" in n]
+        effect = (
+            REIMAGE_WARNING
+            if t.reimages_node_pools
+            else (notes[0] if notes else "the running cluster changes")
+        )
         return (
             f"change AKS cluster {self.spec.name!r} from engine {t.current_engine} to "
-            f"{t.target_engine} in {len(t.steps)} update(s); {REIMAGE_WARNING}"
+            f"{t.target_engine} in {len(t.steps)} update(s); {effect}"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -251,10 +257,12 @@ class AksLabPlan:
         # The cluster step is shown by the AKS plan's own lines above (with each update's notes).
         lines += step_lines(self.steps[1:])
         if self.needs_confirmation:
-            lines += [
-                "",
-                "  This plan reimages every node pool; `up` asks for confirmation (or pass --yes).",
-            ]
+            what = (
+                "reimages every node pool"
+                if self.cluster.transition.reimages_node_pools
+                else "changes the running cluster"
+            )
+            lines += ["", f"  This plan {what}; `up` asks for confirmation (or pass --yes)."]
         lines += ["", summary_line(self.steps)]
         if artifacts:
             for request in self.cluster.requests:
@@ -354,6 +362,7 @@ def observed_plan(
         kubernetes_version=version,
         group_exists=group_exists,
         subscription=subscription,
+        pods=_pods_for_npm(spec, provider, current),
     )
     observed = provider.lab_state(spec, current)
     notes = (observed.reason,) if observed.reason else ()
@@ -368,6 +377,25 @@ def observed_plan(
         notes,
         validate=validate,
     )
+
+
+def _pods_for_npm(
+    spec: LabSpec, provider: AksProvider, current: ObservedCluster | None
+) -> int | None:
+    """The cluster's pod count when ``up`` would install Azure NPM on it; None when unknown.
+
+    Azure NPM is not supported past 20,000 pods (use-network-policies.md), so the count is read
+    only for that change, and only through the lab's kubeconfig (a stopped or unreachable
+    cluster gives None: the node count still decides).
+    """
+    if current is None or spec.engine != "azure" or current.engine == "azure":
+        return None
+    if current.stopped or not spec.kubeconfig.exists():
+        return None
+    try:
+        return len(provider.kube_factory(spec.kubeconfig).list("v1", "Pod"))
+    except LabError:
+        return None
 
 
 def _assemble(
@@ -436,8 +464,8 @@ def _cluster_step(spec: LabSpec, cluster: AksPlan) -> PlanStep:
             CHANGE,
             "update-cluster",
             f"update AKS cluster {spec.name} in {where}",
-            f"engine {t.current_engine} -> {t.target_engine} in {len(t.steps)} update(s); "
-            "every node pool is reimaged",
+            f"engine {t.current_engine} -> {t.target_engine} in {len(t.steps)} update(s)"
+            + ("; every node pool is reimaged" if t.reimages_node_pools else ""),
             items=tuple(
                 (_STEP_MARKERS.get(s.kind, CHANGE), s.summary.lstrip("+~- ")) for s in t.steps
             ),

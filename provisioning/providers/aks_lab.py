@@ -9,6 +9,7 @@ own workload, policy and validation actions through a ``pipeline.Context`` whose
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,11 +19,12 @@ from provisioning.aks.teardown import (
     DELETED,
     DELETING,
     KEPT,
+    LATER,
     PRESENT,
     not_owned_error,
     teardown,
 )
-from provisioning.aks.transitions import CREATE, REPAIR, UPDATE
+from provisioning.aks.transitions import CREATE, REPAIR, UPDATE, stopped_reason
 from provisioning.confirm import require_confirmation
 from provisioning.errors import LabError, UsageError
 from provisioning.observe import ObservedLab, observe_objects
@@ -53,7 +55,7 @@ from provisioning.state import (
     load_record,
     remember_scenario,
     save_record,
-    write_private,
+    write_lab_file,
 )
 from provisioning.status import status_document
 from provisioning.teardown import DownResult, delete_lab_namespaces
@@ -100,6 +102,9 @@ def lab_up(
                 h.note(line)
     if plan.blocked:
         raise UsageError(plan.blocked)
+    if plan.cluster.current is not None and plan.cluster.current.entra_id:
+        # Before any change: without kubelogin the lab could not use the cluster afterwards.
+        require_kubelogin(group, spec.name, "uses Microsoft Entra ID")
     if plan.needs_confirmation:
         question = f"This run would {plan.confirmation_question()}. Continue"
         require_confirmation(question, yes=yes, confirm=confirm)
@@ -122,10 +127,19 @@ def lab_up(
     assert cluster is not None
 
     with progress.step(f"Fetch the user kubeconfig of {spec.name}") as h:
-        write_private(spec.kubeconfig, gateway.user_kubeconfig(group, spec.name))
+        kubeconfig = gateway.user_kubeconfig(group, spec.name)
+        login = kubelogin_mode(kubeconfig)
+        if login is not None:
+            require_kubelogin(group, spec.name, "gave an Entra ID kubeconfig")
+        write_lab_file(spec, "kubeconfig", kubeconfig)
         h.note(
             f"kubeconfig: {spec.kubeconfig} (mode 0600; your current kubectl context is unchanged)"
         )
+        if login == "devicecode":
+            h.note(
+                "it signs in through kubelogin with a device code; to use your az login "
+                f"instead: kubelogin convert-kubeconfig -l azurecli --kubeconfig {spec.kubeconfig}"
+            )
     _record(spec, "created", group_created=group_created)
 
     ctx = _context(spec, provider, progress, workload, policies, poll_interval)
@@ -168,6 +182,46 @@ def lab_up(
         "validation": validation,
         "after": after.as_dict(),
     }
+
+
+def kubelogin_mode(kubeconfig: bytes) -> str | None:
+    """The ``--login`` mode when the kubeconfig's user runs kubelogin (exec plugin), else None.
+
+    An Entra ID cluster's user kubeconfig carries ``exec: {command: kubelogin, args: [get-token,
+    --login, devicecode, ...]}`` (azure-cli 2.91.0 ``acs/custom.py`` ``uses_kubelogin_devicecode``
+    reads the same fields).
+    """
+    import yaml
+
+    try:
+        users = (yaml.safe_load(kubeconfig) or {}).get("users") or [{}]
+        exec_info = (users[0].get("user") or {}).get("exec") or {}
+    except (yaml.YAMLError, AttributeError, TypeError):
+        return None
+    if "kubelogin" not in str(exec_info.get("command") or ""):
+        return None
+    args = [str(a) for a in exec_info.get("args") or []]
+    for flag in ("--login", "-l"):
+        if flag in args[:-1]:
+            return args[args.index(flag) + 1]
+    return ""
+
+
+def require_kubelogin(group: str, name: str, why: str) -> None:
+    """A UsageError unless ``kubelogin`` is on PATH: an Entra ID kubeconfig runs it.
+
+    azure-cli 2.91.0 ``acs/custom.py`` (``aks_get_credentials``): "The kubeconfig uses devicecode
+    authentication which requires kubelogin. Please install kubelogin ... or run 'az aks
+    install-cli' to install both kubectl and kubelogin." (azure-aks-docs
+    ``articles/aks/kubelogin-authentication.md``).
+    """
+    if shutil.which("kubelogin"):
+        return
+    raise UsageError(
+        f"cluster {name!r} in resource group {group!r} {why}, so its kubeconfig runs kubelogin, "
+        "which is not on PATH; install it with `az aks install-cli` (or from "
+        "https://github.com/Azure/kubelogin) and re-run"
+    )
 
 
 def run_validate_step(
@@ -303,6 +357,7 @@ def lab_status(
             "name": cluster.name,
             "location": cluster.location,
             "provisioningState": cluster.provisioning_state,
+            "powerState": cluster.power_state,
             "kubernetesVersion": cluster.kubernetes_version,
             "engine": cluster.engine,
             "networkPlugin": cluster.network_plugin,
@@ -335,7 +390,8 @@ def render_status_text(doc: Mapping[str, Any]) -> str:
     pools = ", ".join(f"{p['name']} {p['count']} x {p['vmSize']}" for p in cluster["nodePools"])
     lines += [
         f"  cluster:    {cluster['name']} in {cluster['location']}, {owner}, "
-        f"provisioningState {cluster['provisioningState']}, Kubernetes "
+        f"provisioningState {cluster['provisioningState']}, "
+        f"{str(cluster.get('powerState') or 'Running').lower()}, Kubernetes "
         f"{cluster['kubernetesVersion']}",
         f"  engine:     {cluster['engine']} (networkPlugin {cluster['networkPlugin']}, "
         f"{cluster['networkPluginMode']}, dataplane {cluster['networkDataplane']}, "
@@ -388,6 +444,10 @@ def lab_down(
     if keep_cluster:
         if cluster is None:
             return DownResult(())
+        if cluster.stopped:  # its API server is deallocated: nothing to talk to
+            raise UsageError(stopped_reason(cluster))
+        if cluster.entra_id:
+            require_kubelogin(group, spec.name, "uses Microsoft Entra ID")
         return _remove_lab_namespaces(spec, provider, progress, poll_interval)
 
     status = gateway.group_status(group, spec.name)
@@ -415,9 +475,11 @@ def lab_down(
             h.note(line)
         if no_wait:
             h.note(
-                "not waiting: check later with az group list --tag managed-by=netpol-lab -o table"
+                "not waiting: run `invoke down --provider aks` again once the cluster is gone "
+                f"(az aks show -g {group} -n {spec.name} finds nothing) to finish"
             )
-    forget(spec)
+    if report.group != LATER:
+        forget(spec)  # else the next down still has the group to remove
     removed: list[str] = []
     kept: list[str] = []
     started = " (deletion started)"
@@ -427,6 +489,8 @@ def lab_down(
         removed.append(f"resource group {group}" + (started if report.group == DELETING else ""))
     elif report.group == KEPT:
         kept.append(f"resource group {group}")
+    elif report.group == LATER:
+        kept.append(f"resource group {group} (until the next down, once the cluster is gone)")
     if report.node_group == PRESENT:
         kept.append(f"node resource group {report.node_group_name}")
     if report.cluster == ABSENT and not removed:
@@ -441,7 +505,7 @@ def _remove_lab_namespaces(
     assert provider.gateway is not None
     if not spec.kubeconfig.exists():  # e.g. another machine ran up: fetch it the same way
         group = spec.aks.group_for(spec.name)
-        write_private(spec.kubeconfig, provider.gateway.user_kubeconfig(group, spec.name))
+        write_lab_file(spec, "kubeconfig", provider.gateway.user_kubeconfig(group, spec.name))
     return delete_lab_namespaces(
         provider.kube_factory(spec.kubeconfig),
         spec,

@@ -21,6 +21,25 @@ async-operation guideline):
   ``release()`` lets such operations end and waits until they have.
 - Resource groups: PUT/GET/HEAD (check_existence)/DELETE, and the resources list of a group.
 - ``listClusterUserCredential`` returns a base64 kubeconfig; ``kubernetesVersions`` per location.
+  For a cluster with ``aadProfile`` or ``disableLocalAccounts`` the kubeconfig's user is a
+  kubelogin exec plugin, as AKS gives for Microsoft Entra ID clusters (the fields azure-cli 2.91.0
+  ``acs/custom.py`` ``uses_kubelogin_devicecode`` reads).
+- A cluster whose ``powerState.code`` is ``Stopped`` accepts only DELETE (and start, which the
+  tool never sends): a PUT gives 409 (azure-aks-docs ``articles/aks/start-stop-cluster.md``: "You
+  can only perform start or delete operations on a stopped AKS cluster"; the error code and text
+  are not documented, the ones here are this fake's).
+- A PUT that sets ``networkDataplane: cilium`` on a cluster without it (the update
+  ``az aks update --network-dataplane cilium`` sends: azure-cli 2.91.0
+  ``acs/managed_cluster_decorator.py`` ``update_network_plugin_settings`` changes only the
+  dataplane, so ``networkPolicy`` still holds the old engine) is accepted, and the cluster then
+  reports ``networkPolicy: cilium``: "the existing engine is uninstalled and replaced by Cilium"
+  (azure-aks-docs ``articles/aks/update-azure-cni.md``). ``networkPolicy: cilium`` without the
+  Cilium dataplane is rejected ("This requires networkDataplane to be 'cilium'",
+  azure-rest-api-specs ``.../aks/stable/2026-08-01/managedClusters.json``, ``NetworkPolicy``).
+  The update is rejected with Windows pools, kubenet, or ``nodeProvisioningProfile.mode: Auto``
+  (update-azure-cni.md, "Update considerations").
+- ``finish_operations()`` ends every running operation at once (time passing while nobody polls,
+  e.g. after ``down --no-wait``).
 
 Every request is recorded (method, url, lower-cased headers, parsed JSON body) and every sleep the
 SDK asks for is recorded instead of slept. Nothing here opens a socket.
@@ -160,6 +179,13 @@ class FakeArm(HttpTransport):
     ) -> None:
         """The next cluster PUT's operation ends Failed; the cluster stays, state Failed."""
         self._failures.append((code, message))
+
+    def finish_operations(self) -> None:
+        """Every operation still running ends now, as if nobody had polled while it ran."""
+        for op in self.operations.values():
+            if op.status == "InProgress":
+                op.status = "Succeeded"
+                op.finish()
 
     def calls(self, method: str, contains: str = "") -> list[Recorded]:
         return [
@@ -331,6 +357,12 @@ class FakeArm(HttpTransport):
             )
         if found and _busy(found):
             return _conflict(found)
+        if found and _stopped(found):
+            return _err(
+                409,
+                "OperationNotAllowed",
+                f"Managed cluster {name} is stopped; only start and delete are allowed.",
+            )
         if problem := _invalid(body, found):
             return _err(400, *problem)
         cluster = self._materialize(group, name, body, found)
@@ -372,6 +404,10 @@ class FakeArm(HttpTransport):
         props["fqdn"] = f"{props.get('dnsPrefix', name)}-fake.hcp.{location}.azmk8s.io"
         props["maxAgentPools"] = 100
         props["powerState"] = {"code": "Running"}
+        net = props.get("networkProfile") or {}
+        if net.get("networkDataplane") == "cilium":
+            # Cilium enforces policy on its dataplane: AKS reports it as the policy engine.
+            net["networkPolicy"] = "cilium"
         for pool in props.get("agentPoolProfiles", []):
             pool.setdefault("osType", "Linux")
             pool["provisioningState"] = "Succeeded"
@@ -389,7 +425,12 @@ class FakeArm(HttpTransport):
     def _credentials(self, group: str, name: str) -> tuple[int, Any, dict]:
         if (group.lower(), name.lower()) not in self.clusters:
             return _err(404, "ResourceNotFound", f"managed cluster {name} not found")
-        value = base64.b64encode(self.kubeconfig).decode()
+        cluster = self.clusters[(group.lower(), name.lower())]
+        props = cluster["properties"]
+        kubeconfig = self.kubeconfig
+        if props.get("aadProfile") or props.get("disableLocalAccounts"):
+            kubeconfig = _entra_kubeconfig(name, props.get("fqdn", ""))
+        value = base64.b64encode(kubeconfig).decode()
         return 200, {"kubeconfigs": [{"name": "clusterUser", "value": value}]}, {}
 
     # -- long-running operations -----------------------------------------------------------------
@@ -461,30 +502,65 @@ def _invalid(body: dict, found: dict | None) -> tuple[str, str] | None:
     plugin = net.get("networkPlugin")
     pools = props.get("agentPoolProfiles") or []
     windows = any((p.get("osType") or "Linux").lower() == "windows" for p in pools)
+    old = ((found or {}).get("properties") or {}).get("networkProfile") or {}
+    policy = net.get("networkPolicy") or "none"
     if net.get("networkDataplane") == "cilium":
         if plugin != "azure":
             return "InvalidParameter", "Cilium dataplane requires networkPlugin azure"
-        if net.get("networkPolicy") != "cilium":
-            return "InvalidParameter", "Cilium dataplane requires networkPolicy cilium"
         if windows:
             return "InvalidParameter", "Cilium dataplane does not support Windows node pools"
+        upgrade = found is not None and old.get("networkDataplane") != "cilium"
+        # An upgrade keeps the engine it read (AKS replaces it); otherwise none or cilium.
+        kept = upgrade and policy == (old.get("networkPolicy") or "none")
+        if policy not in ("none", "cilium") and not kept:
+            return "InvalidParameter", f"networkPolicy {policy} cannot run on the Cilium dataplane"
+        nap = (props.get("nodeProvisioningProfile") or {}).get("mode") == "Auto"
+        if upgrade and nap:
+            return (
+                "InvalidParameter",
+                "Clusters with node auto-provisioning can't be updated to Azure CNI Powered "
+                "by Cilium",
+            )
+    elif policy == "cilium":
+        return "InvalidParameter", "networkPolicy cilium requires networkDataplane cilium"
     if net.get("networkPolicy") == "azure" and plugin != "azure":
         return "InvalidParameter", "Azure network policy requires networkPlugin azure"
     if not found:
         return None
-    old = found["properties"].get("networkProfile") or {}
     if old.get("networkDataplane") == "cilium" and net.get("networkDataplane") != "cilium":
         return "InvalidParameter", "Changing the dataplane from cilium is not supported"
     if (old.get("networkPluginMode") or "") != (net.get("networkPluginMode") or ""):
         return "InvalidParameter", "Changing networkPluginMode is not supported by this fake"
-    old_policy, new_policy = old.get("networkPolicy") or "none", net.get("networkPolicy") or "none"
-    if old_policy not in ("none", new_policy) and new_policy not in ("none", "cilium"):
+    old_policy, new_policy = old.get("networkPolicy") or "none", policy
+    if net.get("networkDataplane") == "cilium":
+        return None  # the dataplane upgrade replaces whatever engine ran
+    if old_policy not in ("none", new_policy) and new_policy != "none":
         return (
             "InvalidParameter",
             f"Changing network policy from {old_policy} to {new_policy} is not supported; "
             "uninstall it first (networkPolicy none)",
         )
     return None
+
+
+def _stopped(cluster: dict) -> bool:
+    return (cluster["properties"].get("powerState") or {}).get("code") == "Stopped"
+
+
+def _entra_kubeconfig(name: str, server: str) -> bytes:
+    """A user kubeconfig of an Entra ID cluster: its user runs kubelogin (device code login)."""
+    return (
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: {name}\n  cluster:\n    server: https://{server}:443\n"
+        f"contexts:\n- name: {name}\n  context:\n    cluster: {name}\n"
+        f"    user: clusterUser_{name}\n"
+        f"current-context: {name}\n"
+        f"users:\n- name: clusterUser_{name}\n  user:\n    exec:\n"
+        "      apiVersion: client.authentication.k8s.io/v1beta1\n"
+        "      command: kubelogin\n"
+        "      args: [get-token, --login, devicecode, --server-id,"
+        " 6dae42f8-4368-4678-94ff-3960e28e3630]\n"
+    ).encode()
 
 
 def _busy(cluster: dict) -> bool:

@@ -232,9 +232,48 @@ def test_dataplane_upgrade_to_cilium_keeps_the_ipam_mode(
     (step,) = plan_transition(current, "cilium", lab=NAME).steps
     after = gateway.update_cluster(GROUP, NAME, update_body(current, step), current.etag)
     net = fake.calls("PUT")[0].body["properties"]["networkProfile"]
-    assert (net["networkDataplane"], net["networkPolicy"]) == ("cilium", "cilium")
+    # What `az aks update --network-dataplane cilium` sends: the dataplane changed, the engine
+    # as read (azure-cli update_network_plugin_settings); AKS replaces the engine itself.
+    assert (net["networkDataplane"], net["networkPolicy"]) == ("cilium", "calico")
     assert "networkPluginMode" not in net  # node subnet stays node subnet: never IPAM + dataplane
     assert after.engine == "cilium"
+    assert fake.clusters[(GROUP, NAME)]["properties"]["networkProfile"]["networkPolicy"] == (
+        "cilium"
+    )
+
+
+def test_the_fake_rejects_cilium_policy_without_the_cilium_dataplane(
+    fake: FakeArm, gateway: AksGateway
+) -> None:
+    seeded(fake, "none")
+    current = gateway.observe(GROUP, NAME)
+    body = copy.deepcopy(dict(current.raw))
+    body["properties"]["networkProfile"]["networkPolicy"] = "cilium"
+    with pytest.raises(OperationError, match="networkPolicy cilium requires networkDataplane"):
+        gateway.update_cluster(GROUP, NAME, body, current.etag)
+
+
+def test_the_fake_rejects_a_cilium_upgrade_with_node_auto_provisioning(
+    fake: FakeArm, gateway: AksGateway
+) -> None:
+    # Proves the fake enforces update-azure-cni.md, so the tool's refusal avoids a real error.
+    seeded(fake, "azure", nodeProvisioningProfile={"mode": "Auto"})
+    current = gateway.observe(GROUP, NAME)
+    assert current.auto_provisioned
+    body = copy.deepcopy(dict(current.raw))
+    body["properties"]["networkProfile"]["networkDataplane"] = "cilium"
+    with pytest.raises(OperationError, match="node auto-provisioning can't be updated"):
+        gateway.update_cluster(GROUP, NAME, body, current.etag)
+
+
+def test_a_stopped_cluster_accepts_delete_but_no_put(fake: FakeArm, gateway: AksGateway) -> None:
+    seeded(fake, "azure", powerState={"code": "Stopped"})
+    current = gateway.observe(GROUP, NAME)
+    assert current.stopped and not current.busy  # Succeeded, but deallocated
+    with pytest.raises(OperationError, match=r"OperationNotAllowed: .* is stopped"):
+        gateway.update_cluster(GROUP, NAME, dict(current.raw), current.etag)
+    gateway.delete_cluster(GROUP, NAME)
+    assert gateway.observe(GROUP, NAME) is None
 
 
 # -- retries, credentials, versions ----------------------------------------------------------------

@@ -107,7 +107,7 @@ def test_a_refused_plan_sends_nothing(gateway: AksGateway, fake: FakeArm) -> Non
     plan = plan_cluster(spec("azure"), gateway.observe(GROUP, NAME))
     assert plan.requests == () and plan.lines()[0].startswith("x ")
     fake.requests.clear()
-    with pytest.raises(UsageError, match="no way back off Cilium"):
+    with pytest.raises(UsageError, match="no migration path off the Cilium data plane"):
         apply_plan(gateway, spec("azure"), plan)
     assert fake.requests == []
 

@@ -10,7 +10,7 @@ from provisioning.aks.body import cluster_body
 from provisioning.aks.gateway import AksGateway
 from provisioning.aks.tags import tool_tags
 from provisioning.aks.teardown import teardown
-from provisioning.errors import UsageError
+from provisioning.errors import OperationError, UsageError
 from provisioning.spec import AksSettings, LabSpec
 from tests.aks.conftest import load
 from tests.aks.fake_arm import FakeArm
@@ -96,16 +96,34 @@ def test_a_cluster_without_the_tools_tags_is_never_deleted(
     assert (GROUP, NAME) in fake.clusters
 
 
-def test_no_wait_starts_deletions_without_polling(fake: FakeArm, gateway: AksGateway) -> None:
+def test_no_wait_starts_only_the_cluster_deletion_and_the_next_run_removes_the_group(
+    fake: FakeArm, gateway: AksGateway
+) -> None:
     up(fake, gateway)
     report = teardown(gateway, GROUP, NAME, lab=NAME, wait=False)
     assert (report.cluster, report.group, report.node_group) == (
         "deleting",
-        "deleting",
+        "left for the next down",
         "not checked",
     )
-    assert len(fake.calls("DELETE")) == 2
+    assert not report.complete and "deleted by the next `invoke down" in report.detail
+    # Only the cluster: a group delete while the cluster delete runs is undocumented.
+    (delete,) = fake.calls("DELETE")
+    assert delete.path.endswith(f"/managedClusters/{NAME}")
     assert fake.calls("GET", "/operations") == [] and fake.calls("GET", "/operationresults") == []
+    assert GROUP.lower() in fake.groups
+
+    # Still deleting: no second DELETE (ARM would answer 409), a message when waiting.
+    assert teardown(gateway, GROUP, NAME, lab=NAME, wait=False).group == "left for the next down"
+    with pytest.raises(OperationError, match=r"still being deleted .* once `az aks show"):
+        teardown(gateway, GROUP, NAME, lab=NAME)
+    assert len(fake.calls("DELETE")) == 1
+
+    fake.finish_operations()  # the cluster deletion ends while nobody polls
+    later = teardown(gateway, GROUP, NAME, lab=NAME)
+    assert (later.cluster, later.group) == ("absent", "deleted")
+    assert fake.calls("DELETE")[-1].path.lower().endswith(f"/resourcegroups/{GROUP}")
+    assert fake.groups == {}
 
 
 def test_node_group_left_behind_is_reported(fake: FakeArm, gateway: AksGateway) -> None:

@@ -98,8 +98,11 @@ def test_azure_and_calico_switch_only_through_none(source: str, target: str) -> 
         ("uninstall-policy", {"networkPolicy": "none"}),
         ("install-policy", {"networkPolicy": target}),
     ]
-    assert all(s.reimages_all_pools for s in t.steps)
+    # use-network-policies.md states the reimage for the install, not for the uninstall.
+    assert [s.reimages_all_pools for s in t.steps] == [False, True]
+    assert any("does not document whether removing" in n for n in t.steps[0].notes)
     assert any("reimaged at once" in w for w in t.warnings)
+    assert t.needs_confirmation
 
 
 def test_removing_calico_warns_about_leftover_crds() -> None:
@@ -113,18 +116,19 @@ def test_removing_calico_warns_about_leftover_crds() -> None:
 @pytest.mark.parametrize("source", ["azure", "calico", "none"])
 def test_to_cilium_is_one_dataplane_upgrade(source: str) -> None:
     t = plan_transition(cluster(source), "cilium", lab="lab", today=TODAY)
-    assert steps(t) == [
-        ("dataplane-upgrade", {"networkDataplane": "cilium", "networkPolicy": "cilium"})
-    ]
+    # Only the dataplane, as `az aks update --network-dataplane cilium` (update-azure-cni.md).
+    assert steps(t) == [("dataplane-upgrade", {"networkDataplane": "cilium"})]
     assert t.needs_confirmation
-    assert any("one-way" in n for n in t.steps[0].notes)
+    notes = " ".join(t.steps[0].notes)
+    assert "AKS documents no migration path off the Cilium data plane" in notes
 
 
 @pytest.mark.parametrize("target", ["azure", "calico", "none"])
 def test_away_from_cilium_is_refused_with_the_reason(target: str) -> None:
     t = plan_transition(cluster("cilium"), target, lab="lab", today=TODAY)
     assert t.action == REFUSED and t.steps == ()
-    assert "no way back off Cilium" in t.reason and "invoke down" in t.reason
+    assert "AKS documents no migration path off the Cilium data plane" in t.reason
+    assert "invoke down" in t.reason and "update-azure-cni" in t.reason
 
 
 def test_cilium_with_a_windows_pool_is_refused() -> None:
