@@ -178,7 +178,8 @@ def cilium_values(spec: LabSpec, *, enforce: bool) -> dict[str, Any]:
     """Helm values for Cilium on kind (docs.cilium.io, "Getting Started Using Kind").
 
     ``ipam.mode=kubernetes`` uses the podCIDRs kind's controller-manager allocates;
-    ``image.pullPolicy=IfNotPresent`` lets images preloaded with `kind load docker-image` be used.
+    ``image.pullPolicy=IfNotPresent`` lets images preloaded into the nodes (provisioning/
+    preload.py, `kind load image-archive`) be used.
     ``policyEnforcementMode=never`` is how engine ``none`` gets pod networking without enforcement
     (docs.cilium.io/en/stable/security/policy/intro/, "Policy Enforcement Modes").
     """
@@ -193,7 +194,7 @@ def cilium_values(spec: LabSpec, *, enforce: bool) -> dict[str, Any]:
 def _cilium(spec: LabSpec, *, installer: str, enforce: bool) -> EngineSettings:
     import yaml
 
-    values_path = str(spec.state_dir / "cilium-values.yaml")
+    values_path = str(spec.lab_file("cilium-values.yaml"))
     values = yaml.safe_dump(cilium_values(spec, enforce=enforce), sort_keys=True)
     if installer == "helm":
         install = Action(
@@ -264,11 +265,27 @@ def _cilium(spec: LabSpec, *, installer: str, enforce: bool) -> EngineSettings:
 # --- readiness against a live cluster ------------------------------------------------------
 
 
-def calico_ready(kube: Any) -> Check:
-    """Every TigeraStatus Available (the operator reports each component in one)."""
+# The TigeraStatus objects the operator creates for this lab's Installation + APIServer, read
+# in tigera/operator v1.42.3 (the operator projectcalico/calico v3.32.1 ships, its
+# charts/tigera-operator/values.yaml; the same in v1.40.3 for Calico v3.31.3):
+# pkg/controller/installation/core_controller.go status.New(..., "calico"),
+# pkg/controller/ippool/pool_controller.go tigeraStatusName "ippools" (reported once an
+# Installation exists), pkg/controller/apiserver/apiserver_controller.go "apiserver" (once an
+# APIServer exists). goldmane and whisker report only when their own resources exist.
+KIND_CALICO_STATUSES = ("calico", "ippools", "apiserver")
+
+
+def calico_ready(kube: Any, required: tuple[str, ...] = KIND_CALICO_STATUSES) -> Check:
+    """The ``required`` TigeraStatus objects exist and every TigeraStatus is Available.
+
+    Waiting for each expected name matters: right after the Installation is applied only some
+    controllers have reported, and all of those present may already say Available.
+    """
     statuses = kube.list("operator.tigera.io/v1", "TigeraStatus")
-    if not any(s["metadata"]["name"] == "calico" for s in statuses):
-        return Check(False, "waiting for tigerastatus 'calico' to appear")
+    present = {s["metadata"]["name"] for s in statuses}
+    if missing := [name for name in required if name not in present]:
+        shown = ", ".join(f"'{name}'" for name in missing)
+        return Check(False, f"waiting for tigerastatus {shown} to appear")
     return all_ready("tigerastatus", statuses, tigerastatus_available)
 
 
@@ -339,7 +356,9 @@ def aks_readiness_check(engine: str, kube: Any, *, nodes: int) -> Callable[[], C
     least ``nodes`` nodes Ready. ``none`` has no agent: nodes alone."""
     parts: list[Callable[[], Check]] = []
     if engine == "calico":
-        parts.append(lambda: calico_ready(kube))
+        # AKS creates its own Installation (and no APIServer this tool knows of): only the core
+        # controller's "calico" status is certain there.
+        parts.append(lambda: calico_ready(kube, required=("calico",)))
     elif name := AKS_ENGINE_DAEMONSETS.get(engine):
         parts.append(lambda: daemonset_ready(kube, name))
     return lambda: _first_pending(

@@ -112,6 +112,8 @@ def _split_clauses(selector: str) -> list[str]:
 
 
 def _bad_selector(selector: str | None, clause: str) -> KubeError:
+    # The server answers 400 BadRequest (kubernetes/apimachinery pkg/labels/selector.go Parse
+    # errors, "unable to parse requirement: ..."); the fake's text is its own, shorter wording.
     return KubeError(
         f"unable to parse requirement {clause!r} in label selector {selector!r}",
         status=400,
@@ -285,6 +287,7 @@ class FakeKube:
     def _enter(self, verb: str, kind: str, namespace: str | None, name: str | None) -> None:
         self.calls.append(Call(verb, kind, namespace, name))
         if self.unreachable:
+            # What provisioning/kube.py raises when the socket refuses (Python's ECONNREFUSED).
             raise KubeUnreachable(
                 FAKE_SERVER, "(fake kubeconfig)", "[Errno 111] Connection refused"
             )
@@ -349,6 +352,8 @@ class FakeKube:
 
     def _require_namespace(self, ref: ObjectRef, verb: str) -> None:
         if ("", "Namespace", "", ref.namespace or "") not in self._objects:
+            # kubernetes/apimachinery pkg/api/errors/errors.go NewNotFound: '<resource> "<name>"
+            # not found', 404 NotFound (the API server's answer for a missing namespace).
             raise KubeError(
                 f'namespaces "{ref.namespace}" not found',
                 status=404,

@@ -31,7 +31,7 @@ from provisioning.state import (
     load_record,
     remember_scenario,
     save_record,
-    write_private,
+    write_lab_file,
 )
 
 
@@ -140,7 +140,12 @@ def cluster_summary(spec: LabSpec) -> str:
 
 
 def plan_for(ctx: Context, *, validate: bool = False) -> Plan:
+    from provisioning.preload import image_status
+
     observed = ctx.provider.observe(ctx.spec)
+    images = tuple(
+        (image.ref, image.purpose, cached) for image, cached in image_status(ctx.spec, ctx.runner)
+    )
     return make_plan(
         ctx.spec,
         observed,
@@ -150,6 +155,7 @@ def plan_for(ctx: Context, *, validate: bool = False) -> Plan:
         artifacts=artifacts(ctx),
         validate=validate,
         cluster_summary=cluster_summary(ctx.spec),
+        images=images,
     )
 
 
@@ -191,8 +197,12 @@ def create_cluster(ctx: Context, step: PlanStep) -> None:
         )
         from provisioning.preload import load_cached_images
 
-        for image in load_cached_images(ctx.spec, ctx.runner):
+        # Before the engine is installed, so its pods find their images (after `preload`).
+        loaded, problems = load_cached_images(ctx.spec, ctx.runner)
+        for image in loaded:
             h.note(f"loaded {image} from the local Docker into the nodes")
+        for problem in problems:
+            ctx.progress.warn(f"{problem}; the nodes will pull it from its registry")
 
 
 def recreate_cluster(ctx: Context, step: PlanStep) -> None:
@@ -207,7 +217,7 @@ def install_engine(ctx: Context, step: PlanStep) -> None:
     for action in ctx.engine.actions:
         with ctx.progress.step(action.title[:1].upper() + action.title[1:]):
             for path, content in action.files:
-                write_private(Path(path), content)
+                write_lab_file(ctx.spec, Path(path).name, content)
             if action.argv:
                 ctx.runner.run(action.argv, env=dict(action.env), timeout=ctx.spec.timeouts.engine)
             if action.objects:

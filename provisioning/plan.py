@@ -48,6 +48,9 @@ class Plan:
     warnings: tuple[str, ...] = ()
     blocked: str | None = None  # set when the plan must not run (someone else's cluster)
     notes: tuple[str, ...] = field(default=())
+    # (image, what it is for, in the local Docker: True/False, None when Docker was not asked).
+    # An image not cached is pulled from its registry during `up`; `invoke preload` caches them.
+    images: tuple[tuple[str, str, bool | None], ...] = field(default=())
 
     @property
     def needs_confirmation(self) -> bool:
@@ -73,6 +76,10 @@ class Plan:
             "warnings": list(self.warnings),
             "notes": list(self.notes),
             "steps": [s.as_dict() for s in self.steps],
+            "images": [
+                {"image": image, "for": purpose, "cached": cached}
+                for image, purpose, cached in self.images
+            ],
             "artifacts": dict(self.artifacts),
         }
 
@@ -167,6 +174,7 @@ def make_plan(
     artifacts: Mapping[str, Any],
     validate: bool = False,
     cluster_summary: str = "",
+    images: tuple[tuple[str, str, bool | None], ...] = (),
 ) -> Plan:
     """The ordered steps that take ``observed`` to the desired lab. Pure: no I/O."""
     notes: list[str] = []
@@ -190,7 +198,14 @@ def make_plan(
         )
     if blocked:
         return Plan(
-            spec, observed, (), artifacts, engine.warnings, blocked=blocked, notes=tuple(notes)
+            spec,
+            observed,
+            (),
+            artifacts,
+            engine.warnings,
+            blocked=blocked,
+            notes=tuple(notes),
+            images=images,
         )
 
     steps: list[PlanStep] = []
@@ -245,7 +260,9 @@ def make_plan(
     steps += object_steps(spec, workload, policies, current, waiting)
     if validate:
         steps.append(VALIDATE_STEP)
-    return Plan(spec, observed, tuple(steps), artifacts, engine.warnings, notes=tuple(notes))
+    return Plan(
+        spec, observed, tuple(steps), artifacts, engine.warnings, notes=tuple(notes), images=images
+    )
 
 
 def changes_of(steps: Sequence[PlanStep]) -> tuple[PlanStep, ...]:
@@ -272,6 +289,26 @@ def step_lines(steps: Sequence[PlanStep]) -> list[str]:
     return lines
 
 
+def image_lines(images: Sequence[tuple[str, str, bool | None]]) -> list[str]:
+    """The images `up` needs and whether each is in the local Docker (`preload` caches them)."""
+    if not images:
+        return []
+    missing = sum(1 for _, _, cached in images if cached is False)
+    unknown = any(cached is None for _, _, cached in images)
+    head = (
+        "Images (Docker did not answer, so whether they are cached is unknown):"
+        if unknown
+        else f"Images ({missing} to pull from registries during `up`; "
+        "`invoke preload` caches them):"
+        if missing
+        else "Images (all in the local Docker; `up` pulls nothing):"
+    )
+    marks = {True: "cached", False: "pull", None: "?"}
+    return ["", head] + [
+        f"  {marks[cached]:>6}  {image}  ({purpose})" for image, purpose, cached in images
+    ]
+
+
 def render_text(plan: Plan, *, artifacts: bool = True) -> str:
     """The human view of a plan."""
     import yaml
@@ -292,6 +329,7 @@ def render_text(plan: Plan, *, artifacts: bool = True) -> str:
         lines.append("")
         lines.append("  This plan deletes a cluster; `up` asks for confirmation (or pass --yes).")
     lines += ["", summary_line(plan.steps)]
+    lines += image_lines(plan.images)
     if artifacts:
         for name, content in plan.artifacts.items():
             lines.append("")

@@ -132,3 +132,32 @@ def test_cilium_waits_for_envoy_when_the_chart_deploys_it() -> None:
         )
     check = engines.readiness_check("cilium", kube)()
     assert not check.done and "cilium-envoy" in check.detail
+
+
+def test_calico_waits_for_all_three_tigerastatus_of_its_installation() -> None:
+    """tigera/operator creates calico, ippools and apiserver for an Installation + APIServer;
+    two Available ones are not enough."""
+    kube = FakeKube()
+    available = {"conditions": [{"type": "Available", "status": "True"}]}
+    for name in ("calico", "apiserver"):
+        kube.seed(
+            {
+                "apiVersion": "operator.tigera.io/v1",
+                "kind": "TigeraStatus",
+                "metadata": {"name": name},
+                "status": available,
+            }
+        )
+    check = engines.calico_ready(kube)
+    assert not check.done and "'ippools'" in check.detail
+    # AKS brings its own Installation: only "calico" is required there.
+    assert engines.calico_ready(kube, required=("calico",)).done
+    kube.seed(
+        {
+            "apiVersion": "operator.tigera.io/v1",
+            "kind": "TigeraStatus",
+            "metadata": {"name": "ippools"},
+            "status": available,
+        }
+    )
+    assert engines.calico_ready(kube).done

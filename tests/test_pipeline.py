@@ -381,3 +381,132 @@ def test_a_stale_record_never_claims_a_cluster_whose_nodes_say_otherwise(tmp_pat
     with pytest.raises(OperationError, match="not created by netpol-lab"):
         down(ctx.spec, ctx.provider, ctx.progress, yes=True)
     assert "netpol-lab" in world.clusters
+
+
+# --- the simulated machine answers like the real tools (issue 9, section 4) ----------------
+
+
+def test_kind_names_nodes_as_kind_does_and_logs_on_stderr(tmp_path: Path) -> None:
+    world = World()
+    ctx = make(world, tmp_path, name="lab1", kind=KindSettings(workers=2))
+    pipeline.up(ctx)
+    nodes = {n["metadata"]["name"] for n in world.clusters["lab1"].list("v1", "Node")}
+    assert nodes == {"lab1-control-plane", "lab1-worker", "lab1-worker2"}
+    create = world.run(
+        ["kind", "create", "cluster", "--name", "lab1", "--config", "x"], check=False
+    )
+    assert create.stdout == "" and "already exist" in create.stderr
+    assert world.run(["kind", "delete", "cluster", "--name", "lab1"]).stdout == ""
+    empty = world.run(["kind", "get", "clusters"])
+    assert empty.stdout == "" and "No kind clusters found." in empty.stderr
+
+
+def test_kind_refuses_unknown_config_fields_like_its_strict_decoder(tmp_path: Path) -> None:
+    from tests.fake_world import kind_config_errors
+
+    config = tmp_path / "kind.yaml"
+    config.write_text(
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnetworking:\n"
+        "  disableDefaultCni: true\nnodes:\n- role: control-plane\n  lables: {a: b}\n"
+    )
+    assert kind_config_errors(config.read_text()) == [
+        "line 4: field disableDefaultCni not found in type v1alpha4.Networking",
+        "line 7: field lables not found in type v1alpha4.Node",
+    ]
+    world = World()
+    argv = ["kind", "create", "cluster", "--name", "x", "--config", str(config)]
+    result = world.run([*argv, "--kubeconfig", str(tmp_path / "kc")], check=False)
+    assert result.returncode == 1 and "x" not in world.clusters
+    assert result.stderr.startswith(
+        "ERROR: failed to create cluster: unable to decode config: yaml: unmarshal errors:\n"
+        "  line 4: field disableDefaultCni not found"
+    )
+
+
+def test_calico_reports_the_three_tigerastatus_the_operator_creates(tmp_path: Path) -> None:
+    world = World()
+    pipeline.up(make(world, tmp_path, engine="calico"))
+    cluster = world.clusters["netpol-lab"]
+    names = {s["metadata"]["name"] for s in cluster.list("operator.tigera.io/v1", "TigeraStatus")}
+    assert names == {"calico", "ippools", "apiserver"}
+
+
+def test_cilium_envoy_is_a_daemonset_the_wait_covers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provisioning import engines
+
+    seen: list[str] = []
+    real = engines.readiness_check
+
+    def recording(engine: str, kube: object):  # type: ignore[no-untyped-def]
+        check = real(engine, kube)
+
+        def wrapped():  # type: ignore[no-untyped-def]
+            result = check()
+            seen.append(result.detail)
+            return result
+
+        return wrapped
+
+    monkeypatch.setattr(engines, "readiness_check", recording)
+    world = World(envoy_lag=4)  # envoy's pods come up after the agent's
+    ctx = make(world, tmp_path, engine="cilium")
+    pipeline.up(ctx)
+    assert any("DaemonSet kube-system/cilium-envoy: 0/1 ready" in d for d in seen)
+    cluster = world.clusters["netpol-lab"]
+    for name in ("cilium", "cilium-envoy"):
+        ds = cluster.get("apps/v1", "DaemonSet", name, "kube-system")
+        assert "replicas" not in ds["spec"]  # DaemonSets have none
+        assert ds["status"]["numberAvailable"] == cluster.node_count
+
+
+def test_helm_announces_a_first_install_on_stdout(tmp_path: Path) -> None:
+    world = World()
+    ctx = make(world, tmp_path, engine="cilium")
+    pipeline.up(ctx)
+    argv = next(a.argv for a in ctx.engine.actions if a.argv)
+    again = world.run(argv)
+    assert again.stdout.startswith('Release "cilium" has been upgraded. Happy Helming!\n')
+    assert "REVISION: 2" in again.stdout
+    # A cluster with no release yet: what the pipeline's first install saw.
+    fresh = World()
+    fresh.interrupt.add("helm upgrade")
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.up(make(fresh, tmp_path / "b", engine="cilium"))
+    fresh_argv = next(a.argv for a in make(fresh, tmp_path / "b", engine="cilium").engine.actions)
+    result = fresh.run(fresh_argv)
+    assert result.stdout.startswith('Release "cilium" does not exist. Installing it now.\n')
+    assert "REVISION: 1" in result.stdout and result.stderr == ""
+
+
+def test_kubectl_wait_on_a_missing_crd_is_the_servers_not_found(tmp_path: Path) -> None:
+    world = World()
+    world.interrupt.add("kubectl --kubeconfig")  # stop before the CRDs are applied
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.up(make(world, tmp_path, engine="calico"))
+    ctx = make(world, tmp_path, engine="calico")
+    wait = next(a.argv for a in ctx.engine.actions if "wait" in a.argv)
+    result = world.run(wait, check=False)
+    assert result.stderr == (
+        "Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io "
+        '"installations.operator.tigera.io" not found'
+    )
+
+
+def test_plan_lists_the_images_and_whether_each_is_cached(tmp_path: Path) -> None:
+    from provisioning import versions
+    from provisioning.plan import render_text
+
+    world = World(images={versions.AGNHOST_IMAGE})
+    plan = pipeline.plan_for(make(world, tmp_path, engine="cilium"))
+    cached = {entry["image"]: entry["cached"] for entry in plan.as_dict()["images"]}
+    assert cached[versions.AGNHOST_IMAGE] is True
+    assert cached[versions.KIND_NODE_IMAGE] is False
+    assert all(cached[i] is False for i in versions.engine_images("cilium"))
+    text = render_text(plan, artifacts=False)
+    assert f"cached  {versions.AGNHOST_IMAGE}  (demo workload)" in text
+    assert "to pull from registries during `up`; `invoke preload` caches them" in text
+    world.docker_running = False
+    unknown = pipeline.plan_for(make(world, tmp_path, engine="cilium"))
+    assert {e["cached"] for e in unknown.as_dict()["images"]} == {None}

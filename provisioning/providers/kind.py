@@ -22,7 +22,7 @@ from provisioning.errors import OperationError
 from provisioning.observe import ObservedLab, safe_observe_objects
 from provisioning.runner import Runner
 from provisioning.spec import LABEL_ENGINE, LABEL_LAB, TOOL, LabSpec
-from provisioning.state import load_record, write_private
+from provisioning.state import claim, load_record, write_lab_file
 
 # Kubelets may not set labels under kubernetes.io, so nodes carry the tool's own prefix.
 NODE_LABEL_MANAGED_BY = "netpol-lab.io/managed-by"
@@ -58,7 +58,7 @@ def kind_config(spec: LabSpec, engine: EngineSettings) -> dict[str, Any]:
 
 
 def config_path(spec: LabSpec) -> Path:
-    return spec.state_dir / "kind-config.yaml"
+    return spec.lab_file("kind-config.yaml")
 
 
 @dataclass
@@ -79,7 +79,8 @@ class KindProvider:
         if not result.ok:
             last = (result.output.strip().splitlines() or ["no output"])[-1]
             return f"`kind get clusters` failed ({last})"
-        # "No kind clusters found." is printed on stderr; stdout lists one name per line.
+        # "No kind clusters found." is logged on stderr; stdout lists one name per line
+        # (kubernetes-sigs/kind pkg/cmd/kind/get/clusters/clusters.go at v0.32.0).
         return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
     def observe(self, spec: LabSpec) -> ObservedLab:
@@ -148,14 +149,16 @@ class KindProvider:
             ["kind", "get", "kubeconfig", "--name", spec.name], check=check, timeout=60
         )
         if result.ok:
-            write_private(spec.kubeconfig, result.stdout)
+            write_lab_file(spec, "kubeconfig", result.stdout)
         return result.ok
 
     def create(self, spec: LabSpec, config_yaml: str) -> None:
-        path = config_path(spec)
-        write_private(path, config_yaml)
+        path = write_lab_file(spec, "kind-config.yaml", config_yaml)
+        claim(spec, "kubeconfig")  # kind writes it (--kubeconfig); it is the lab's file
         # No --wait: with the default CNI disabled nodes only become Ready once the engine is
-        # installed, so kind's wait would burn its timeout and still exit 0 (see FACTS.md).
+        # installed, so kind's wait would burn its timeout and still exit 0 (kubernetes-sigs/kind
+        # pkg/cluster/internal/create/actions/waitforready/waitforready.go at v0.32.0: on timeout
+        # it logs " • WARNING: Timed out waiting for Ready ⚠️" and returns nil).
         self.runner.run(
             [
                 "kind",

@@ -1,7 +1,8 @@
 """A stand-in for ``agnhost connect`` that prints what the real one prints, for local runs.
 
 Written from the documented behaviour of kubernetes/kubernetes
-test/images/agnhost/connect/connect.go (not copied): success exits 0 silently; failures exit 1
+test/images/agnhost/connect/connect.go (not copied; read at commit 81810de6, the file agnhost
+2.5x and 2.6x build from): success exits 0 silently; failures exit 1
 with one stderr line ``TIMEOUT``, ``REFUSED``, ``DNS: ...``, ``OTHER: ...`` or ``UNKNOWN: ...``;
 UDP sends ``hostname\\n`` and needs a reply, and its TIMEOUT/REFUSED lines carry the error text.
 ``FAKE_AGNHOST_SOURCE`` binds the source address, standing in for the pod's own IP.
@@ -30,6 +31,7 @@ def duration(text: str) -> float:
 
 
 def fail(line: str) -> None:
+    # connect.go: every failure is one line on stderr (fmt.Fprintf(os.Stderr, ...)), exit 1.
     sys.stderr.write(line + "\n")
     sys.exit(1)
 
@@ -72,6 +74,8 @@ def resolve(host: str) -> str:
     if source := os.environ.get("FAKE_AGNHOST_SOURCE"):
         sock.bind((source, 0))
     sock.settimeout(float(os.environ.get("FAKE_AGNHOST_DNS_TIMEOUT", "5")))
+    # Go's resolver error text (net/dnsclient_unix.go, net/net.go DNSError.Error), after
+    # connect.go's "DNS: " prefix.
     where = f"lookup {host} on {server}:53"
     try:
         sock.connect((server, 53))
@@ -89,6 +93,7 @@ def resolve(host: str) -> str:
 
 def main(argv: list[str]) -> None:
     if len(argv) < 2 or argv[0] != "connect":
+        # connect.go has cobra reject bad arguments; this stand-in prints an UNKNOWN line.
         fail("UNKNOWN: usage: connect host:port --timeout=D --protocol=tcp|udp")
     target, timeout, protocol = argv[1], 0.0, "tcp"
     for arg in argv[2:]:
@@ -98,6 +103,7 @@ def main(argv: list[str]) -> None:
             protocol = arg.split("=", 1)[1]
     host, _, port = target.rpartition(":")
     if not host or not port.isdigit():
+        # connect.go connectTCP: net.SplitHostPort error -> "UNKNOWN: <err>".
         fail(f"UNKNOWN: address {target}: missing port in address")
     address = resolve(host.strip("[]"))
     kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
@@ -111,10 +117,14 @@ def main(argv: list[str]) -> None:
             sock.send(b"hostname\n")
             sock.recv(1024)
     except TimeoutError as exc:
+        # connect.go: TCP opErr.Timeout() -> "TIMEOUT"; UDP (parseUDPErrorAndExit) "TIMEOUT: <err>".
         fail("TIMEOUT" if protocol == "tcp" else f"TIMEOUT: read udp {target}: i/o timeout {exc}")
     except ConnectionRefusedError:
+        # connect.go: TCP ECONNREFUSED -> "REFUSED"; UDP "connection refused" -> "REFUSED: <err>".
         fail("REFUSED" if protocol == "tcp" else f"REFUSED: read udp {target}: connection refused")
     except OSError as exc:
+        # connect.go: any other TCP error -> "OTHER: <err>" (a UDP read error other than timeout
+        # or refusal prints "UNKNOWN: <err>" upstream; this stand-in says OTHER).
         fail(f"OTHER: dial {protocol} {target}: {exc.strerror}")
 
 
