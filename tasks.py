@@ -120,7 +120,12 @@ def _lock(spec: Any, task_name: str) -> Any:
     from provisioning.state import lab_lock
 
     command = " ".join(["invoke", task_name, *sys.argv[2:]])[:200]
-    return lab_lock(spec, command, note=lambda text: print(f"  note: {text}", file=sys.stderr))
+    return lab_lock(
+        spec,
+        command,
+        note=lambda text: print(f"  note: {text}", file=sys.stderr),
+        optional=task_name == "down",
+    )
 
 
 def _progress() -> Any:

@@ -1,9 +1,13 @@
 """``doctor``: is this machine ready for a lab? Each check says how to fix what it finds.
 
 Checks only read: programs on PATH and their versions, whether Docker's engine answers,
-inotify limits and the cgroup version (kind's known host pitfalls: kind.sigs.k8s.io/docs/user/
-known-issues). The report also lists the pinned versions (``provisioning/versions.py``), where each
-was read and the Kubernetes range each engine is tested on.
+inotify limits and the cgroup version. Sources: kind docs, Known Issues > Pod errors due to "too
+many open files" (kubernetes-sigs/kind site/content/docs/user/known-issues.md @ v0.31.0: raise
+fs.inotify.max_user_watches to 524288 and fs.inotify.max_user_instances to 512); kind v0.31.0
+release notes, Breaking Changes > Kubernetes 1.35+ Cgroup v1 (node images at those versions drop
+cgroup v1 support; the Known Issues page does not cover this). The report also lists the pinned
+versions (``provisioning/versions.py``), where each was read and the Kubernetes range each engine
+is tested on.
 """
 
 from __future__ import annotations

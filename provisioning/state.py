@@ -45,8 +45,18 @@ def state_root_source() -> str:
 def _write_failed(path: Path, exc: OSError) -> UsageError:
     return UsageError(
         f"cannot write {path}: {exc.strerror or exc}",
-        hint=f"the lab's files live under {state_root_source()}; point NETPOL_LAB_HOME at a "
-        "writable folder, or free some space",
+        hint=f"the lab's files live under {state_root_source()} ({_root_of(path)}); "
+        "point NETPOL_LAB_HOME at a folder you can write to",
+    )
+
+
+def _root_of(path: Path) -> Path:
+    from provisioning.spec import default_state_root
+
+    return (
+        default_state_root()
+        if os.environ.get("NETPOL_LAB_HOME") is None
+        else Path(os.environ["NETPOL_LAB_HOME"])
     )
 
 
@@ -282,13 +292,19 @@ def _remove_if_empty(directory: Path) -> None:
 
 @contextlib.contextmanager
 def lab_lock(
-    spec: LabSpec, command: str, *, note: Callable[[str], None] | None = None
+    spec: LabSpec,
+    command: str,
+    *,
+    note: Callable[[str], None] | None = None,
+    optional: bool = False,
 ) -> Iterator[None]:
     """Hold the lab's lock while a task changes it. A second run exits 2 naming the holder (its
     PID and command); a lock left by a process that is gone is taken over, with a note.
 
     The lock is an advisory ``flock`` on ``<lab>/lock``, so the kernel releases it when its
     holder dies, however it dies; the file's content only names the holder for messages.
+    With ``optional`` (``down``), a lab folder that does not exist and cannot be created means
+    there is no state of the tool's to guard: the task runs without the lock.
     """
     import fcntl
 
@@ -297,6 +313,9 @@ def lab_lock(
     try:
         spec.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
+        if optional:
+            yield
+            return
         raise _write_failed(spec.state_dir, exc) from None
     while True:
         _refuse_foreign_lock(path)

@@ -38,14 +38,20 @@ ENGINES: dict[str, EngineProfile] = {
         enforces=True,
         ipblock_selects_pods=True,
         note="same as reference: Calico matches ipBlock against pod IPs",
-        source="FACTS.md (engine notes); no documented deviation from the API reading",
+        source="projectcalico/calico libcalico-go/lib/backend/k8s/conversion/conversion.go @ "
+        "v3.32.1 (k8sPeerToCalicoFields: ipBlock cidr/except become rule Nets/NotNets, which "
+        "'apply to traffic that originates from (or terminates at) IP addresses in any of the "
+        "given subnets', api/pkg/apis/projectcalico/v3/policy_common.go; pod IPs not excluded)",
     ),
     "azure": EngineProfile(
         "azure",
         enforces=True,
         ipblock_selects_pods=True,
         note="same as reference: Azure NPM matches ipBlock against pod IPs",
-        source="FACTS.md (engine notes); no documented deviation from the API reading",
+        source="AKS docs, Migrate from NPM to Cilium Network Policy > NetworkPolicy with ipBlock "
+        "('Under NPM, this policy would allow egress to all destinations, including Pods and "
+        "Nodes'); Azure/azure-container-networking npm/pkg/controlplane/translation/"
+        "translatePolicy.go @ v1.8.12 (ipBlockRule: cidr and except-as-nomatch in an ipset)",
     ),
     "cilium": EngineProfile(
         "cilium",

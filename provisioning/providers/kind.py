@@ -155,10 +155,11 @@ class KindProvider:
     def create(self, spec: LabSpec, config_yaml: str) -> None:
         path = write_lab_file(spec, "kind-config.yaml", config_yaml)
         claim(spec, "kubeconfig")  # kind writes it (--kubeconfig); it is the lab's file
-        # No --wait: with the default CNI disabled nodes only become Ready once the engine is
-        # installed, so kind's wait would burn its timeout and still exit 0 (kubernetes-sigs/kind
-        # pkg/cluster/internal/create/actions/waitforready/waitforready.go at v0.32.0: on timeout
-        # it logs " • WARNING: Timed out waiting for Ready ⚠️" and returns nil).
+        # No --wait: with the default CNI disabled the control-plane node only becomes Ready
+        # once the engine is installed, and kind's wait (kubernetes-sigs/kind
+        # pkg/cluster/internal/create/actions/waitforready/waitforready.go @ v0.31.0) on timeout
+        # logs " • WARNING: Timed out waiting for Ready ⚠️" and returns nil: it would burn its
+        # timeout and still exit 0.
         self.runner.run(
             [
                 "kind",

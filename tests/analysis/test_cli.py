@@ -1,7 +1,11 @@
 """``cli.run``: every format, the JSON contract from issue 3, and bad input (UsageError, exit 2).
 
-The demo files in ``tests/analysis/data`` are the AKS walkthrough (FACTS.md, "The demo and
-probing"): only ``app=client`` may reach the server on TCP 80.
+The demo files in ``tests/analysis/data`` follow the AKS walkthrough (MicrosoftDocs/azure-aks-docs
+``articles/aks/use-network-policies.md``, "Verify network policy setup" and "Test connectivity with
+network policies": namespace ``demo``, an agnhost ``server`` labelled ``app=server`` on TCP 80, and
+``demo-policy`` letting only ``app=client`` in on TCP 80). Added here: the server's port is named
+``serve-80-tcp`` and the policy uses that name, plus an intruder pod, CoreDNS and a client egress
+policy.
 """
 
 from __future__ import annotations

@@ -25,7 +25,13 @@ def test_policy_selecting_no_pod() -> None:
 
 
 def test_egress_isolation_without_dns() -> None:
-    """FACTS.md: egress deny blocks DNS unless port 53 (UDP and TCP) is allowed."""
+    """Egress deny blocks DNS unless port 53 (UDP and TCP) is allowed.
+
+    ahmetb/kubernetes-network-policy-recipes 11-deny-egress-traffic-from-an-application.md
+    (commit 11f5018, no tags), "Allowing DNS traffic": with all egress denied, lookups fail
+    because the policy is "not allowing it to establish connections to the `kube-dns` Pods";
+    the fix allows "all outbound traffic on DNS ports (`53/udp` and `53/tcp`)".
+    """
     deny = netpol("deny-egress", policyTypes=["Egress"])
     (found,) = warnings([deny])
     assert found.startswith("x/a, x/b, x/c are isolated for egress by x/deny-egress")
