@@ -1,0 +1,298 @@
+"""The tool deletes only what it wrote, writes atomically, and keeps two runs of one lab apart.
+
+Issue 8 §1: user files planted in the state root, in the lab's folder, in a sub-folder of it, and
+a file named like one of ours in another lab's folder must survive every task byte for byte:
+``down`` with no lab, with a lab, ``--keep-cluster``, twice, after an interrupted ``up``; ``up``
+and its resume; ``plan``; ``status``. The real pipeline runs on the simulated machine
+(tests/fake_world.py); the lock is tested with real processes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from provisioning import pipeline, state
+from provisioning.errors import UsageError
+from provisioning.progress import Progress
+from provisioning.providers.kind import KindProvider
+from provisioning.spec import LAB_FILES, LabSpec
+from provisioning.teardown import down
+from tests.fake_world import World
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ctx_for(world: World, root: Path, name: str = "lab1") -> pipeline.Context:
+    spec = LabSpec(state_root=root, name=name)
+    provider = KindProvider(world, kube_factory=world.kube_factory())
+    ctx = pipeline.build_context(
+        spec, world, Progress(io.StringIO(), spinner=False), provider=provider
+    )
+    ctx.sleep = lambda _s: None
+    return ctx
+
+
+def plant(root: Path) -> dict[Path, bytes]:
+    """The user's own files, some in the tool's places, some named like the tool's files."""
+    files = {
+        root / "notes.txt": b"my notes\n",
+        root / "lab1" / "todo.txt": b"todo: finish the workshop\n",
+        root / "lab1" / "sub" / "deep.bin": bytes(range(256)),
+        root / "other" / "kubeconfig": b"apiVersion: v1\nkind: Config\n# the user's own\n",
+        root / "other" / "state.json": b'{"lab": "other", "mine": true}\n',
+        root / "notes" / "todo.txt": b"mine\n",
+    }
+    for path, data in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return files
+
+
+def assert_intact(files: dict[Path, bytes]) -> None:
+    for path, data in files.items():
+        assert path.read_bytes() == data, f"{path} was changed or removed"
+
+
+def ours_left(root: Path, name: str = "lab1") -> set[str]:
+    folder = root / name
+    if not folder.exists():
+        return set()
+    return {p.name for p in folder.iterdir() if p.name in LAB_FILES or p.name == state.MANIFEST}
+
+
+def run_down(ctx: pipeline.Context, **kw: object) -> object:
+    return down(ctx.spec, ctx.provider, ctx.progress, yes=True, poll_interval=0, **kw)
+
+
+# Each scenario runs a sequence of tasks over the planted files; the files must all survive.
+def _down_no_lab(world: World, root: Path) -> None:
+    run_down(ctx_for(world, root, "notes"))  # the issue's reproduction: a user folder "notes"
+    run_down(ctx_for(world, root, "lab1"))
+
+
+def _down_without_kind(world: World, root: Path) -> None:
+    world.programs.discard("kind")
+    run_down(ctx_for(world, root, "notes"))
+    run_down(ctx_for(world, root, "lab1"))
+
+
+def _up_then_down_twice(world: World, root: Path) -> None:
+    pipeline.up(ctx_for(world, root))
+    assert {"state.json", "kubeconfig", "kind-config.yaml"} <= ours_left(root)
+    run_down(ctx_for(world, root))
+    assert ours_left(root) == set()
+    run_down(ctx_for(world, root))
+
+
+def _keep_cluster(world: World, root: Path) -> None:
+    pipeline.up(ctx_for(world, root))
+    run_down(ctx_for(world, root), keep_cluster=True)
+    assert "lab1" in world.clusters
+    run_down(ctx_for(world, root))
+
+
+def _interrupted_up_resume_and_down(world: World, root: Path) -> None:
+    world.interrupt.add("kubectl --kubeconfig")
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.up(ctx_for(world, root))
+    pipeline.up(ctx_for(world, root))  # resume
+    run_down(ctx_for(world, root))
+
+
+def _interrupted_up_then_down(world: World, root: Path) -> None:
+    world.interrupt.add("kind create cluster")
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.up(ctx_for(world, root))
+    run_down(ctx_for(world, root))
+    assert ours_left(root) == set()
+
+
+def _plan_and_status(world: World, root: Path) -> None:
+    ctx = ctx_for(world, root)
+    pipeline.plan_for(ctx, validate=True)
+    ctx.provider.observe(ctx.spec)
+    pipeline.up(ctx_for(world, root))
+    ctx = ctx_for(world, root)
+    pipeline.plan_for(ctx, validate=True)
+    ctx.provider.observe(ctx.spec)
+
+
+SCENARIOS: dict[str, Callable[[World, Path], None]] = {
+    "down-with-no-lab": _down_no_lab,
+    "down-without-kind": _down_without_kind,
+    "up-then-down-twice": _up_then_down_twice,
+    "down-keep-cluster": _keep_cluster,
+    "interrupted-up-resumed-then-down": _interrupted_up_resume_and_down,
+    "interrupted-create-then-down": _interrupted_up_then_down,
+    "plan-and-status": _plan_and_status,
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_planted_user_files_survive_every_task(tmp_path: Path, scenario: str) -> None:
+    root = tmp_path / "home"
+    files = plant(root)
+    SCENARIOS[scenario](World(), root)
+    assert_intact(files)
+    assert (root / "lab1").is_dir()  # the user's files keep the lab folder
+
+
+def test_a_users_file_named_like_ours_is_neither_overwritten_nor_removed(tmp_path: Path) -> None:
+    root = tmp_path / "home"
+    mine = root / "lab1" / "kubeconfig"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"the user's own kubeconfig\n")
+    world = World()
+    with pytest.raises(UsageError, match=r"lab1/kubeconfig exists and was not written by"):
+        pipeline.up(ctx_for(world, root))
+    run_down(ctx_for(world, root))
+    assert mine.read_bytes() == b"the user's own kubeconfig\n"
+
+
+def test_down_removes_exactly_the_files_it_wrote_and_then_the_empty_folder(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "home"
+    world = World()
+    ctx = ctx_for(world, root)
+    pipeline.up(ctx)
+    manifest = json.loads((root / "lab1" / state.MANIFEST).read_text())
+    assert set(manifest["files"]) == {"state.json", "kubeconfig", "kind-config.yaml"}
+    leftover = root / "lab1" / ".kubeconfig.abc123.tmp"  # an interrupted write of ours
+    leftover.write_text("half")
+    run_down(ctx_for(world, root))
+    assert not (root / "lab1").exists()
+    assert root.is_dir() and list(root.iterdir()) == []  # the state root itself stays
+
+
+def test_a_lab_folder_from_before_the_manifest_is_still_cleaned(tmp_path: Path) -> None:
+    root = tmp_path / "home"
+    world = World()
+    pipeline.up(ctx_for(world, root))
+    (root / "lab1" / state.MANIFEST).unlink()  # as an older version left it
+    (root / "lab1" / "todo.txt").write_text("mine")
+    run_down(ctx_for(world, root))
+    assert {p.name for p in (root / "lab1").iterdir()} == {"todo.txt"}
+
+
+def test_writes_are_atomic_a_failed_write_leaves_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = LabSpec(state_root=tmp_path, name="lab1")
+    state.write_lab_file(spec, "kubeconfig", "old\n")
+
+    def crash(*_a: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(state.os, "replace", crash)
+    with pytest.raises(UsageError, match=r"cannot write .*kubeconfig: No space left on device"):
+        state.write_lab_file(spec, "kubeconfig", "new and longer\n")
+    assert spec.kubeconfig.read_text() == "old\n"
+    assert sorted(p.name for p in spec.state_dir.iterdir()) == ["kubeconfig", state.MANIFEST]
+    assert (spec.kubeconfig.stat().st_mode & 0o777) == 0o600
+
+
+# --- the lock, with real processes -----------------------------------------------------------
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from provisioning.spec import LabSpec
+from provisioning.state import lab_lock
+spec = LabSpec(state_root=Path(sys.argv[1]), name="lab1")
+with lab_lock(spec, "invoke up --engine cilium"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def _invoke(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NETPOL_LAB_HOME": str(root), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _hold(root: Path) -> subprocess.Popen[str]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(root)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_second_run_on_a_busy_lab_exits_2_naming_the_holder(tmp_path: Path) -> None:
+    root = tmp_path / "home"
+    holder = _hold(root)
+    try:
+        for task in (("down", "--name", "lab1"), ("up", "--name", "lab1", "--no-validate")):
+            result = _invoke(root, *task)
+            assert result.returncode == 2, result.stderr
+            assert f"lab lab1 is busy: PID {holder.pid} is running `invoke up --engine cilium`" in (
+                result.stderr
+            )
+            assert "Traceback" not in result.stderr + result.stdout
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path: Path) -> None:
+    root = tmp_path / "home"
+    holder = _hold(root)
+    holder.send_signal(signal.SIGKILL)  # dies holding it: no cleanup ran
+    holder.wait()
+    assert (root / "lab1" / "lock").exists()
+    result = _invoke(root, "down", "--name", "lab1")
+    assert result.returncode == 0, result.stderr
+    assert f"took over the lock of lab lab1 left by PID {holder.pid}" in result.stderr
+    assert not (root / "lab1").exists()  # lock released, nothing of ours left, folder gone
+
+
+def test_the_lock_is_released_when_the_task_ends(tmp_path: Path) -> None:
+    root = tmp_path / "home"
+    (root / "lab1").mkdir(parents=True)
+    (root / "lab1" / "todo.txt").write_text("mine")
+    first = _invoke(root, "down", "--name", "lab1")
+    second = _invoke(root, "down", "--name", "lab1")
+    assert first.returncode == second.returncode == 0
+    assert "busy" not in second.stderr
+    assert {p.name for p in (root / "lab1").iterdir()} == {"todo.txt"}
+
+
+def test_a_users_file_named_lock_is_left_alone(tmp_path: Path) -> None:
+    root = tmp_path / "home"
+    (root / "lab1").mkdir(parents=True)
+    (root / "lab1" / "lock").write_text("my padlock inventory\n")
+    result = _invoke(root, "down", "--name", "lab1")
+    assert result.returncode == 2
+    assert "lab1/lock exists and was not written by netpol-lab" in result.stderr
+    assert (root / "lab1" / "lock").read_text() == "my padlock inventory\n"
+
+
+def test_holding_the_lock_in_process_blocks_another_holder(tmp_path: Path) -> None:
+    spec = LabSpec(state_root=tmp_path, name="lab1")
+    holder = _hold(tmp_path)
+    try:  # refused at once (a wait would outlast the holder's 60 s and the test's timeout)
+        with pytest.raises(UsageError, match="is busy"), state.lab_lock(spec, "invoke down"):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
