@@ -547,12 +547,17 @@ def validate(
     from provisioning.validation import exit_code, run_validation
 
     if format not in FORMATS:
-        raise choice_error("format", format, FORMATS)
+        raise choice_error("format", format, FORMATS, where="--format")
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
     if output is not None:
         from provisioning.outputs import check_output_path
 
         check_output_path(output, flag="--output")  # before any probe, not after the deadline
+    from provisioning.validation import check_timings
+
+    timeout = parse_duration(probe_timeout, where="--probe-timeout")
+    wait = parse_duration(deadline, where="--deadline")
+    check_timings(timeout, wait)
     if not spec.kubeconfig.exists():
         raise UsageError(
             f"lab {spec.name!r} has no kubeconfig at {spec.kubeconfig}; "
@@ -563,8 +568,8 @@ def validate(
             ClientKube(spec.kubeconfig),
             SubprocessRunner(),
             spec,
-            probe_timeout=parse_duration(probe_timeout, where="--probe-timeout"),
-            deadline=parse_duration(deadline, where="--deadline"),
+            probe_timeout=timeout,
+            deadline=wait,
             stated_expectations=load_scenario(spec.scenario).expectations,
             fail_on_loopback=fail_on_loopback,
         )

@@ -72,7 +72,9 @@ def pretty_command(argv: Sequence[str]) -> str:
 
 def choice_error(what: str, value: str, choices: Sequence[str], *, where: str = "") -> UsageError:
     """The standard 'unknown X' message: names the bad value and lists the valid ones."""
-    place = f" in {where}" if where else ""
+    from provisioning.documents import shown
+
+    place = f"{where}: " if where else ""
     return UsageError(
-        f"unknown {what} {value!r}{place}; choose one of: {', '.join(sorted(choices))}"
+        f"{place}unknown {what} {shown(value)}; choose one of: {', '.join(sorted(choices))}"
     )

@@ -419,6 +419,13 @@ def _known(key: str, value: Any) -> bool:
 
 
 def _layer_value(key: str, value: Any, where: str) -> Any:
+    if key == "scenario" and isinstance(value, str) and not _known("scenario", value):
+        from provisioning.scenarios import scenario_names
+
+        raise UsageError(
+            f"{where}: unknown scenario {shown(value)}; choose one of: "
+            f"{', '.join(scenario_names())} (see `invoke scenarios`)"
+        )
     if key in ("provider", "engine"):
         choices = PROVIDERS if key == "provider" else ENGINES
         if value not in choices:

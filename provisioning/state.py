@@ -67,7 +67,7 @@ def _folder_problem(spec: LabSpec) -> UsageError | None:
             if what == "state root":
                 return UsageError(
                     f"{state_root_source()} points at {path}, which is a file, not a folder",
-                    hint="set NETPOL_LAB_HOME to a folder (it is created if missing)",
+                    hint="set NETPOL_LAB_HOME to a folder; it is created if missing",
                 )
             return UsageError(
                 f"the lab folder {path} is a file, not a folder",

@@ -177,8 +177,8 @@ def test_policy_directory_with_lists_arrays_and_streams(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"engine": "weave"}, "unknown engine 'weave' in --engine; choose one of: azure, calico"),
-        ({"fmt": "yaml"}, "unknown format 'yaml' in --format; choose one of: json, summary, table"),
+        ({"engine": "weave"}, "--engine: unknown engine 'weave'; choose one of: azure, calico"),
+        ({"fmt": "yaml"}, "--format: unknown format 'yaml'; choose one of: json, summary, table"),
         ({"cluster": "/nonexistent.json"}, "--cluster /nonexistent.json: no such file"),
         ({"policies": "/nonexistent"}, "--policies /nonexistent: no such file"),
         ({"probes": "/nonexistent.json"}, "--probes /nonexistent.json: no such file"),
