@@ -456,7 +456,7 @@ def doctor(c, profile=None, provider=None, engine=None, name=None, scenario=None
 @task(help=_help(json="print what was pulled and loaded as JSON"))
 @user_errors
 def preload(c, profile=None, provider=None, engine=None, name=None, scenario=None, json=False):
-    """Pull the lab's big images once (before the workshop); load the demo image into the lab."""
+    """Pull every image the lab needs once, before the workshop; load them into the lab's nodes."""
     from provisioning.preload import preload as run_preload
     from provisioning.providers.kind import KindProvider
     from provisioning.runner import SubprocessRunner
@@ -471,7 +471,7 @@ def preload(c, profile=None, provider=None, engine=None, name=None, scenario=Non
     for image in result.present:
         progress.info(f"= {image} (already in the local Docker)")
     if result.loaded:
-        progress.info(f"✓ The demo image is in every node of {spec.name}.")
+        progress.info(f"✓ {len(result.loaded)} images are in every node of {spec.name}.")
 
 
 @task(help={"json": "print as JSON"})
