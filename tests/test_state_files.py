@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -296,3 +297,61 @@ def test_holding_the_lock_in_process_blocks_another_holder(tmp_path: Path) -> No
     finally:
         holder.kill()
         holder.wait()
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from provisioning.spec import LabSpec
+from provisioning.state import write_lab_file
+spec = LabSpec(state_root=Path(sys.argv[1]), name="lab1")
+print("writing", flush=True)
+n = 0
+while True:
+    write_lab_file(spec, "kubeconfig", ("ab"[n % 2]) * 4_000_000)
+    n += 1
+"""
+
+
+def test_a_writer_killed_at_any_moment_leaves_a_whole_file(tmp_path: Path) -> None:
+    """A real process rewriting the kubeconfig in a loop is SIGKILLed mid-run: the file is then
+    one whole version (4 MB of 'a' or of 'b'), never a truncated or mixed one."""
+    spec = LabSpec(state_root=tmp_path, name="lab1")
+    for delay in (0.05, 0.2, 0.45):
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+        time.sleep(delay)  # when to kill it, not an assertion on speed
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        if spec.kubeconfig.exists():
+            data = spec.kubeconfig.read_bytes()
+            assert len(data) == 4_000_000 and len(set(data)) == 1, (delay, len(data))
+    state.forget(spec)  # its temp files are the tool's own and go too
+    assert not spec.state_dir.exists()
+
+
+def test_ctrl_c_at_a_confirmation_says_nothing_was_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from provisioning import confirm
+    from provisioning.errors import Interrupted
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+        def readline(self, *_a: object) -> str:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(confirm.sys, "stdin", Terminal())
+    monkeypatch.setattr(confirm.sys, "stderr", io.StringIO())
+    ask = confirm.terminal_confirm()
+    assert ask is not None
+    with pytest.raises(Interrupted, match="nothing was changed") as info:
+        confirm.require_confirmation("Delete kind cluster 'x'", yes=False, confirm=ask)
+    assert info.value.exit_code == 130
