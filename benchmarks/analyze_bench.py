@@ -16,10 +16,18 @@ size, in a fresh subprocess:
 * ``peak RSS``: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of that subprocess (input
   generation included), plus the RSS before analysis for comparison.
 
+With ``--load N`` it measures reading instead (issue 8, section 7): N policies and a cluster
+written to a temporary folder in three forms (one JSON ``kind: List`` file, one multi-document
+YAML file, a folder of one ``.json`` file per policy), then ``load_cluster`` + ``load_policies``
++ ``analyze`` as ``invoke analyze`` runs them (every pod pair on every declared port, counted),
+median of ``--repeat`` runs, against the goal of 1 s in all. "before" is what the reader did
+until then: PyYAML's pure-Python ``SafeLoader`` (``yaml.safe_load_all``) over the same JSON text.
+
 Usage::
 
     python benchmarks/analyze_bench.py                 # the default series
     python benchmarks/analyze_bench.py --sizes 2000:50:500 20000:200:2000 --repeat 5
+    python benchmarks/analyze_bench.py --load 10000    # reading 10,000 policies, before/after
 """
 
 from __future__ import annotations
@@ -273,6 +281,122 @@ def measure(
     return out
 
 
+# -- reading (--load) --------------------------------------------------------------------------
+
+LOAD_GOAL_S = 1.0
+
+
+def write_load_inputs(folder: Path, cluster: dict, policies: list[dict]) -> dict[str, tuple]:
+    """The inputs in three forms: form -> (cluster path, policies path)."""
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    (folder / "cluster.json").write_text(json.dumps(cluster), encoding="utf-8")
+    (folder / "cluster.yaml").write_text(yaml.dump(cluster, Dumper=dumper), encoding="utf-8")
+    listing = {"apiVersion": "v1", "kind": "List", "items": policies}
+    (folder / "policies.json").write_text(json.dumps(listing), encoding="utf-8")
+    (folder / "policies.yaml").write_text(
+        yaml.dump_all(policies, Dumper=dumper, sort_keys=False), encoding="utf-8"
+    )
+    per_file = folder / "policies"
+    per_file.mkdir()
+    for i, policy in enumerate(policies):
+        (per_file / f"np-{i:05d}.json").write_text(json.dumps(policy), encoding="utf-8")
+    return {
+        "one JSON List file": (folder / "cluster.json", folder / "policies.json"),
+        "multi-document YAML": (folder / "cluster.yaml", folder / "policies.yaml"),
+        "folder of .json files": (folder / "cluster.json", per_file),
+    }
+
+
+def measure_load(pods: int, namespaces: int, policies: int, seed: int, repeat: int) -> None:
+    import tempfile
+
+    import yaml
+
+    from provisioning.analysis.analyzer import analyze
+    from provisioning.analysis.load import load_cluster, load_policies
+    from provisioning.analysis.model import ClusterModel
+
+    cluster, policy_dicts = generate(pods, namespaces, policies, seed)
+    print(
+        f"reading {policies} policies, {pods} pods, {namespaces} namespaces (seed {seed}); "
+        f"after = median of {repeat}; analysis = analyze() as `invoke analyze` runs it "
+        f"(every pair on every declared port); goal: load + analysis under {LOAD_GOAL_S:.0f} s"
+    )
+    print(
+        f"PyYAML {yaml.__version__}, libyaml loader "
+        f"{'present' if hasattr(yaml, 'CSafeLoader') else 'ABSENT'}"
+    )
+    header = f"{'form':<44} {'size MB':>8} {'load s':>8} {'analysis s':>10} {'total s':>8}  goal"
+    print(header)
+
+    def row(form: str, size: int, load_s: float, analysis_s: float) -> None:
+        total = load_s + analysis_s
+        verdict = "met" if total < LOAD_GOAL_S else "MISSED"
+        print(
+            f"{form:<44} {size / 1e6:>8.1f} {load_s:>8.3f} {analysis_s:>10.3f} {total:>8.3f}  "
+            f"{verdict}",
+            flush=True,
+        )
+
+    with tempfile.TemporaryDirectory(prefix="analyze-bench-") as tmp:
+        forms = write_load_inputs(Path(tmp), cluster, policy_dicts)
+        analysis_median: dict[str, float] = {}
+        for form, (cluster_path, policies_path) in forms.items():
+            loads, analyses = [], []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                model = load_cluster(cluster_path)
+                parsed = load_policies(policies_path)
+                loaded = time.perf_counter()
+                analysis = analyze(model, parsed, None, "reference")
+                analyses.append(time.perf_counter() - loaded)
+                loads.append(loaded - started)
+            assert len(parsed) == policies
+            size = cluster_path.stat().st_size + sum(
+                p.stat().st_size
+                for p in ([policies_path] if policies_path.is_file() else policies_path.iterdir())
+            )
+            analysis_median[form] = statistics.median(analyses)
+            row(f"after: {form}", size, statistics.median(loads), analysis_median[form])
+        # How much of it is the cyclic garbage collector walking the freshly built objects.
+        import gc
+
+        cluster_path, policies_path = forms["one JSON List file"]
+        loads = []
+        for _ in range(repeat):
+            gc.disable()
+            try:
+                started = time.perf_counter()
+                load_policies(policies_path)
+                load_cluster(cluster_path)
+                loads.append(time.perf_counter() - started)
+            finally:
+                gc.enable()
+        size = cluster_path.stat().st_size + policies_path.stat().st_size
+        row(
+            "after: one JSON List file, gc paused in load",
+            size,
+            statistics.median(loads),
+            analysis_median["one JSON List file"],
+        )
+        # The old reader: yaml.safe_load_all (pure-Python SafeLoader) over the JSON files.
+        started = time.perf_counter()
+        with open(cluster_path, encoding="utf-8") as f:
+            model = ClusterModel.from_dict(next(yaml.load_all(f.read(), Loader=yaml.SafeLoader)))
+        with open(policies_path, encoding="utf-8") as f:
+            docs = list(yaml.load_all(f.read(), Loader=yaml.SafeLoader))
+        items = docs[0]["items"]
+        loaded = time.perf_counter()
+        old = analyze(model, items, None, "reference")  # validates and parses the dicts
+        analysis_s = time.perf_counter() - loaded
+        assert (old.probes, old.allowed) == (analysis.probes, analysis.allowed)
+        size = cluster_path.stat().st_size + policies_path.stat().st_size
+        row("before: JSON List file, pure-Python YAML, x1", size, loaded - started, analysis_s)
+        print(f"  {analysis.probes} probes counted, {analysis.allowed} allowed (same before/after)")
+
+
 def _rss_mib() -> float:
     # ru_maxrss is in KiB on Linux: the peak resident set of this process so far.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -297,8 +421,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=5, help="fast runs per size (median)")
     parser.add_argument("--sample", type=int, default=2000, help="pairs for the naive evaluator")
+    parser.add_argument(
+        "--load",
+        type=int,
+        metavar="N",
+        help="measure reading instead: N policies loaded (three file forms) and analysed",
+    )
+    parser.add_argument(
+        "--load-cluster",
+        default="1000:100",
+        metavar="PODS:NAMESPACES",
+        help="the cluster for --load (default 1000:100)",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.load:
+        pods, nss = map(int, args.load_cluster.split(":"))
+        measure_load(pods, nss, args.load, args.seed, args.repeat)
+        return
     if args.one:
         pods, nss, pols = map(int, args.one.split(":"))
         all_ports = pods <= 20000

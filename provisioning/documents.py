@@ -23,6 +23,7 @@ JSON files (``.json``) are parsed with ``json``; YAML with libyaml's C loader wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import reprlib
@@ -45,7 +46,11 @@ class DocumentError(UsageError):
 
 
 MAX_BYTES = 64 * 1024 * 1024  # the analyzer's inputs: 10,000 policies are about 10 MB of JSON
-SMALL_MAX_BYTES = 1024 * 1024  # profiles and scenario files: a few kilobytes in practice
+SMALL_MAX_BYTES = 256 * 1024  # profiles, invoke.yaml, scenario files: a few kilobytes in practice
+# Past this size a YAML text is first counted as a stream of parser events (constant memory),
+# so a dense document is refused before libyaml builds a Python node for each of its values.
+PRESCAN_BYTES = 256 * 1024
+MAX_NODES = 1_500_000  # YAML nodes in one file: 10,000 NetworkPolicies are about 400,000
 MAX_DEPTH = 200
 MAX_DECODED = 20_000_000  # nodes a decode may build, aliases expanded
 
@@ -79,8 +84,7 @@ def read_text(path: Path, *, what: str, limit: int = MAX_BYTES) -> str:
     if stat.S_ISDIR(info.st_mode):
         raise UsageError(f"{where}: is a folder, not a file; give the path of a file") from None
     try:
-        with path.open("rb") as handle:  # a FIFO or device still reads, up to the limit
-            data = handle.read(limit + 1)
+        data = _read_at_most(path, limit + 1)
     except OSError as exc:
         raise UsageError(f"{where}: cannot read it: {_os_problem(exc)}") from None
     if len(data) > limit:
@@ -94,6 +98,47 @@ def read_text(path: Path, *, what: str, limit: int = MAX_BYTES) -> str:
             f"{where}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
             "is it the right file?"
         ) from None
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a large document is built and checked.
+
+    Parsing allocates hundreds of thousands of small, acyclic dicts and lists; each allocation
+    burst triggers a collection that walks them all again, about half the load time of 10,000
+    policies. Nothing built here is cyclic (self-containing anchors are refused), so reference
+    counting frees it all; the collector is restored afterwards.
+    """
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _read_at_most(path: Path, size: int) -> bytes:
+    """Up to ``size`` bytes. Opened without blocking, so a named pipe nobody writes to reads as
+    empty instead of waiting forever; then blocking again, so ``<(cmd)`` is read as it comes."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+        chunks, left = [], size
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _os_problem(exc: OSError) -> str:
@@ -143,6 +188,8 @@ def parse_yaml_documents(text: str, *, source: str) -> list[Any]:
     import yaml
 
     loader_class = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+    if len(text) > PRESCAN_BYTES:
+        _count_nodes(text, loader_class, source)
     loader = loader_class(text)
     try:
         documents = []
@@ -166,6 +213,27 @@ def parse_yaml_documents(text: str, *, source: str) -> list[Any]:
         ) from None
     except RecursionError:
         raise UsageError(f"{source}: nested too deeply to be a Kubernetes object") from None
+    finally:
+        loader.dispose()
+
+
+def _count_nodes(text: str, loader_class: Any, source: str) -> None:
+    import yaml
+
+    nodes = 0
+    loader = loader_class(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)):
+                nodes += 1
+                if nodes > MAX_NODES:
+                    raise UsageError(
+                        f"{source}: more than {MAX_NODES:,} YAML values; too large for the "
+                        "analyzer (split it, or check it is the right file)"
+                    )
+    except yaml.YAMLError:
+        return  # parse_yaml_documents reports it with its line
     finally:
         loader.dispose()
 
@@ -210,7 +278,7 @@ def _check_node(root: Any, source: str) -> None:
 
     sizes: dict[int, int] = {}  # id(node) -> nodes it expands to, once walked
     open_nodes: set[int] = set()
-    decoded = 0
+    decoded = 1  # the document node (go-yaml's DocumentNode is a decode of its own)
     aliased = 0
     # Iterative post-order walk: (node, depth, children-iterator or None)
     stack: list[tuple[Any, int, Iterator[Any] | None]] = [(root, 1, None)]
@@ -219,11 +287,11 @@ def _check_node(root: Any, source: str) -> None:
         node, depth, children = stack.pop()
         if children is None:
             key = id(node)
-            if key in sizes:  # an alias to a finished node
-                decoded += sizes[key]
+            if key in sizes:  # an alias to a finished node: the alias node, then its target
+                decoded += 1 + sizes[key]
                 aliased += sizes[key]
                 if totals:
-                    totals[-1] += sizes[key]
+                    totals[-1] += 1 + sizes[key]
                 _check_ratio(decoded, aliased, source)
                 continue
             if key in open_nodes:

@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from provisioning import workload
-from provisioning.documents import SMALL_MAX_BYTES, parse_yaml
+from provisioning.documents import SMALL_MAX_BYTES, parse_yaml, read_text
 from provisioning.errors import UsageError, choice_error
 
 SCENARIOS_FILE = "scenarios.yaml"
@@ -92,14 +92,11 @@ def load_scenarios(root: Path | None = None) -> dict[str, Scenario]:
     path = root / SCENARIOS_FILE
     where = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
+        text = read_text(path, what="scenarios file", limit=SMALL_MAX_BYTES)
+    except UsageError as exc:
         raise UsageError(
-            f"cannot read the scenarios file {where}: {exc.strerror or exc}",
-            hint="restore it from git or pass the directory that holds it",
-        ) from exc
-    if len(text) > SMALL_MAX_BYTES:
-        raise UsageError(f"{where}: larger than 1 MiB; is it the right file?")
+            str(exc), hint="restore it from git or pass the directory that holds it"
+        ) from None
     data = parse_yaml(text, source=where)  # bounded; duplicate keys refused; no object tags
 
     checker = _Checker(where, root)

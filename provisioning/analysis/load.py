@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from provisioning.documents import cut, load_file, shown
+from provisioning.documents import cut, gc_paused, load_file, shown
 from provisioning.errors import UsageError
 
 from .model import ClusterModel, Probe
@@ -20,8 +20,9 @@ POLICY_SUFFIXES = (".yaml", ".yml", ".json")
 
 def load_cluster(path: str | Path) -> ClusterModel:
     """The ``--cluster`` file (JSON or YAML)."""
-    data = _read_one(Path(path), "--cluster")
-    return ClusterModel.from_dict(data, source=str(path))
+    with gc_paused():
+        data = _read_one(Path(path), "--cluster")
+        return ClusterModel.from_dict(data, source=str(path))
 
 
 def load_probes(path: str | Path) -> list[Probe]:
@@ -48,17 +49,22 @@ def load_policies(path: str | Path) -> list[Policy]:
     else:
         files = [root]  # reading it says what is wrong: missing, a link loop, unreadable
     policies = []
-    for file in files:
-        for where, obj in _objects(file):
-            kind = obj.get("kind") if isinstance(obj, dict) else None
-            if kind is not None and kind != "NetworkPolicy":
-                raise UsageError(
-                    f"{where}: a {cut(kind) if isinstance(kind, str) else shown(kind)} "
-                    "is not a NetworkPolicy",
-                    hint="--policies takes networking.k8s.io/v1 NetworkPolicy objects only",
-                )
-            policies.append(parse_policy(obj, source=where))
+    with gc_paused():
+        for file in files:
+            policies.extend(_policies_in(file))
     return policies
+
+
+def _policies_in(file: Path) -> Iterator[Policy]:
+    for where, obj in _objects(file):
+        kind = obj.get("kind") if isinstance(obj, dict) else None
+        if kind is not None and kind != "NetworkPolicy":
+            raise UsageError(
+                f"{where}: a {cut(kind) if isinstance(kind, str) else shown(kind)} "
+                "is not a NetworkPolicy",
+                hint="--policies takes networking.k8s.io/v1 NetworkPolicy objects only",
+            )
+        yield parse_policy(obj, source=where)
 
 
 def _objects(file: Path) -> Iterator[tuple[str, Any]]:
