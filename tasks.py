@@ -63,6 +63,8 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
                 code, message = exc.exit_code, f"✗ {exc}{detail}"
             except LabError as exc:
                 code, message = exc.exit_code, f"✗ {exc}"
+            except OSError as exc:  # a path the system refuses (too long, no permission, ...)
+                code, message = _os_error(exc)
             except KeyboardInterrupt:
                 advice = INTERRUPTED.get(func.__name__, "nothing was left half-done by this task")
                 code, message = 130, f"✗ interrupted: {advice}"
@@ -76,6 +78,25 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             raise Exit(message, code=code)
 
     return wrapper
+
+
+def _os_error(exc: OSError) -> tuple[int, str]:
+    """One line for an operating-system error no narrower handler caught: the path and why.
+
+    Exit 2 when the path given is the problem (too long, not permitted, not a folder, a link
+    loop); 1 otherwise (the machine failed the operation).
+    """
+    import errno
+
+    from provisioning.documents import cut
+
+    usage = {errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.ELOOP}
+    where = f"{cut(str(exc.filename), 120)}: " if exc.filename else ""
+    hint = "check the path and its permissions" if exc.errno in usage else "then try again"
+    return (
+        EXIT_USAGE if exc.errno in usage else EXIT_FAILED,
+        f"✗ {where}{exc.strerror or exc} ({hint})",
+    )
 
 
 INTERRUPTED = {

@@ -45,7 +45,7 @@ class DocumentError(UsageError):
         self.problem = problem or message
 
 
-MAX_BYTES = 64 * 1024 * 1024  # the analyzer's inputs: 10,000 policies are about 10 MB of JSON
+MAX_BYTES = 32 * 1024 * 1024  # the analyzer's inputs: 10,000 policies are about 4 MB of JSON
 SMALL_MAX_BYTES = 256 * 1024  # profiles, invoke.yaml, scenario files: a few kilobytes in practice
 # Past this size a YAML text is first counted as a stream of parser events (constant memory),
 # so a dense document is refused before libyaml builds a Python node for each of its values.
@@ -83,6 +83,10 @@ def read_text(path: Path, *, what: str, limit: int = MAX_BYTES) -> str:
         raise UsageError(f"{where}: {_os_problem(exc)}") from None
     if stat.S_ISDIR(info.st_mode):
         raise UsageError(f"{where}: is a folder, not a file; give the path of a file") from None
+    if stat.S_ISREG(info.st_mode) and info.st_size > limit:  # refused without reading it
+        raise UsageError(
+            f"{where}: larger than {_size(limit)}; this is not a file the tool expects"
+        )
     try:
         data = _read_at_most(path, limit + 1)
     except OSError as exc:
@@ -164,6 +168,8 @@ def parse_json(text: str, *, source: str) -> Any:
         return json.loads(text, object_pairs_hook=_no_duplicates(source))
     except json.JSONDecodeError as exc:
         raise UsageError(f"{source}: not valid JSON: {exc}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise UsageError(f"{source}: {_value_problem(exc)}") from None
     except RecursionError:
         raise UsageError(f"{source}: nested too deeply to be a Kubernetes object") from None
 
@@ -213,6 +219,8 @@ def parse_yaml_documents(text: str, *, source: str) -> list[Any]:
         ) from None
     except RecursionError:
         raise UsageError(f"{source}: nested too deeply to be a Kubernetes object") from None
+    except (ValueError, TypeError) as exc:  # a value YAML's constructors cannot build
+        raise UsageError(f"{source}: {_value_problem(exc)}") from None
     finally:
         loader.dispose()
 
@@ -257,6 +265,13 @@ def load_file(path: Path, *, what: str = "", limit: int = MAX_BYTES, multi: bool
     if multi:
         return parse_yaml_documents(text, source=source)
     return parse_yaml(text, source=source)
+
+
+def _value_problem(exc: Exception) -> str:
+    text = str(exc)
+    if "digits" in text:
+        return "holds a number with more than 4300 digits; that is not a value the tool expects"
+    return f"holds a value that cannot be read: {cut(' '.join(text.split()), 120)}"
 
 
 def _yaml_problem(exc: Any) -> str:

@@ -23,7 +23,6 @@ from typing import Any
 
 from provisioning.errors import UsageError
 
-PROJECT_FILES = ("invoke.yaml", "invoke.yml", "invoke.json")  # Invoke's suffix order
 FILE_LAYERS = (
     ("_system", "_system_path"),
     ("_user", "_user_path"),
@@ -32,14 +31,31 @@ FILE_LAYERS = (
 ENV_PREFIX = "INVOKE_LAB_"
 
 
-def _runtime_files(argv: Sequence[str]) -> list[Path]:
+def _runtime_files(argv: Sequence[str], environ: Mapping[str, str]) -> list[Path]:
+    """The runtime file Invoke will load: ``-f FILE``, ``-fFILE``, ``-f=FILE``, ``--config FILE``,
+    ``--config=FILE``, or ``$INVOKE_RUNTIME_CONFIG``."""
     found = []
     for i, arg in enumerate(argv):
         if arg in ("-f", "--config") and i + 1 < len(argv):
             found.append(Path(argv[i + 1]))
         elif arg.startswith("--config="):
             found.append(Path(arg.split("=", 1)[1]))
+        elif arg.startswith("-f") and len(arg) > 2 and not arg.startswith("--"):
+            found.append(Path(arg[2:].removeprefix("=")))
+    if not found and environ.get("INVOKE_RUNTIME_CONFIG"):
+        found.append(Path(environ["INVOKE_RUNTIME_CONFIG"]))
     return found
+
+
+def _first_existing(prefix: Path) -> Path | None:
+    for suffix in ("yaml", "yml", "json"):
+        candidate = prefix.parent / f"{prefix.name}.{suffix}"
+        try:
+            if candidate.exists() or candidate.is_symlink():
+                return candidate
+        except OSError:
+            return None
+    return None
 
 
 def check_file(path: Path) -> None:
@@ -61,14 +77,32 @@ def check_file(path: Path) -> None:
         )
 
 
-def precheck(project: str | Path, argv: Sequence[str] | None = None) -> None:
-    """Exit 2 with one line when the project's or the runtime configuration file is unusable."""
+def precheck(
+    project: str | Path,
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Exit 2 with one line when a configuration file Invoke is about to load is unusable.
+
+    The project file and the runtime file are loaded by Invoke after ``tasks.py`` is imported,
+    so checking them here (bounds, aliases, the ``lab`` section) comes first. The system and
+    user files (``/etc/invoke.*``, ``~/.invoke.*``) were loaded before it, so an alias bomb there
+    has already cost Invoke its memory; checking them still turns a ``lab:`` that is not a
+    mapping into one line instead of Invoke's merge error with the project file.
+    Python configuration files (``invoke.py``) are Invoke's own business and left alone.
+    """
     argv = sys.argv if argv is None else argv
-    project = Path(project)
-    candidates = [project / name for name in PROJECT_FILES]
-    first = next((p for p in candidates if p.exists() or p.is_symlink()), None)
-    files = ([first] if first else []) + _runtime_files(argv)
-    for path in files:
+    environ = os.environ if environ is None else environ
+    home = Path(environ.get("HOME") or "~").expanduser()
+    candidates = [
+        _first_existing(Path(project) / "invoke"),
+        *_runtime_files(argv, environ),
+        _first_existing(Path("/etc/invoke")),
+        _first_existing(home / ".invoke"),
+    ]
+    for path in candidates:
+        if path is None or path.suffix not in (".yaml", ".yml", ".json"):
+            continue
         try:
             check_file(path)
         except UsageError as exc:

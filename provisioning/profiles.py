@@ -39,11 +39,11 @@ def parse_duration(value: Any, *, where: str) -> float:
         raise UsageError(
             f"{where}: expected a positive duration like 300s or 5m, got {shown(value)}"
         )
-    if isinstance(value, (int, float)) and value > 0:
+    if isinstance(value, (int, float)) and 0 < value < 1e9:  # not inf, nan or absurd
         return float(value)
     if isinstance(value, str) and (m := _DURATION_RE.match(value.strip())):
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
-        if seconds > 0:
+        if 0 < seconds < 1e9:
             return seconds
     raise UsageError(f"{where}: expected a positive duration like 300s or 5m, got {shown(value)}")
 
@@ -70,6 +70,8 @@ def _image(v: Any) -> str:
     tag = name.rsplit(":", 1)[1] if ":" in name.rsplit("/", 1)[-1] else None
     if "@sha256:" not in image and (tag is None or tag == "latest"):
         raise ValueError("a pinned image: a tag other than latest, or @sha256:<digest>")
+    if "@" in image and not re.fullmatch(r"sha256:[0-9a-f]{64}", image.split("@", 1)[1]):
+        raise ValueError("a digest of the form @sha256: and 64 lowercase hex digits")
     return image
 
 
@@ -312,7 +314,7 @@ def resolve(
                 continue
             if key in _TOP:
                 merged[key] = _layer_value(key, value, where(key))
-            elif key in _SECTIONS and isinstance(value, dict):
+            elif key in _SECTIONS:
                 section = _check_section(key, value, where(key))
                 merged[key] = {**merged.get(key, {}), **section}
             else:

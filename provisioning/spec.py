@@ -117,6 +117,6 @@ def default_state_root() -> Path:
     import os
 
     if home := os.environ.get("NETPOL_LAB_HOME"):
-        return Path(home)
+        return Path(home).expanduser().absolute()  # `~` expanded; relative to where it is run
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / TOOL

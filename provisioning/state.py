@@ -3,27 +3,32 @@
 Where: ``<state root>/<lab>/``, the state root being ``$NETPOL_LAB_HOME``, else
 ``$XDG_STATE_HOME/netpol-lab``, else ``~/.local/state/netpol-lab``. The files the tool may write
 there are listed, by name, in ``spec.LAB_FILES``; the names it actually wrote are kept in that
-folder's ``netpol-lab-files.json``. Teardown removes exactly those, and the folder only when it is
-then empty: a file the tool did not write is never removed, whatever its name, and is never
-overwritten either (writing over it is refused with the path named).
+folder's ``netpol-lab-files.json`` (with ``"tool": "netpol-lab"``, and whether the tool created
+the folder). Teardown removes exactly those, and the folder only when the tool created it and it
+is then empty: a file or folder the tool did not write is never removed, whatever its name, and
+is never overwritten either (writing over it is refused with the path named).
 
 The record is written *before* a cluster is created, so an interrupted ``up`` still leaves a note
 that the cluster is the tool's: ``down`` can clean it and ``up`` can resume. Every write goes to a
 temporary file in the same folder that is then renamed over the old one, so a crash leaves the old
 file or the new one, never half of one. Files are mode 0600: the kubeconfig holds cluster-admin
-credentials. ``lab_lock`` keeps two runs from changing one lab at once.
+credentials. ``lab_lock`` keeps two runs from changing one lab at once. Everything read back
+(record, manifest, lock) is read within a small bound and checked field by field: a hostile or
+damaged file there is treated as not the tool's, never trusted and never a traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from provisioning.errors import UsageError
 from provisioning.spec import LAB_FILES, LabSpec
@@ -31,6 +36,11 @@ from provisioning.spec import LAB_FILES, LabSpec
 MANIFEST = "netpol-lab-files.json"
 LOCK = "lock"
 _TOOL = "netpol-lab"
+_SMALL = 64 * 1024  # record, manifest and lock are a few hundred bytes
+# write_private's temporary files: tempfile.mkstemp(prefix=".<name>.", suffix=".tmp") uses 8
+# characters of [a-z0-9_] (CPython Lib/tempfile.py, _RandomNameSequence).
+_TEMP_RE = re.compile(r"^\.(?P<stem>.+)\.[a-z0-9_]{8}\.tmp$")
+_CREATED_HERE: set[Path] = set()  # lab folders this process created
 
 
 def state_root_source() -> str:
@@ -43,27 +53,40 @@ def state_root_source() -> str:
 
 
 def _write_failed(path: Path, exc: OSError) -> UsageError:
+    from provisioning.spec import default_state_root
+
     return UsageError(
         f"cannot write {path}: {exc.strerror or exc}",
-        hint=f"the lab's files live under {state_root_source()} ({_root_of(path)}); "
+        hint=f"the lab's files live under {state_root_source()} ({default_state_root()}); "
         "point NETPOL_LAB_HOME at a folder you can write to",
     )
 
 
-def _root_of(path: Path) -> Path:
-    from provisioning.spec import default_state_root
-
-    return (
-        default_state_root()
-        if os.environ.get("NETPOL_LAB_HOME") is None
-        else Path(os.environ["NETPOL_LAB_HOME"])
-    )
+def _kind_of(path: Path) -> str | None:
+    """'folder', 'file', 'other', None (absent); never raises (too long, no permission)."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(mode):
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            return "other"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "file" if stat.S_ISREG(mode) else "other"
 
 
 def _folder_problem(spec: LabSpec) -> UsageError | None:
     """A state root or lab folder that exists but is not a folder."""
     for path, what in ((spec.state_root, "state root"), (spec.state_dir, "lab folder")):
-        if path.exists() and not path.is_dir():
+        kind = _kind_of(path)
+        if kind is None:
+            break
+        if kind != "folder":
             if what == "state root":
                 return UsageError(
                     f"{state_root_source()} points at {path}, which is a file, not a folder",
@@ -73,8 +96,6 @@ def _folder_problem(spec: LabSpec) -> UsageError | None:
                 f"the lab folder {path} is a file, not a folder",
                 hint="move that file away or choose another --name",
             )
-        if not path.exists():
-            break
     return None
 
 
@@ -82,6 +103,51 @@ def check_state_folder(spec: LabSpec) -> None:
     """Fail with one line when the lab's files cannot live where they are meant to."""
     if problem := _folder_problem(spec):
         raise problem
+
+
+def _ensure_folder(spec: LabSpec) -> None:
+    """Create the lab folder (0700) if missing, remembering that this process created it."""
+    check_state_folder(spec)
+    if spec.state_dir.is_dir():
+        return
+    try:
+        spec.state_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        spec.state_dir.mkdir(mode=0o700)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise _write_failed(spec.state_dir, exc) from None
+    _CREATED_HERE.add(spec.state_dir)
+    # Noted at once, so a later run (after this one died) still knows the folder is the tool's.
+    _save_manifest(spec, set(), folder_created=True)
+
+
+def _read_small(path: Path) -> str | None:
+    """A small file's text (None when absent); a non-regular file, or one past the bound, reads
+    as a value no check accepts, so it is treated as not the tool's."""
+    from provisioning.documents import _read_at_most
+
+    kind = _kind_of(path)
+    if kind is None:
+        return None
+    if kind != "file" or path.is_symlink():
+        return "\0not a regular file"
+    try:
+        data = _read_at_most(path, _SMALL + 1)
+    except OSError:
+        return "\0unreadable"
+    if len(data) > _SMALL:
+        return "\0too large"
+    return data.decode("utf-8", "replace")
+
+
+def _json(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return "\0not JSON"
 
 
 def write_private(path: Path, content: str | bytes) -> None:
@@ -111,45 +177,67 @@ def write_private(path: Path, content: str | bytes) -> None:
 # --- which files are ours -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Manifest:
+    files: frozenset[str]  # names of LAB_FILES the tool wrote here
+    folder_created: bool  # the tool created the lab folder
+    present: bool  # the manifest file exists and is the tool's
+    foreign: bool  # a file of that name exists that is not the tool's
+
+
 def _manifest_path(spec: LabSpec) -> Path:
     return spec.state_dir / MANIFEST
 
 
+def _manifest(spec: LabSpec) -> _Manifest:
+    path = _manifest_path(spec)
+    if _kind_of(path) is None and not path.is_symlink():
+        # A lab folder from before the manifest existed: its valid record of this lab makes the
+        # tool's file names present in it (and the folder) the tool's.
+        if _read_record(spec, strict=False) is not None:
+            names = {n for n in LAB_FILES if n != LOCK and _kind_of(spec.state_dir / n) == "file"}
+            return _Manifest(frozenset(names), True, False, False)
+        return _Manifest(frozenset(), False, False, False)
+    data = _json(_read_small(path))
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or data.get("tool") != _TOOL or not isinstance(files, list):
+        return _Manifest(frozenset(), False, False, True)
+    names = {n for n in files if isinstance(n, str) and n in LAB_FILES and n != LOCK}
+    return _Manifest(frozenset(names), data.get("folder_created") is True, True, False)
+
+
 def owned_files(spec: LabSpec) -> set[str]:
-    """The names in the lab folder that this tool wrote (from its manifest).
-
-    A lab folder from before the manifest existed holds a valid record of this lab: then the
-    tool's file names present in it are taken as the tool's.
-    """
-    path = _manifest_path(spec)
-    try:
-        data = json.loads(path.read_text())
-        names = data.get("files") if isinstance(data, dict) else None
-        if isinstance(names, list):
-            return {n for n in names if isinstance(n, str) and n in LAB_FILES}
-        return set()
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError):
-        return set()
-    record = _read_record(spec, strict=False)
-    if record is not None and record.lab == spec.name:
-        return {n for n in LAB_FILES if n != LOCK and (spec.state_dir / n).is_file()}
-    return set()
+    """The names in the lab folder that this tool wrote (from its manifest)."""
+    return set(_manifest(spec).files)
 
 
-def _save_manifest(spec: LabSpec, names: set[str]) -> None:
-    path = _manifest_path(spec)
-    if not names:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+def _foreign(path: Path) -> UsageError:
+    return UsageError(
+        f"{path} exists and was not written by netpol-lab; leaving it alone",
+        hint="move it away, or choose another --name or NETPOL_LAB_HOME",
+    )
+
+
+def _save_manifest(spec: LabSpec, names: set[str], *, folder_created: bool) -> None:
+    current = _manifest(spec)
+    if current.foreign:
+        raise _foreign(_manifest_path(spec))
+    if not names and not folder_created:
+        if current.present:
+            with contextlib.suppress(FileNotFoundError):
+                _manifest_path(spec).unlink()
         return
     doc = {
         "tool": _TOOL,
         "about": "the files in this folder that netpol-lab wrote; `invoke down` removes these",
         "files": sorted(names),
+        "folder_created": folder_created,
     }
-    write_private(path, json.dumps(doc, indent=2) + "\n")
+    write_private(_manifest_path(spec), json.dumps(doc, indent=2) + "\n")
+
+
+def _tool_made_folder(spec: LabSpec, manifest: _Manifest) -> bool:
+    return manifest.folder_created or spec.state_dir in _CREATED_HERE
 
 
 def claim(spec: LabSpec, name: str) -> Path:
@@ -158,17 +246,18 @@ def claim(spec: LabSpec, name: str) -> Path:
     Refuses (one line) when a file of that name exists that the tool did not write: it belongs
     to the user and is neither overwritten nor, later, removed.
     """
-    check_state_folder(spec)
+    _ensure_folder(spec)
     path = spec.lab_file(name)
-    owned = owned_files(spec)
-    if name in owned:
+    manifest = _manifest(spec)
+    if manifest.foreign:
+        raise _foreign(_manifest_path(spec))
+    if name in manifest.files:
         return path
-    if path.exists() or path.is_symlink():
-        raise UsageError(
-            f"{path} exists and was not written by netpol-lab; leaving it alone",
-            hint="move it away, or choose another --name or NETPOL_LAB_HOME",
-        )
-    _save_manifest(spec, owned | {name})
+    if _kind_of(path) is not None or path.is_symlink():
+        raise _foreign(path)
+    _save_manifest(
+        spec, set(manifest.files) | {name}, folder_created=_tool_made_folder(spec, manifest)
+    )
     return path
 
 
@@ -209,36 +298,54 @@ def load_record(spec: LabSpec) -> LabRecord | None:
 def _read_record(spec: LabSpec, *, strict: bool) -> LabRecord | None:
     path = spec.state_dir / "state.json"
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        kind = _kind_of(path)
+    except UsageError:
+        if strict:
+            raise
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    if kind is None:
+        return None
+    if kind != "file":
         if not strict:
             return None
         if problem := _folder_problem(spec):
             raise problem from None
-        if isinstance(exc, IsADirectoryError):
+        if kind == "folder":
             raise UsageError(
                 f"the lab record {path} is a folder, not a file",
                 hint="move that folder away; the tool writes its record there",
-            ) from None
-        if isinstance(exc, OSError) and exc.errno == errno.EACCES:
-            raise UsageError(
-                f"cannot read the lab record {path}: permission denied",
-                hint="fix its permissions (it should be yours, mode 0600)",
-            ) from None
-        return None  # unreadable bytes: as damaged
-    try:
-        data = json.loads(text)
-        known = {f.name for f in fields(LabRecord)}
-        if not isinstance(data, dict) or not known.issuperset(data):
-            return None
-        record = LabRecord(**data)
-    except (ValueError, TypeError):
+            )
         return None
-    if not all(isinstance(v, str) for v in (record.lab, record.provider, record.engine)):
+    if strict and not os.access(path, os.R_OK):
+        raise UsageError(
+            f"cannot read the lab record {path}: permission denied",
+            hint="fix its permissions (it should be yours, mode 0600)",
+        )
+    return _record_from(_json(_read_small(path)), spec.name)
+
+
+def _record_from(data: Any, lab: str) -> LabRecord | None:
+    """A record only when every field has its type and it names this lab; otherwise damaged
+    (or copied from another lab): not trusted, ownership then comes from the cluster."""
+    types: dict[str, tuple[type, ...]] = {
+        "lab": (str,),
+        "provider": (str,),
+        "engine": (str,),
+        "cluster_created": (bool,),
+        "phase": (str,),
+        "resource_group_created": (bool,),
+        "scenario": (str, type(None)),
+    }
+    required = ("lab", "provider", "engine", "cluster_created", "phase")
+    if not isinstance(data, dict) or not set(types).issuperset(data):
         return None
-    return record
+    if any(key not in data for key in required):
+        return None
+    if not all(isinstance(value, types[key]) for key, value in data.items()):
+        return None
+    if data["lab"] != lab:
+        return None
+    return LabRecord(**data)
 
 
 def save_record(spec: LabSpec, record: LabRecord) -> None:
@@ -257,28 +364,34 @@ def remember_scenario(spec: LabSpec) -> None:
 
 def forget(spec: LabSpec) -> list[str]:
     """Remove the lab's files after teardown: exactly the ones the tool wrote (and temporary
-    files of its own interrupted writes), then the folder if nothing else is in it. Returns the
-    names removed."""
+    files of its own interrupted writes), then the folder if the tool created it and nothing
+    else is in it. Returns the names removed."""
     directory = spec.state_dir
-    if not directory.is_dir():
+    if _kind_of(directory) != "folder":
         return []
+    manifest = _manifest(spec)
+    if manifest.foreign:
+        return []  # nothing here is provably the tool's
     removed = []
-    owned = owned_files(spec)
-    for name in sorted(owned):
+    for name in sorted(manifest.files):
         path = directory / name
-        if path.is_symlink() or not path.is_file():
+        if path.is_symlink() or _kind_of(path) != "file":
             continue  # the tool writes regular files only; anything else is not its own
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
             removed.append(name)
-    for leftover in directory.glob(".*.tmp"):  # write_private's temp files: .<name>.<random>.tmp
-        stem = leftover.name[1:].rsplit(".", 2)[0]
-        if stem in LAB_FILES or stem == MANIFEST:
-            with contextlib.suppress(OSError):
-                leftover.unlink()
+    ours = set(manifest.files) | {MANIFEST, LOCK}
     with contextlib.suppress(OSError):
-        _save_manifest(spec, set())
-    _remove_if_empty(directory)
+        for leftover in directory.iterdir():
+            match = _TEMP_RE.match(leftover.name)
+            if match and match["stem"] in ours and _kind_of(leftover) == "file":
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+    if manifest.present:
+        with contextlib.suppress(FileNotFoundError):
+            _manifest_path(spec).unlink()
+    if _tool_made_folder(spec, manifest):
+        _remove_if_empty(directory)
     return removed
 
 
@@ -288,6 +401,8 @@ def _remove_if_empty(directory: Path) -> None:
 
 
 # --- one run at a time --------------------------------------------------------------------
+
+_HOLDER_BYTES = 512  # the holder note is written padded to this size: never empty, never torn
 
 
 @contextlib.contextmanager
@@ -302,34 +417,41 @@ def lab_lock(
     PID and command); a lock left by a process that is gone is taken over, with a note.
 
     The lock is an advisory ``flock`` on ``<lab>/lock``, so the kernel releases it when its
-    holder dies, however it dies; the file's content only names the holder for messages.
-    With ``optional`` (``down``), a lab folder that does not exist and cannot be created means
-    there is no state of the tool's to guard: the task runs without the lock.
+    holder dies, however it dies; the file's content (JSON with ``"tool": "netpol-lab"``) names
+    the holder. The file is created with its content in place (written to a temporary file and
+    hard-linked), so a ``lock`` that is empty or holds anything else is the user's and is left
+    alone. With ``optional`` (``down``), a lab folder that does not exist and cannot be created
+    means there is no state of the tool's to guard: the task runs without the lock.
     """
     import fcntl
 
-    check_state_folder(spec)
-    path = spec.lab_file(LOCK)
     try:
-        spec.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        if optional:
+        _ensure_folder(spec)
+    except UsageError:
+        if optional and _kind_of(spec.state_dir) is None:
             yield
             return
-        raise _write_failed(spec.state_dir, exc) from None
+        raise
+    tool_folder = _tool_made_folder(spec, _manifest(spec))
+    path = spec.lab_file(LOCK)
+    holder = _holder_note(command)
     while True:
+        if _kind_of(path) is None and not path.is_symlink():
+            _create_lock(path, holder)
         _refuse_foreign_lock(path)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            continue  # released and removed a moment ago: create it again
         except OSError as exc:
             raise _write_failed(path, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            holder = _holder(fd)
+            busy = _describe(_read_holder(fd))
             os.close(fd)
             raise UsageError(
-                f"lab {spec.name} is busy: {holder}",
+                f"lab {spec.name} is busy: {busy}",
                 hint="wait for it to finish, or stop that process, then run this again",
             ) from None
         # The file may have been removed and re-created between open and flock by a run that
@@ -343,69 +465,87 @@ def lab_lock(
         os.close(fd)
     try:
         previous = _read_holder(fd)
-        if previous and previous.get("pid") not in (None, os.getpid()) and note:
+        pid = previous.get("pid") if previous else None
+        if isinstance(pid, int) and pid != os.getpid() and not _alive(pid) and note:
             note(
-                f"took over the lock of lab {spec.name} left by PID {previous.get('pid')} "
+                f"took over the lock of lab {spec.name} left by PID {pid} "
                 f"(`{previous.get('command')}`), which is no longer running"
             )
-        from datetime import datetime, timezone
-
-        holder = {
-            "tool": _TOOL,
-            "pid": os.getpid(),
-            "command": command,
-            "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+        os.pwrite(fd, holder, 0)
         yield
     finally:
         with contextlib.suppress(OSError):
             if os.path.samestat(os.fstat(fd), os.stat(path)):
                 os.unlink(path)
         os.close(fd)
-        if spec.state_dir.is_dir() and not owned_files(spec):
-            with contextlib.suppress(OSError):
-                _save_manifest(spec, set())
-        _remove_if_empty(spec.state_dir)
+        manifest = _manifest(spec)
+        if (tool_folder or _tool_made_folder(spec, manifest)) and not manifest.files:
+            if manifest.present:
+                with contextlib.suppress(OSError):
+                    _manifest_path(spec).unlink()
+            _remove_if_empty(spec.state_dir)
+
+
+def _holder_note(command: str) -> bytes:
+    from datetime import datetime, timezone
+
+    doc = {
+        "tool": _TOOL,
+        "pid": os.getpid(),
+        "command": command[:200],
+        "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return json.dumps(doc).encode().ljust(_HOLDER_BYTES - 1) + b"\n"
+
+
+def _create_lock(path: Path, holder: bytes) -> None:
+    """Create ``path`` already holding ``holder`` (link a written temporary file into place)."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{LOCK}.", suffix=".tmp")
+    except OSError as exc:
+        raise _write_failed(path, exc) from None
+    try:
+        os.write(fd, holder)
+        os.close(fd)
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    except OSError as exc:
+        raise _write_failed(path, exc) from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _refuse_foreign_lock(path: Path) -> None:
-    """A file named ``lock`` that holds something other than this tool's note is the user's."""
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise UsageError(
-            f"{path} exists and was not written by netpol-lab; leaving it alone",
-            hint="move it away, or choose another --name or NETPOL_LAB_HOME",
-        )
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")[:4096]
-    except FileNotFoundError:
-        return
-    except OSError:
-        return
-    if not text.strip():
-        return  # created an instant ago by another run, before it wrote its note
-    try:
-        ours = json.loads(text).get("tool") == _TOOL
-    except (ValueError, AttributeError):
-        ours = False
-    if not ours:
-        raise UsageError(
-            f"{path} exists and was not written by netpol-lab; leaving it alone",
-            hint="move it away, or choose another --name or NETPOL_LAB_HOME",
-        )
+    """A ``lock`` that is not a regular file holding this tool's note is the user's."""
+    if path.is_symlink():
+        raise _foreign(path)
+    data = _json(_read_small(path))
+    if data is None:
+        return  # gone since we looked: the caller creates it again
+    if not isinstance(data, dict) or data.get("tool") != _TOOL:
+        raise _foreign(path)
 
 
-def _read_holder(fd: int) -> dict | None:
+def _read_holder(fd: int) -> dict[str, Any] | None:
     try:
-        data = json.loads(os.pread(fd, 4096, 0).decode("utf-8", "replace") or "null")
-    except (OSError, ValueError):
+        data = json.loads(os.pread(fd, _SMALL, 0).decode("utf-8", "replace") or "null")
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def _holder(fd: int) -> str:
-    data = _read_holder(fd)
+def _describe(data: dict[str, Any] | None) -> str:
     if not data:
         return "another netpol-lab run holds its lock"
     return f"PID {data.get('pid')} is running `{data.get('command')}` (since {data.get('since')})"

@@ -157,6 +157,42 @@ def user_yaml(text: str) -> Setup:
     return setup
 
 
+def profile_huge_number(case: Path) -> dict[str, str]:
+    _write(case / "p.yaml", "kind: {workers: " + "9" * 5000 + "}\n")
+    return {}
+
+
+def profile_infinite_timeout(case: Path) -> dict[str, str]:
+    _write(case / "p.yaml", "timeouts: {cluster: .inf}\n")
+    return {}
+
+
+def profile_bad_digest(case: Path) -> dict[str, str]:
+    _write(case / "p.yaml", "kind: {node_image: 'kindest/node:v1.35.0@sha256:zz'}\n")
+    return {}
+
+
+def user_string_project_mapping(case: Path) -> dict[str, str]:
+    _write(case / "home" / ".invoke.yaml", "lab: calico\n")
+    _write(case / "project" / "invoke.yaml", "lab: {engine: cilium}\n")
+    return {}
+
+
+def runtime_bomb(case: Path) -> dict[str, str]:
+    _write(case / "bomb.yaml", _laughs_in("anything"))
+    return {}
+
+
+def runtime_bomb_env(case: Path) -> dict[str, str]:
+    _write(case / "bomb.yaml", _laughs_in("anything"))
+    return {"INVOKE_RUNTIME_CONFIG": str(case / "bomb.yaml")}
+
+
+def python_runtime_config(case: Path) -> dict[str, str]:
+    _write(case / "cfg.py", "run = {'echo': False}\n")
+    return {}
+
+
 def cluster_bomb(case: Path) -> dict[str, str]:
     text = LAUGHS + (
         "namespaces:\n  demo:\n    labels: {team: *l8}\n"
@@ -290,6 +326,33 @@ CASES: list[Case] = [
         "a profile must be a mapping of keys, got list",
         profile_not_mapping,
     ),
+    Case(
+        "profile-huge-number",
+        ("plan", "--profile", "{case}/p.yaml"),
+        2,
+        "holds a number with more than 4300 digits",
+        profile_huge_number,
+    ),
+    Case(
+        "profile-infinite-timeout",
+        ("plan", "--profile", "{case}/p.yaml"),
+        2,
+        "key 'timeouts.cluster' must be a positive duration",
+        profile_infinite_timeout,
+    ),
+    Case(
+        "profile-bad-digest",
+        ("plan", "--profile", "{case}/p.yaml"),
+        2,
+        "key 'kind.node_image' must be a digest of the form @sha256:",
+        profile_bad_digest,
+    ),
+    Case(
+        "profile-path-too-long",
+        ("plan", "--profile", "x" * 300 + ".yaml"),
+        2,
+        "File name too long",
+    ),
     Case("profile-unknown-name", ("plan", "--profile", "nope"), 2, "unknown profile 'nope'"),
     Case("profile-empty", ("plan", "--profile", ""), 2, "--profile is empty"),
     Case(
@@ -350,6 +413,50 @@ CASES: list[Case] = [
         2,
         ".invoke.yaml: key 'lab' must be a mapping",
         user_yaml("lab: [1, 2]\n"),
+    ),
+    Case(
+        "user-string-project-mapping",
+        ("plan",),
+        2,
+        ".invoke.yaml: key 'lab' must be a mapping",
+        user_string_project_mapping,
+        project=True,
+    ),
+    Case(
+        "runtime-file-alias-bomb-f-equals",
+        ("-f={case}/bomb.yaml", "plan"),
+        2,
+        "bomb.yaml: document contains excessive aliasing",
+        runtime_bomb,
+    ),
+    Case(
+        "runtime-file-alias-bomb-env",
+        ("plan",),
+        2,
+        "bomb.yaml: document contains excessive aliasing",
+        runtime_bomb_env,
+    ),
+    Case(
+        "runtime-python-config-is-invokes",
+        ("-f", "{case}/cfg.py", "plan", "--brief"),
+        0,
+        "create cluster",
+        python_runtime_config,
+        where="stdout",
+    ),
+    Case(
+        "config-section-not-a-mapping",
+        ("plan",),
+        2,
+        "INVOKE_LAB_NAME must be a name",
+        env={"INVOKE_LAB_NAME": "x" * 300},
+    ),
+    Case(
+        "home-too-long",
+        ("plan",),
+        2,
+        "File name too long",
+        env={"NETPOL_LAB_HOME": "/tmp/" + "h" * 300},
     ),
     # Output that cannot be written, and a reader that left.
     Case(
@@ -463,7 +570,7 @@ CASES: list[Case] = [
         "analyze-cluster-endless-file",
         ("analyze", "--cluster", "/dev/zero", "--policies", POLICIES),
         2,
-        "--cluster /dev/zero: larger than 64 MiB",
+        "--cluster /dev/zero: larger than 32 MiB",
     ),
     Case(
         "analyze-policy-with-status",

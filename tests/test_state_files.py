@@ -168,7 +168,7 @@ def test_down_removes_exactly_the_files_it_wrote_and_then_the_empty_folder(
     pipeline.up(ctx)
     manifest = json.loads((root / "lab1" / state.MANIFEST).read_text())
     assert set(manifest["files"]) == {"state.json", "kubeconfig", "kind-config.yaml"}
-    leftover = root / "lab1" / ".kubeconfig.abc123.tmp"  # an interrupted write of ours
+    leftover = root / "lab1" / ".kubeconfig.abc123xy.tmp"  # an interrupted write of ours
     leftover.write_text("half")
     run_down(ctx_for(world, root))
     assert not (root / "lab1").exists()
@@ -355,3 +355,73 @@ def test_ctrl_c_at_a_confirmation_says_nothing_was_changed(
     with pytest.raises(Interrupted, match="nothing was changed") as info:
         confirm.require_confirmation("Delete kind cluster 'x'", yes=False, confirm=ask)
     assert info.value.exit_code == 130
+
+
+HOSTILE_FOLDERS: dict[str, dict[str, bytes | None]] = {
+    # A user's own file named like our manifest, listing a file it wants us to remove.
+    "fake-manifest": {
+        "netpol-lab-files.json": b'{"files": ["kubeconfig"], "folder_created": true}\n',
+        "kubeconfig": b"the user's kubeconfig\n",
+    },
+    "manifest-not-json": {"netpol-lab-files.json": b"my notes, not JSON\n"},
+    "temp-lookalikes": {
+        ".kubeconfig.backup.tmp": b"precious\n",
+        ".kubeconfig.backup12.tmp": b"precious too\n",
+    },
+    "empty-user-folder": {},
+    "state-json-of-another-lab": {
+        "state.json": b'{"lab": "elsewhere", "provider": "kind", "engine": "calico", '
+        b'"cluster_created": true, "phase": "ready"}\n',
+    },
+}
+
+
+@pytest.mark.parametrize("folder", list(HOSTILE_FOLDERS))
+def test_down_in_a_users_folder_touches_nothing(tmp_path: Path, folder: str) -> None:
+    root = tmp_path / "home"
+    planted = {root / folder / name: data for name, data in HOSTILE_FOLDERS[folder].items()}
+    (root / folder).mkdir(parents=True)
+    for path, data in planted.items():
+        path.write_bytes(data or b"")
+    for _ in range(2):
+        result = _invoke(root, "down", "--name", folder)
+        assert result.returncode == 0, result.stderr
+    assert (root / folder).is_dir()  # not the tool's folder: never removed, even when empty
+    assert sorted(p.name for p in (root / folder).iterdir()) == sorted(HOSTILE_FOLDERS[folder])
+    assert_intact({p: d or b"" for p, d in planted.items()})
+
+
+def test_an_empty_file_named_lock_is_the_users(tmp_path: Path) -> None:
+    root = tmp_path / "home"
+    (root / "lab1").mkdir(parents=True)
+    (root / "lab1" / "lock").write_bytes(b"")
+    result = _invoke(root, "down", "--name", "lab1")
+    assert result.returncode == 2
+    assert "lab1/lock exists and was not written by netpol-lab" in result.stderr
+    assert (root / "lab1" / "lock").read_bytes() == b""
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"[" * 100_000, id="deeply-nested"),
+        pytest.param(b'{"lab": "lab1", "scenario": ["x"]}', id="wrong-types"),
+        pytest.param(bytes(range(256)) * 1000, id="binary"),
+        pytest.param(
+            b'{"lab": "lab1", "provider": "kind", "engine": "calico", '
+            b'"cluster_created": "no", "phase": "ready"}',
+            id="string-for-bool",
+        ),
+    ],
+)
+def test_a_hostile_record_never_blocks_status_or_down(tmp_path: Path, content: bytes) -> None:
+    root = tmp_path / "home"
+    (root / "lab1").mkdir(parents=True)
+    (root / "lab1" / "state.json").write_bytes(content)
+    spec = LabSpec(state_root=root, name="lab1")
+    assert state.load_record(spec) is None  # damaged: not trusted
+    for task in (("status", "--name", "lab1"), ("down", "--name", "lab1")):
+        result = _invoke(root, *task)
+        assert "Traceback" not in result.stderr + result.stdout
+        assert result.returncode in (0, 1), result.stderr  # 1: status cannot observe (no kind)
+    assert (root / "lab1" / "state.json").read_bytes() == content  # not the tool's: kept
