@@ -15,12 +15,13 @@ default on Docker Desktop and new Docker Engine installs) a multi-platform image
 is saved as its whole index while only the host's platform was pulled, and the import fails with
 ``ctr: content digest sha256:...: not found`` (kubernetes-sigs/kind#3795, #4224; kind
 ``pkg/cmd/kind/load/docker-image/docker-image.go`` and ``pkg/cluster/nodeutils/util.go`` at
-v0.32.0). So each image is saved for the nodes' platform only, ``docker save --platform
-linux/<arch> -o FILE``, and loaded with ``kind load image-archive FILE``. ``--platform`` on
-``docker save`` needs docker CLI 28.0.0 or later talking to API 1.48 or later (docker/cli
-``cli/command/image/save.go``: added in commit a20eb45, first tag v28.0.0, flag annotation
-``version 1.48``); an older Docker saves without it, which works with the classic image store and
-fails on the containerd store with a message saying to upgrade.
+v0.31.0, the pinned kind). So each image is saved for the nodes' platform only, ``docker save
+--platform linux/<arch> -o FILE``, and loaded with ``kind load image-archive FILE``.
+``--platform`` on ``docker save`` needs docker CLI 28.0.0 or later talking to API 1.48 or later
+(docker/cli ``cli/command/image/save.go``: added in commit a20eb45, first tag v28.0.0, flag
+annotation ``version 1.48``); an older Docker saves without it, which works with the classic image
+store (for images pinned by tag; those pinned by digest also need Docker 25, below) and fails on
+the containerd store with a message saying to upgrade.
 
 Images pinned by digest (Cilium's chart pins its images as ``repo:tag@sha256:<index>``): the
 kubelet looks such a reference up by its digest, so the node must know the image under
@@ -28,7 +29,12 @@ kubelet looks such a reference up by its digest, so the node must know the image
 ``daemon/containerd/image_exporter.go``), so the image is pulled by digest, tagged ``repo:tag``,
 saved by that tag, and the archive's OCI ``index.json`` gets a second entry naming the same
 manifest ``repo@sha256:<index>`` (``io.containerd.image.name``, which ``ctr images import``
-uses as the image name). The archive goes to a temporary directory that is removed afterwards.
+uses as the image name). ``docker save`` writes that ``index.json`` from Docker 25 on (moby
+``image/tarexport/save.go``: v25.0.0 writes ``oci-layout`` and ``index.json``; v24.0.9 and older
+write a docker-archive with ``manifest.json`` only, which ``ctr`` imports under its tags alone),
+so digest-pinned images need Docker 25 or later: with an older one ``preload`` fails saying so,
+rather than load them by tag only and leave the kubelet to pull them at the venue. The archive
+goes to a temporary directory that is removed afterwards.
 """
 
 from __future__ import annotations
@@ -154,15 +160,23 @@ def _numbers(text: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", text)[:3])
 
 
-def name_by_digest(archive: Path, tag_ref: str, digest_ref: str, out: Path) -> None:
+def name_by_digest(
+    archive: Path, tag_ref: str, digest_ref: str, out: Path, docker_version: str = "unknown"
+) -> None:
     """Copy ``archive`` to ``out`` with ``index.json`` also naming ``tag_ref``'s manifest
-    ``digest_ref`` (the OCI image layout's index; ``io.containerd.image.name`` names images)."""
+    ``digest_ref`` (the OCI image layout's index; ``io.containerd.image.name`` names images).
+
+    Raises OperationError when the archive has no ``index.json`` (Docker 24 or older wrote a
+    docker-archive): the nodes would know the image by its tag only and pull it by digest.
+    """
+    indexed = False
     with tarfile.open(archive) as src, tarfile.open(out, "w") as dst:
         for member in src.getmembers():
             handle = src.extractfile(member) if member.isfile() else None
             if member.name.lstrip("./") != "index.json" or handle is None:
                 dst.addfile(member, handle)
                 continue
+            indexed = True
             index = json.loads(handle.read())
             named = [
                 m
@@ -180,6 +194,13 @@ def name_by_digest(archive: Path, tag_ref: str, digest_ref: str, out: Path) -> N
             info = tarfile.TarInfo(member.name)
             info.size, info.mode, info.mtime = len(data), member.mode, member.mtime
             dst.addfile(info, io.BytesIO(data))
+    if not indexed:
+        out.unlink(missing_ok=True)
+        raise OperationError(
+            f"Docker {docker_version} wrote no OCI index.json for {tag_ref} into {archive.name}; "
+            "digest-pinned images need Docker 25 or later",
+            hint="upgrade Docker, then re-run `invoke preload`",
+        )
 
 
 def load_image(spec: LabSpec, runner: Runner, image: Image, save: DockerSave) -> None:
@@ -204,7 +225,7 @@ def load_image(spec: LabSpec, runner: Runner, image: Image, save: DockerSave) ->
             )
         if digest:
             named = scratch / "image-named.tar"
-            name_by_digest(archive, repo, image.pull_ref, named)
+            name_by_digest(archive, repo, image.pull_ref, named, save.version)
             archive.unlink()
             archive = named
         load = ["kind", "load", "image-archive", str(archive), "--name", spec.name]

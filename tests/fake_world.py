@@ -8,11 +8,11 @@ the way the controllers would (nodes Ready once a CNI is installed, TigeraStatus
 Installation exists, pods Ready once the network is up). The code under test still has to issue
 the right commands and objects for the lab to come up.
 
-Every imitated output names the upstream file it imitates, so it can be checked:
-kind v0.32.0 (kubernetes-sigs/kind), tigera/operator v1.40.3 (the operator Calico v3.31.3 ships,
-``charts/tigera-operator/values.yaml``; unchanged in v1.42.3 for Calico v3.32.1), helm v3.21.4,
-kubectl kubernetes-1.36.3 (kubernetes/kubectl), docker/cli v29.7.2 and the cilium chart and CLI in
-cilium/cilium.
+Every imitated output names the upstream file it imitates, so it can be checked: kind v0.31.0
+(kubernetes-sigs/kind, the version ``provisioning/versions.py`` pins), tigera/operator v1.42.3
+(the operator Calico v3.32.1 ships, ``manifests/tigera-operator.yaml``), helm v3.21.4, kubectl
+kubernetes-1.35.0 (kubernetes/kubectl, the release of the pinned node image), docker/cli v29.7.2
+and the cilium chart and CLI in cilium/cilium.
 
 Docker's image store is modelled because `kind load docker-image` depends on it: every image
 these labs use is multi-platform (an OCI index over linux/amd64 and linux/arm64). Docker's
@@ -50,9 +50,11 @@ PLATFORMS = ("linux/amd64", "linux/arm64")
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 IMAGE_NAME = "io.containerd.image.name"
+# The helm release `_helm` imitates; .github/workflows/e2e.yml installs this one (helm/helm tag).
+HELM_VERSION = "v3.21.4"
 
 # The fields of kind's v1alpha4 config, per Go type, as its strict decoder knows them:
-# kubernetes-sigs/kind pkg/apis/config/v1alpha4/types.go (v0.32.0). Values are the nested types.
+# kubernetes-sigs/kind pkg/apis/config/v1alpha4/types.go (v0.31.0). Values are the nested types.
 KIND_CONFIG_FIELDS: dict[str, dict[str, str | None]] = {
     "v1alpha4.Cluster": {
         "kind": None,
@@ -91,7 +93,7 @@ KIND_CONFIG_FIELDS: dict[str, dict[str, str | None]] = {
 
 def kind_node_names(cluster: str, roles: Sequence[str]) -> list[str]:
     """kind's node names: ``<cluster>-<role>``, then ``<cluster>-<role>2``, ``3``...
-    Imitates kubernetes-sigs/kind pkg/cluster/internal/providers/common/namer.go (v0.32.0)."""
+    Imitates kubernetes-sigs/kind pkg/cluster/internal/providers/common/namer.go (v0.31.0)."""
     counter: dict[str, int] = {}
     names = []
     for role in roles:
@@ -104,7 +106,7 @@ def kind_node_names(cluster: str, roles: Sequence[str]) -> list[str]:
 def kind_config_errors(text: str) -> list[str]:
     """What kind's strict decoder refuses in a v1alpha4 config, one line per unknown field.
 
-    kind v0.32.0 decodes with go.yaml.in/yaml/v3 and ``KnownFields(true)``
+    kind v0.31.0 decodes with go.yaml.in/yaml/v3 and ``KnownFields(true)``
     (kubernetes-sigs/kind pkg/internal/apis/config/encoding/load.go, ``yamlUnmarshalStrict``);
     each unknown key gives ``line N: field X not found in type T`` (yaml/go-yaml decode.go,
     v3.0.4, N the key's 1-based line), joined under ``yaml: unmarshal errors:`` (yaml.go).
@@ -186,6 +188,7 @@ class SimCluster(FakeKube):
         self.node_images: set[str] = set()
         self.registry_pulls: list[str] = []
         self.envoy_lag = 0  # extra polls before cilium-envoy's pods become available
+        self.apiserver_lag = 0  # extra polls before Calico's API server reports Available
         self._engine_images = engine_images
         self._polls = 0
         self._next_ip = 0
@@ -235,13 +238,23 @@ class SimCluster(FakeKube):
             for image in self._engine_images("calico"):
                 self.kubelet_needs(image)
         if self.cni == "calico":
-            # tigera/operator v1.40.3: the core controller reports in TigeraStatus "calico"
-            # (pkg/controller/installation/core_controller.go), the IP pool controller in
-            # "ippools" once an Installation exists (pkg/controller/ippool/pool_controller.go),
-            # the API server controller in "apiserver" once an APIServer exists
-            # (pkg/controller/apiserver/apiserver_controller.go). goldmane and whisker report
-            # only when their own resources exist, which this lab does not create.
-            names = ["calico", "ippools"]
+            # tigera/operator v1.42.3 (the operator Calico v3.32.1 ships): the core controller
+            # reports in TigeraStatus "calico" (pkg/controller/installation/core_controller.go),
+            # the IP pool controller in "ippools" once an Installation exists
+            # (pkg/controller/ippool/pool_controller.go), the API server controller in
+            # "apiserver" once an APIServer exists (pkg/controller/apiserver/
+            # apiserver_controller.go), and the tiers controller in "tiers" always
+            # (pkg/controller/tiers/tiers_controller.go, registered unconditionally by
+            # internal/controller/controllers.go since v1.42.0, commit 32ab43e4f "Enable tiers
+            # oss (#4489)"; in v1.40.3 its Add returned early unless EnterpriseCRDExists). Its
+            # Reconcile calls OnCRFound() unconditionally and reports Degraded "Waiting for
+            # Tigera API server to be ready" until the API server is up
+            # (utils.IsProjectCalicoV3Available: the APIServer's status.state Ready, which the
+            # API server controller sets when it reports "apiserver" Available), so "tiers"
+            # lags "apiserver" by one reconcile. goldmane and whisker report only when their
+            # own resources exist, which this lab does not create.
+            apiserver_up = self._tigerastatus_available("apiserver")
+            names = ["calico", "ippools", "tiers"]
             if ("operator.tigera.io", "APIServer", "", "default") in store:
                 names.append("apiserver")
             for name in names:
@@ -254,16 +267,21 @@ class SimCluster(FakeKube):
                             "metadata": {"name": name},
                         }
                     )
-                self._set(
-                    key,
-                    {
-                        "conditions": [
-                            {"type": "Available", "status": "True"},
-                            {"type": "Progressing", "status": "False"},
-                            {"type": "Degraded", "status": "False"},
-                        ]
-                    },
-                )
+                if name == "apiserver" and self.apiserver_lag > 0:
+                    self.apiserver_lag -= 1
+                    self._set(key, _tigerastatus(progressing=True))
+                elif name == "tiers" and not apiserver_up:
+                    self._set(
+                        key,
+                        _tigerastatus(
+                            degraded=(
+                                "ResourceNotReady",
+                                "Waiting for Tigera API server to be ready",
+                            )
+                        ),
+                    )
+                else:
+                    self._set(key, _tigerastatus())
         if self.cni is None:
             return
         if self.cni == "cilium" and self.envoy_lag > 0:
@@ -289,6 +307,13 @@ class SimCluster(FakeKube):
 
     def _set(self, key: tuple[str, str, str, str], status: dict[str, Any]) -> None:
         self._objects[key]["status"] = status
+
+    def _tigerastatus_available(self, name: str) -> bool:
+        obj = self._objects.get(("operator.tigera.io", "TigeraStatus", "", name))
+        conditions = (obj or {}).get("status", {}).get("conditions", [])
+        return {"type": "Available", "status": "True"} in [
+            {"type": c.get("type"), "status": c.get("status")} for c in conditions
+        ]
 
     def _daemonset_status(self, available: int) -> dict[str, Any]:
         nodes = self.node_count
@@ -377,6 +402,7 @@ class World:
     # The images each engine's pods run (the kubelet pulls those no node has).
     engine_images: Callable[[str], Sequence[str]] = versions.engine_images
     envoy_lag: int = 0  # polls before cilium-envoy's pods are available in new clusters
+    apiserver_lag: int = 0  # polls before Calico's API server is Available in new clusters
     archives: list[Path] = field(default_factory=list)  # every archive `docker save` wrote
     tags: dict[str, str] = field(default_factory=dict)  # `docker tag` name -> source reference
 
@@ -534,6 +560,8 @@ class World:
         refs = [a for i, a in enumerate(args) if not a.startswith("-") and args[i - 1] not in skip]
         if not output:
             return 1, "", "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+        if not self.containerd_store and _version_tuple(self.docker_version) < (25, 0):
+            return self._docker_save_legacy(refs, Path(output), record=record)
         entries, blobs = [], {}
         host = f"linux/{self.arch}"
         for ref in refs:
@@ -572,8 +600,39 @@ class World:
             self.archives.append(Path(output))
         return 0, "", ""
 
+    def _docker_save_legacy(
+        self, refs: list[str], output: Path, *, record: bool
+    ) -> tuple[int, str, str]:
+        """`docker save` of Docker 24 and older on the classic image store: a docker-archive,
+        ``manifest.json`` (``Config``, ``RepoTags``, ``Layers``), ``repositories``, the config
+        and a layer per image, and no OCI ``index.json`` (moby image/tarexport/save.go at
+        v24.0.9; ``index.json`` and ``oci-layout`` are written from v25.0.0). The containerd
+        image store of Docker 24 exported through containerd and wrote an ``index.json``."""
+        items, files, repositories = [], {}, {}
+        host = f"linux/{self.arch}"
+        for ref in refs:
+            if not self._has_image(ref):
+                return 1, "", f"Error response from daemon: No such image: {ref}"
+            config = _manifest_digest(_index_digest(self._source_of(ref)), host).split(":", 1)[1]
+            tags = [] if "@" in _canonical(ref) else [ref]
+            items.append(
+                {"Config": f"{config}.json", "RepoTags": tags, "Layers": [f"{config}/layer.tar"]}
+            )
+            files[f"{config}.json"] = {"architecture": self.arch, "os": "linux"}
+            files[f"{config}/layer.tar"] = {}
+            for tag in tags:
+                repo, _, name = tag.rpartition(":")
+                repositories.setdefault(repo, {})[name] = config
+        files["manifest.json"] = items
+        if repositories:
+            files["repositories"] = repositories
+        _write_files(output, files)
+        if record:
+            self.archives.append(output)
+        return 0, "", ""
+
     # --- kind -------------------------------------------------------------------------------
-    # kind logs progress and errors on stderr (kubernetes-sigs/kind pkg/cmd/logger.go, v0.32.0:
+    # kind logs progress and errors on stderr (kubernetes-sigs/kind pkg/cmd/logger.go, v0.31.0:
     # "This logger writes to os.Stderr"), errors as "ERROR: <err>" (cmd/kind/app/main.go
     # logError); only program output (cluster names, kubeconfig, version) goes to stdout.
 
@@ -586,8 +645,10 @@ class World:
                 return 0, "", "No kind clusters found.\n"
             return 0, "".join(f"{n}\n" for n in sorted(self.clusters)), ""
         if args[:1] == ["version"]:
-            # pkg/cmd/kind/version/version.go
-            return 0, f"kind v0.32.0 go1.24.2 linux/{self.arch}\n", ""
+            # pkg/cmd/kind/version/version.go DisplayVersion: "kind v" + Version() + " " +
+            # runtime.Version() + " " + GOOS/GOARCH; the pinned release, built with the Go of
+            # its .go-version (1.25.5 at v0.31.0).
+            return 0, f"kind {versions.KIND_VERSION} go1.25.5 linux/{self.arch}\n", ""
         name = _flag(args, "--name") or _flag(args, "-n") or "kind"
         if args[:2] == ["load", "docker-image"]:
             return self._kind_load_docker_image(name, [a for a in args[2:] if a not in (name,)])
@@ -641,6 +702,7 @@ class World:
             name, nodes, lag=self.lag, engine_images=self.engine_images
         )
         self.clusters[name].envoy_lag = self.envoy_lag
+        self.clusters[name].apiserver_lag = self.apiserver_lag
         kubeconfig = _flag(args, "--kubeconfig")
         Path(kubeconfig).write_text(f"apiVersion: v1\nkind: Config\n# kind-{name}\n")
         workers = sum(1 for n in nodes if n.get("role") == "worker")
@@ -660,7 +722,7 @@ class World:
         return 0, "", "\n".join(progress) + "\n"
 
     def _kind_load_docker_image(self, name: str, images: list[str]) -> tuple[int, str, str]:
-        """pkg/cmd/kind/load/docker-image/docker-image.go (v0.32.0): check each image with
+        """pkg/cmd/kind/load/docker-image/docker-image.go (v0.31.0): check each image with
         `docker image inspect`, then `docker save -o images.tar IMAGES` (no --platform) and
         import that archive into every node."""
         images = [i for i in images if not i.startswith("-")]
@@ -684,7 +746,7 @@ class World:
         return rc, "", loading + err
 
     def _kind_load_archive(self, name: str, path: str) -> tuple[int, str, str]:
-        """pkg/cmd/kind/load/image-archive/image-archive.go (v0.32.0)."""
+        """pkg/cmd/kind/load/image-archive/image-archive.go (v0.31.0)."""
         if not Path(path).exists():
             return 1, "", f"ERROR: stat {path}: no such file or directory"
         if name not in self.clusters:
@@ -695,7 +757,16 @@ class World:
         """`ctr --namespace=k8s.io images import --all-platforms --digests` in each node
         (pkg/cluster/nodeutils/util.go LoadImageArchive): every manifest the archive's index
         reaches must be in it, or ctr fails on the first missing one."""
-        index, blobs = _read_archive(archive)
+        index, blobs, docker_manifest = _read_archive(archive)
+        if not index and docker_manifest:
+            # containerd's importer reads a docker-archive too (containerd
+            # core/images/archive/importer.go): one image per manifest.json RepoTags entry,
+            # named by its tag only.
+            for item in docker_manifest:
+                for tag in item.get("RepoTags") or []:
+                    cluster.loaded_images.append(tag)
+                    cluster.node_images.add(_canonical(tag))
+            return 0, "", ""
         node = f"{cluster.name}-control-plane"
         for entry in index.get("manifests", []):
             missing = [entry["digest"]] if entry["digest"] not in blobs else []
@@ -735,8 +806,12 @@ class World:
 
     def _kubectl(self, args: list[str]) -> tuple[int, str, str]:
         if args[:2] == ["version", "--client"]:
-            # kubernetes/kubectl kubernetes-1.36.3 pkg/cmd/version/version.go
-            return 0, "Client Version: v1.36.1\nKustomize Version: v5.7.1\n", ""
+            # kubernetes/kubectl pkg/cmd/version/version.go at kubernetes-1.35.0 (the release of
+            # the pinned node image, which the e2e workflow installs): "Client Version: %s" and
+            # "Kustomize Version: %s", the kustomize module in its go.mod
+            # (sigs.k8s.io/kustomize/kustomize/v5 v5.7.1).
+            client = "v{}.{}.{}".format(*versions.node_kubernetes_version())
+            return 0, f"Client Version: {client}\nKustomize Version: v5.7.1\n", ""
         cluster = self._cluster_for(_flag(args, "--kubeconfig"))
         if cluster is None:
             # client-go's connection error as kubectl prints it (pkg/cmd/util/helpers.go).
@@ -822,18 +897,47 @@ class World:
         )
 
 
+def _tigerastatus(
+    *, progressing: bool = False, degraded: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """A TigeraStatus ``status`` with the condition types tigera/operator
+    pkg/controller/status/status.go (v1.42.3) writes: Available, Progressing and Degraded; a
+    degraded one carries the controller's reason and message (SetDegraded)."""
+
+    def condition(kind: str, on: bool, reason: str = "", message: str = "") -> dict[str, Any]:
+        extra = {"reason": reason, "message": message} if on and reason else {}
+        return {"type": kind, "status": "True" if on else "False", **extra}
+
+    available = not progressing and degraded is None
+    reason, message = degraded or ("", "")
+    return {
+        "conditions": [
+            condition("Available", available),
+            condition("Progressing", progressing),
+            condition("Degraded", degraded is not None, reason, message),
+        ]
+    }
+
+
 def _ann(annotations: Mapping[str, str]) -> dict[str, Any]:
     return {"annotations": dict(annotations)} if annotations else {}
 
 
 def _write_archive(path: Path, index: Mapping[str, Any], blobs: Mapping[str, Any]) -> None:
     """An OCI image layout tar: ``oci-layout``, ``index.json`` and ``blobs/sha256/<hex>``."""
-    with tarfile.open(path, "w") as tar:
-        files = {
+    _write_files(
+        path,
+        {
             "oci-layout": {"imageLayoutVersion": "1.0.0"},
             "index.json": index,
             **{f"blobs/sha256/{d.split(':', 1)[1]}": b for d, b in blobs.items()},
-        }
+        },
+    )
+
+
+def _write_files(path: Path, files: Mapping[str, Any]) -> None:
+    """A tar of JSON documents, one member per name."""
+    with tarfile.open(path, "w") as tar:
         for name, content in files.items():
             data = json.dumps(content).encode()
             info = tarfile.TarInfo(name)
@@ -841,9 +945,11 @@ def _write_archive(path: Path, index: Mapping[str, Any], blobs: Mapping[str, Any
             tar.addfile(info, io.BytesIO(data))
 
 
-def _read_archive(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _read_archive(path: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """An archive's OCI ``index.json``, its blobs, and its docker-archive ``manifest.json``."""
     index: dict[str, Any] = {}
     blobs: dict[str, Any] = {}
+    docker_manifest: list[dict[str, Any]] = []
     with tarfile.open(path) as tar:
         for member in tar.getmembers():
             handle = tar.extractfile(member)
@@ -852,9 +958,11 @@ def _read_archive(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             data = handle.read()
             if member.name == "index.json":
                 index = json.loads(data)
+            elif member.name == "manifest.json":
+                docker_manifest = json.loads(data)
             elif member.name.startswith("blobs/sha256/"):
                 blobs["sha256:" + member.name.rsplit("/", 1)[1]] = json.loads(data or b"{}")
-    return index, blobs
+    return index, blobs, docker_manifest
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:

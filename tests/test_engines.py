@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from provisioning import engines, pipeline
 from provisioning.errors import UsageError
@@ -14,7 +15,7 @@ from provisioning.fake_kube import FakeKube
 from provisioning.progress import Progress
 from provisioning.providers.kind import KindProvider, kind_config
 from provisioning.spec import LabSpec
-from tests.fake_world import World
+from tests.fake_world import HELM_VERSION, World
 from tests.golden_files import assert_golden
 
 STATE = Path("/state")
@@ -134,12 +135,14 @@ def test_cilium_waits_for_envoy_when_the_chart_deploys_it() -> None:
     assert not check.done and "cilium-envoy" in check.detail
 
 
-def test_calico_waits_for_all_three_tigerastatus_of_its_installation() -> None:
-    """tigera/operator creates calico, ippools and apiserver for an Installation + APIServer;
-    two Available ones are not enough."""
+def test_calico_waits_for_all_four_tigerastatus_of_its_installation() -> None:
+    """tigera/operator v1.42.3 creates calico, ippools, apiserver and tiers for an Installation +
+    APIServer ("tiers" since v1.42.0, #4489, and Available last); three Available ones are not
+    enough."""
     kube = FakeKube()
     available = {"conditions": [{"type": "Available", "status": "True"}]}
-    for name in ("calico", "apiserver"):
+
+    def report(name: str) -> None:
         kube.seed(
             {
                 "apiVersion": "operator.tigera.io/v1",
@@ -148,16 +151,54 @@ def test_calico_waits_for_all_three_tigerastatus_of_its_installation() -> None:
                 "status": available,
             }
         )
+
+    for name in ("calico", "apiserver"):
+        report(name)
     check = engines.calico_ready(kube)
     assert not check.done and "'ippools'" in check.detail
     # AKS brings its own Installation: only "calico" is required there.
     assert engines.calico_ready(kube, required=("calico",)).done
-    kube.seed(
-        {
-            "apiVersion": "operator.tigera.io/v1",
-            "kind": "TigeraStatus",
-            "metadata": {"name": "ippools"},
-            "status": available,
-        }
-    )
+    report("ippools")
+    check = engines.calico_ready(kube)
+    assert not check.done and check.detail == "waiting for tigerastatus 'tiers' to appear"
+    report("tiers")
     assert engines.calico_ready(kube).done
+
+
+def test_the_e2e_workflow_pins_the_helm_the_fakes_imitate_and_verifies_kind() -> None:
+    """Without ``version`` azure/setup-helm installs the newest Helm (maybe Helm 4) while the fakes
+    imitate helm v3.21.4; the kind binary is checked against the .sha256sum its release publishes
+    (kubernetes-sigs/kind hack/release/build/cross.sh @ v0.31.0)."""
+    workflow = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "e2e.yml"
+    (job,) = yaml.safe_load(workflow.read_text())["jobs"].values()
+    helm = [s for s in job["steps"] if s.get("uses", "").startswith("azure/setup-helm@")]
+    assert len(helm) == 1 and helm[0].get("with", {}).get("version") == HELM_VERSION
+    (kind,) = [s["run"] for s in job["steps"] if "kind-linux-amd64" in s.get("run", "")]
+    lines = [line.strip() for line in kind.splitlines()]
+    download = lines.index('curl -fsSLO "https://kind.sigs.k8s.io/dl/${version}/kind-linux-amd64"')
+    digest = lines.index(
+        'curl -fsSLO "https://kind.sigs.k8s.io/dl/${version}/kind-linux-amd64.sha256sum"'
+    )
+    check = lines.index("sha256sum --check kind-linux-amd64.sha256sum")
+    install = next(i for i, line in enumerate(lines) if "/usr/local/bin/kind" in line)
+    assert download < check and digest < check < install
+
+
+def test_aks_calico_readiness_ignores_statuses_the_lab_does_not_manage() -> None:
+    """On AKS only the operator's "calico" status decides; a "tiers" status that stays Degraded
+    (no APIServer there) must not block the lab forever."""
+    from provisioning.engines import calico_ready
+    from provisioning.fake_kube import FakeKube
+
+    kube = FakeKube()
+    for name, available in (("calico", "True"), ("tiers", "False")):
+        kube.seed(
+            {
+                "apiVersion": "operator.tigera.io/v1",
+                "kind": "TigeraStatus",
+                "metadata": {"name": name},
+                "status": {"conditions": [{"type": "Available", "status": available}]},
+            }
+        )
+    assert calico_ready(kube, required=("calico",), only_required=True).done
+    assert not calico_ready(kube, required=("calico",)).done

@@ -10,6 +10,7 @@ import io
 import stat
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -423,12 +424,51 @@ def test_kind_refuses_unknown_config_fields_like_its_strict_decoder(tmp_path: Pa
     )
 
 
-def test_calico_reports_the_three_tigerastatus_the_operator_creates(tmp_path: Path) -> None:
+def test_calico_reports_the_four_tigerastatus_the_operator_creates(tmp_path: Path) -> None:
     world = World()
     pipeline.up(make(world, tmp_path, engine="calico"))
     cluster = world.clusters["netpol-lab"]
     names = {s["metadata"]["name"] for s in cluster.list("operator.tigera.io/v1", "TigeraStatus")}
-    assert names == {"calico", "ippools", "apiserver"}
+    assert names == {"calico", "ippools", "apiserver", "tiers"}
+
+
+def test_calico_waits_while_tiers_is_degraded_until_the_api_server_is_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tigera/operator v1.42.3 pkg/controller/tiers/tiers_controller.go (#4489): "tiers" is
+    Degraded "Waiting for Tigera API server to be ready" until the API server is up; the lab
+    is not ready before it is Available."""
+    from provisioning import engines
+    from provisioning.readiness import tigerastatus_available
+
+    polls: list[tuple[bool, dict | None]] = []  # (check done, the "tiers" TigeraStatus)
+    real = engines.readiness_check
+
+    def recording(engine: str, kube: Any):  # type: ignore[no-untyped-def]
+        check = real(engine, kube)
+
+        def wrapped():  # type: ignore[no-untyped-def]
+            result = check()
+            polls.append((result.done, kube.get("operator.tigera.io/v1", "TigeraStatus", "tiers")))
+            return result
+
+        return wrapped
+
+    monkeypatch.setattr(engines, "readiness_check", recording)
+    world = World(apiserver_lag=3)  # the API server takes a few polls to come up
+    ctx = make(world, tmp_path, engine="calico")
+    pipeline.up(ctx)
+
+    degraded = [
+        (done, tiers) for done, tiers in polls if tiers and not tigerastatus_available(tiers)
+    ]
+    assert degraded and not any(done for done, _ in degraded)  # waited while Degraded
+    condition = {c["type"]: c for c in degraded[0][1]["status"]["conditions"]}["Degraded"]
+    assert condition["status"] == "True"
+    assert condition["message"] == "Waiting for Tigera API server to be ready"
+    done, tiers = polls[-1]
+    assert done and tiers is not None and tigerastatus_available(tiers)
+    assert load_record(ctx.spec).phase == "ready"
 
 
 def test_cilium_envoy_is_a_daemonset_the_wait_covers(
@@ -491,6 +531,26 @@ def test_kubectl_wait_on_a_missing_crd_is_the_servers_not_found(tmp_path: Path) 
     assert result.stderr == (
         "Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io "
         '"installations.operator.tigera.io" not found'
+    )
+
+
+def test_the_simulated_tools_report_the_pinned_versions() -> None:
+    """The fakes imitate the pinned releases: kind v0.31.0 (pkg/cmd/kind/version/version.go
+    DisplayVersion) and the kubectl of the pinned node image's Kubernetes release
+    (kubernetes/kubectl pkg/cmd/version/version.go at kubernetes-1.35.0)."""
+    from provisioning import doctor, versions
+
+    world = World()
+    kind = world.run(["kind", "version"])
+    assert kind.stdout == f"kind {versions.KIND_VERSION} go1.25.5 linux/amd64\n"
+    assert doctor.parse_kind_version(kind.stdout) == doctor.parse_kind_version(
+        versions.KIND_VERSION
+    )
+    kubectl = world.run(["kubectl", "version", "--client"])
+    node = versions.node_kubernetes_version()
+    assert doctor.parse_kubectl_client_version(kubectl.stdout) == node
+    assert kubectl.stdout == (
+        "Client Version: v{}.{}.{}\nKustomize Version: v5.7.1\n".format(*node)
     )
 
 

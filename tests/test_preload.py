@@ -145,6 +145,54 @@ def test_old_docker_with_the_classic_store_still_loads(tmp_path: Path) -> None:
     assert AGNHOST in result.loaded
 
 
+def test_docker_before_25_cannot_load_digest_pinned_images_and_says_so(tmp_path: Path) -> None:
+    """moby image/tarexport/save.go writes an OCI index.json from v25.0.0; Docker 24 on the
+    classic store writes a docker-archive (manifest.json only), which ctr imports by tag alone,
+    so the kubelet would pull Cilium's digest-pinned images at the venue."""
+    world = World(docker_version="24.0.9", docker_api="1.43", containerd_store=False)
+    up(world, tmp_path, "cilium")
+    with pytest.raises(OperationError) as info:
+        run(world, tmp_path, "cilium")
+    cilium = versions.engine_images("cilium")[0].split("@")[0]
+    assert info.value.message.startswith(f"Docker 24.0.9 wrote no OCI index.json for {cilium}")
+    assert "digest-pinned images need Docker 25 or later" in info.value.message
+    assert "upgrade Docker" in (info.value.hint or "") and "\n" not in str(info.value)
+    assert not [c for c in loads(world) if c[2] == "image-archive"]  # nothing half-loaded
+
+    # `up` after such a preload warns and lets the nodes pull the digest-pinned images.
+    fresh = World(
+        docker_version="24.0.9",
+        docker_api="1.43",
+        containerd_store=False,
+        images={i.pull_ref for i in images_for(spec_for(tmp_path, "cilium"))},
+    )
+    ctx = up(fresh, tmp_path / "up", "cilium")
+    text = ctx.progress.stream.getvalue()  # type: ignore[attr-defined]
+    assert "wrote no OCI index.json" in text and "will pull it from its registry" in text
+    cluster = fresh.clusters["netpol-lab"]
+    assert set(versions.engine_images("cilium")) <= set(cluster.registry_pulls)
+    assert AGNHOST in cluster.loaded_images and AGNHOST not in cluster.registry_pulls
+
+    # Tag-pinned images (Calico's, agnhost) still load from such a Docker.
+    calico = World(docker_version="24.0.9", docker_api="1.43", containerd_store=False)
+    up(calico, tmp_path / "calico")
+    assert AGNHOST in run(calico, tmp_path / "calico").loaded
+
+
+def test_name_by_digest_refuses_an_archive_without_an_oci_index(tmp_path: Path) -> None:
+    archive, out = tmp_path / "a.tar", tmp_path / "b.tar"
+    manifest = [{"Config": "c.json", "RepoTags": ["r/x:1"], "Layers": ["l/layer.tar"]}]
+    with tarfile.open(archive, "w") as tar:
+        for name, body in (("manifest.json", json.dumps(manifest)), ("c.json", "{}")):
+            data = body.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(OperationError, match=r"Docker 24\.0\.9 wrote no OCI index\.json for r/x:1"):
+        name_by_digest(archive, "r/x:1", "r/x@sha256:idx", out, "24.0.9")
+    assert not out.exists()
+
+
 def test_up_warns_and_goes_on_when_a_load_fails(tmp_path: Path) -> None:
     world = World()
     run(world, tmp_path)

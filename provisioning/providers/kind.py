@@ -80,7 +80,7 @@ class KindProvider:
             last = (result.output.strip().splitlines() or ["no output"])[-1]
             return f"`kind get clusters` failed ({last})"
         # "No kind clusters found." is logged on stderr; stdout lists one name per line
-        # (kubernetes-sigs/kind pkg/cmd/kind/get/clusters/clusters.go at v0.32.0).
+        # (kubernetes-sigs/kind pkg/cmd/kind/get/clusters/clusters.go at v0.31.0).
         return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
     def observe(self, spec: LabSpec) -> ObservedLab:
