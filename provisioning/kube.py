@@ -3,7 +3,7 @@
 Everything above this seam (engines, workload, policies, teardown) talks to the cluster through
 ``KubeApi``: server-side apply, get, list, delete and the server version. ``ClientKube`` is the
 real implementation on the official ``kubernetes`` client, loading only the lab's own kubeconfig;
-``provisioning.fake_kube.FakeKube`` is the in-memory twin the logic tests use.
+``tests.fake_kube.FakeKube`` is the in-memory twin the logic tests use.
 
 Why so low-level: we send raw REST requests through the client's REST layer (which keeps the
 kubeconfig's TLS, client certificates, proxies and token refresh) and parse JSON ourselves, so

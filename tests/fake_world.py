@@ -41,8 +41,8 @@ import yaml
 
 from provisioning import versions
 from provisioning.errors import CommandError
-from provisioning.fake_kube import FakeKube
 from provisioning.runner import Result
+from tests.fake_kube import FakeKube
 
 CALICO_CRDS = "operator-crds.yaml"
 CALICO_OPERATOR = "tigera-operator.yaml"

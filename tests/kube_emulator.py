@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from provisioning.fake_kube import selector_matches
+from tests.fake_kube import selector_matches
 
 _ObjKey = tuple[str, str, str, str]  # (group/version, namespace or "", plural, name)
 

@@ -23,7 +23,6 @@ import pytest
 from provisioning.aks.gateway import AksGateway
 from provisioning.aks.tags import tool_tags
 from provisioning.errors import OperationError, UsageError
-from provisioning.fake_kube import FakeKube
 from provisioning.objects import HASH_ANNOTATION
 from provisioning.observe import SCENARIO_LABEL
 from provisioning.profiles import profile_names, resolve
@@ -34,6 +33,7 @@ from provisioning.spec import LABEL_LAB, LABEL_MANAGED_BY, AksSettings, LabSpec,
 from provisioning.state import load_record
 from tests.aks.conftest import load
 from tests.aks.fake_arm import FakeArm, FakeCredential
+from tests.fake_kube import FakeKube
 from tests.test_pipeline import AllowEverything
 
 NAME, GROUP = "workshop-1", "workshop-1-rg"

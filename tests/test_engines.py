@@ -11,10 +11,10 @@ import yaml
 
 from provisioning import engines, pipeline
 from provisioning.errors import UsageError
-from provisioning.fake_kube import FakeKube
 from provisioning.progress import Progress
 from provisioning.providers.kind import KindProvider, kind_config
 from provisioning.spec import LabSpec
+from tests.fake_kube import FakeKube
 from tests.fake_world import HELM_VERSION, World
 from tests.golden_files import assert_golden
 
@@ -188,7 +188,7 @@ def test_aks_calico_readiness_ignores_statuses_the_lab_does_not_manage() -> None
     """On AKS only the operator's "calico" status decides; a "tiers" status that stays Degraded
     (no APIServer there) must not block the lab forever."""
     from provisioning.engines import calico_ready
-    from provisioning.fake_kube import FakeKube
+    from tests.fake_kube import FakeKube
 
     kube = FakeKube()
     for name, available in (("calico", "True"), ("tiers", "False")):

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioning.fake_kube import Call, FakeKube, parse_selector, selector_matches
 from provisioning.kube import KubeApi, KubeError, KubeUnreachable, Resource
 from provisioning.spec import FIELD_MANAGER
+from tests.fake_kube import Call, FakeKube, parse_selector, selector_matches
 
 
 def ns(name: str, **labels: str) -> dict[str, Any]:

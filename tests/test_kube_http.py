@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from provisioning.fake_kube import FakeKube
 from provisioning.kube import ClientKube, KubeApi, KubeError, KubeUnreachable
+from tests.fake_kube import FakeKube
 from tests.kube_emulator import KubeEmulator, self_signed_tls, write_kubeconfig
 
 TOKEN = "t0ken-for-tests"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from provisioning import workload
-from provisioning.fake_kube import FakeKube
 from provisioning.spec import LabSpec, lab_labels
+from tests.fake_kube import FakeKube
 from tests.validation.netlab import NetnsLab
 
 POD_IPS = {

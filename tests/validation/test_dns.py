@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from provisioning import policies
-from provisioning.fake_kube import FakeKube
 from provisioning.live import (
     dns_expectations,
     needs_dns_checks,
@@ -40,6 +39,7 @@ from provisioning.validation import (
     ValidationReport,
     run_validation,
 )
+from tests.fake_kube import FakeKube
 from tests.validation.conftest import pod, probe
 from tests.validation.demo_cluster import POD_IPS, fake_demo_kube, wire_dataplane
 from tests.validation.netlab import NetnsLab

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import pytest
 
 from provisioning.errors import OperationError, UsageError
-from provisioning.fake_kube import FakeKube
 from provisioning.live import analyzer_expectations, observe, plan_probes
 from provisioning.probe import Outcome, Probe, ProbeResult
 from provisioning.probe_kubectl import KubectlExecutor
@@ -23,6 +22,7 @@ from provisioning.validation import (
     Status,
     run_validation,
 )
+from tests.fake_kube import FakeKube
 from tests.validation.demo_cluster import POD_IPS, fake_demo_kube, wire_dataplane
 from tests.validation.netlab import NetnsLab
 from tests.validation.runners import LocalKubectl
