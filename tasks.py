@@ -383,6 +383,12 @@ def status(c, profile=None, provider=None, engine=None, name=None, scenario=None
         print(render_status(spec, observed), end="")
     if not observed.observed:  # kind or Docker missing: not "all is well"
         raise Exit("✗ could not observe the lab; run `invoke doctor` to see why", code=EXIT_FAILED)
+    if observed.cluster_exists and observed.owned is not False and not observed.api_reachable:
+        raise Exit(
+            f"✗ the Kubernetes API of lab {spec.name} does not answer; check the nodes with "
+            "`docker ps` and the machine with `invoke doctor`",
+            code=EXIT_FAILED,
+        )
 
 
 @task(

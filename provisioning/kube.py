@@ -132,9 +132,9 @@ class KubeUnreachable(KubeError):
         self.server = server
         self.kubeconfig = str(kubeconfig)
         if "SSL" in cause or "certificate" in cause.lower():
-            advice = "was the cluster recreated with a new CA? try `invoke status`"
+            advice = "was the cluster recreated? `invoke up` refreshes the lab's kubeconfig"
         else:
-            advice = "is the cluster running? try `invoke status`"
+            advice = "is the cluster running? see `invoke doctor`"
         super().__init__(
             f"cannot reach the Kubernetes API at {server} from kubeconfig {kubeconfig}: "
             f"{_one_line(cause)}; {advice}"

@@ -271,3 +271,29 @@ def test_validate_output_to_a_missing_directory_is_refused_before_probing(
     )
     assert result.returncode == 2
     assert "does not exist" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_status_exits_1_when_the_labs_api_does_not_answer(tmp_path: Path) -> None:
+    """A kind cluster that exists but whose API server does not answer is not "all is well"."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    kubeconfig = (
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: "
+        "'https://127.0.0.1:9'}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: x\n"
+        "  context: {cluster: c, user: u}\ncurrent-context: x\n"
+    )
+    # A stand-in kind: the cluster is listed, its kubeconfig points at a port nobody serves.
+    (bin_dir / "kind").write_text(
+        "#!/bin/sh\n"
+        'case "$1 $2" in\n'
+        '  "get clusters") echo netpol-lab ;;\n'
+        f'  "get kubeconfig") printf "%s" "{kubeconfig}" ;;\n'
+        '  "version") echo "kind v0.31.0 go1.25.5 linux/amd64" ;;\n'
+        "esac\n"
+    )
+    (bin_dir / "kind").chmod(0o755)
+    path = f"{bin_dir}:{Path(sys.executable).parent}"
+    result = invoke("status", tmp_path=tmp_path, env={"PATH": path})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "does not answer" in result.stderr and "invoke doctor" in result.stderr
+    assert "Traceback" not in result.stderr

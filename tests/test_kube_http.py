@@ -294,7 +294,7 @@ def test_closed_port_is_unreachable_with_what_to_do(tmp_path: Path) -> None:
             f"cannot reach the Kubernetes API at http://127.0.0.1:{port} from kubeconfig {path}: "
         )
         assert "refused" in text.lower()
-        assert text.endswith("; is the cluster running? try `invoke status`")
+        assert text.endswith("; is the cluster running? see `invoke doctor`")
         assert "\n" not in text
 
 
@@ -329,7 +329,7 @@ def test_tls_settings_come_from_the_kubeconfig(tmp_path: Path) -> None:
             ClientKube(untrusted).server_version()
         assert "CERTIFICATE_VERIFY_FAILED" in str(err.value)
         assert str(err.value).endswith(
-            "was the cluster recreated with a new CA? try `invoke status`"
+            "was the cluster recreated? `invoke up` refreshes the lab's kubeconfig"
         )
         assert str(err.value).startswith(f"cannot reach the Kubernetes API at {emu.url} ")
         assert [r.headers["authorization"] for r in emu.requests] == [f"Bearer {TOKEN}"] * 2
