@@ -261,6 +261,26 @@ def claim(spec: LabSpec, name: str) -> Path:
     return path
 
 
+def discard(spec: LabSpec, name: str) -> None:
+    """Remove one of the tool's own files (and its manifest entry); the folder if it is then
+    empty and the tool's. Nothing happens to a file the tool did not write."""
+    manifest = _manifest(spec)
+    if manifest.foreign or name not in manifest.files:
+        return
+    path = spec.lab_file(name)
+    if _kind_of(path) == "file" and not path.is_symlink():
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    folder_created = _tool_made_folder(spec, manifest)
+    remaining = set(manifest.files) - {name}
+    if remaining or not folder_created or _kind_of(spec.lab_file(LOCK)) is not None:
+        _save_manifest(spec, remaining, folder_created=folder_created)
+        return
+    with contextlib.suppress(FileNotFoundError):
+        _manifest_path(spec).unlink()
+    _remove_if_empty(spec.state_dir)
+
+
 def write_lab_file(spec: LabSpec, name: str, content: str | bytes) -> Path:
     """Write one of the lab's own files (by its name in ``LAB_FILES``), atomically, 0600."""
     path = claim(spec, name)

@@ -425,3 +425,15 @@ def test_a_hostile_record_never_blocks_status_or_down(tmp_path: Path, content: b
         assert "Traceback" not in result.stderr + result.stdout
         assert result.returncode in (0, 1), result.stderr  # 1: status cannot observe (no kind)
     assert (root / "lab1" / "state.json").read_bytes() == content  # not the tool's: kept
+
+
+def test_observing_a_cluster_that_is_not_the_labs_leaves_no_file_behind(tmp_path: Path) -> None:
+    """`status` or `plan` on a kind cluster the tool did not create must not keep its
+    credentials (nor a lab folder) around: `down` would refuse to clean them."""
+    root = tmp_path / "home"
+    world = World()
+    world.user_cluster("lab1")
+    ctx = ctx_for(world, root)
+    observed = ctx.provider.observe(ctx.spec)
+    assert observed.owned is False
+    assert not (root / "lab1").exists()

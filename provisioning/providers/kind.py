@@ -22,7 +22,7 @@ from provisioning.errors import OperationError
 from provisioning.observe import ObservedLab, safe_observe_objects
 from provisioning.runner import Runner
 from provisioning.spec import LABEL_ENGINE, LABEL_LAB, TOOL, LabSpec
-from provisioning.state import claim, load_record, write_lab_file
+from provisioning.state import claim, discard, load_record, owned_files, write_lab_file
 
 # Kubelets may not set labels under kubernetes.io, so nodes carry the tool's own prefix.
 NODE_LABEL_MANAGED_BY = "netpol-lab.io/managed-by"
@@ -101,6 +101,7 @@ class KindProvider:
             engine=record.engine if record else None,
             half_created=True,
         )
+        had_kubeconfig = "kubeconfig" in owned_files(spec)
         self.export_kubeconfig(spec, check=False)
         kube = self.kube_factory(spec.kubeconfig)
         try:
@@ -108,6 +109,8 @@ class KindProvider:
         except OperationError as exc:
             if interrupted:
                 return half_created
+            if not recorded_owner and not had_kubeconfig:
+                discard(spec, "kubeconfig")  # owner unknown: leave no file of ours behind
             return ObservedLab(
                 observed=True,
                 reason=f"cluster exists but its API did not answer: {exc}",
@@ -119,6 +122,8 @@ class KindProvider:
         labels = (nodes[0].get("metadata", {}).get("labels") or {}) if nodes else {}
         owned = labels.get(NODE_LABEL_MANAGED_BY) == TOOL and labels.get(LABEL_LAB) == spec.name
         if not owned:
+            if not had_kubeconfig:
+                discard(spec, "kubeconfig")  # not the lab's cluster: keep no credentials for it
             return ObservedLab(observed=True, cluster_exists=True, owned=False, api_reachable=True)
         if interrupted:
             return half_created
