@@ -649,6 +649,80 @@ def analyze(
         raise Exit(code=code)
 
 
+@task(help={"json": "print as JSON"})
+@user_errors
+def exercises(c, json=False):
+    """List the workshop exercises (check one with `invoke check --exercise ID`)."""
+    from provisioning.exercises import load_exercises
+
+    items = list(load_exercises().values())
+    if json:
+        _print_json(
+            [
+                {
+                    "id": e.id,
+                    "title": e.title,
+                    "article": e.article,
+                    "task": e.task,
+                    "baseline": {
+                        "scenario": e.baseline.scenario,
+                        "policies": [p.filename for p in e.baseline.policies],
+                        "pods": [p.ref for p in e.baseline.pods],
+                    },
+                    "goals": [g.describe() for g in e.goals],
+                    "offline": not e.live_only,
+                }
+                for e in items
+            ]
+        )
+        return
+    for e in items:
+        live = "  (live only)" if e.live_only else ""
+        print(f"{e.id:24} {e.title}{live}")
+
+
+@task(
+    help={
+        "exercise": "exercise id; see `invoke exercises`",
+        "policies": "your policy file or a folder of them (offline check, no cluster needed)",
+        "format": "text, json or junit",
+        "json": "same as --format json",
+        "engine": "reference (default), calico, azure or cilium",
+        "hints": "how many hints to show when a goal is not met (default 1)",
+    }
+)
+@user_errors
+def check(c, exercise=None, policies=None, format="text", json=False, engine="reference", hints=1):
+    """Grade an exercise: each goal met or not, why, and a hint. Exit 0 done, 1 not yet."""
+    from provisioning.errors import UsageError, choice_error
+    from provisioning.exercise_check import FORMATS, check_offline, render
+    from provisioning.exercises import load_exercise
+
+    if json:
+        if format not in ("text", "json"):
+            raise UsageError(f"--json and --format {format} disagree; give one of them")
+        format = "json"
+    if format not in FORMATS:
+        raise choice_error("format", format, FORMATS, where="--format")
+    if not exercise:
+        raise UsageError(
+            "--exercise is required: invoke check --exercise ID --policies FILE_OR_DIR "
+            "(see invoke exercises)"
+        )
+    found = load_exercise(exercise)
+    if not policies:
+        raise UsageError(
+            "the live check needs a running lab and is not available yet",
+            hint=f"check your files offline: invoke check --exercise {found.id} "
+            "--policies FILE_OR_DIR",
+        )
+    result = check_offline(found, policies, engine=engine, hints=hints)
+    text = render(result, format)
+    print(text, end="" if text.endswith("\n") else "\n")
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
+
+
 @task(
     help={
         "engines": "comma-separated engines, each on its own kind cluster "
@@ -683,7 +757,19 @@ def e2e(c, engines="calico,cilium,none", report=None, no_skip=False, budgets=Fal
 
 
 ns = Collection(
-    up, plan, status, down, doctor, validate, preload, scenarios, profiles, analyze, e2e
+    up,
+    plan,
+    status,
+    down,
+    doctor,
+    validate,
+    preload,
+    scenarios,
+    profiles,
+    analyze,
+    exercises,
+    check,
+    e2e,
 )
 # Invoke configuration: `lab:` in invoke.yaml, or INVOKE_LAB_ENGINE=cilium and friends, read per
 # layer by provisioning.invoke_config (no collection defaults, so a bad `lab:` is our one line).

@@ -98,7 +98,12 @@ def template_context(lab: str) -> dict[str, Any]:
 
 def render_scenario(name: str, lab: str, root: Path | None = None) -> RenderedScenario:
     """Render every template of scenario ``name`` for ``lab``; raises UsageError naming the file."""
-    scenario = load_scenario(name, root)
+    return render_policies(load_scenario(name, root), lab)
+
+
+def render_policies(scenario: Scenario, lab: str) -> RenderedScenario:
+    """Render every template ``scenario`` lists for ``lab`` (a loaded scenario, possibly with
+    templates added, as an exercise's baseline adds them)."""
     env = _environment(scenario.root)
     objects: list[dict[str, Any]] = []
     templates: list[str] = []

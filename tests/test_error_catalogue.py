@@ -600,6 +600,48 @@ CASES: list[Case] = [
         "probes.json: probes[0].from",
         probes_unknown_pod,
     ),
+    # Exercises: the offline check.
+    Case(
+        "check-unknown-exercise",
+        ("check", "--exercise", "nope", "--policies", POLICIES),
+        2,
+        "--exercise: unknown exercise 'nope'",
+    ),
+    Case("check-no-exercise", ("check",), 2, "--exercise is required"),
+    Case(
+        "check-live-needs-a-lab",
+        ("check", "--exercise", "client-only"),
+        2,
+        "the live check needs a running lab",
+    ),
+    Case(
+        "check-live-only-exercise",
+        ("check", "--exercise", "label-the-client", "--policies", POLICIES),
+        2,
+        "label-the-client",
+    ),
+    Case(
+        "check-bad-policy-file",
+        ("check", "--exercise", "client-only", "--policies", "{case}/p.yaml"),
+        2,
+        "status: unknown field",
+        policy_with_status,
+    ),
+    Case(
+        "check-wrong-answer",
+        (
+            "check",
+            "--exercise",
+            "client-only",
+            "--policies",
+            str(ROOT / "tests" / "exercises" / "client-only" / "any-namespace.yaml"),
+        ),
+        1,
+        "5 of 6 goals met: not yet.",
+        where="stdout",
+    ),
+    Case("check-bad-format", ("check", "--format", "pdf"), 2, "--format: unknown format 'pdf'"),
+    Case("exercises-list", ("exercises",), 0, "client-only", where="stdout"),
     # Lists that must keep working.
     Case("scenarios-list", ("scenarios",), 0, "aks-demo", where="stdout"),
     Case("profiles-list", ("profiles",), 0, "kind-calico", where="stdout"),
