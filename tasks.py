@@ -692,7 +692,9 @@ def exercises(c, json=False):
     }
 )
 @user_errors
-def check(c, exercise=None, policies=None, format="text", json=False, engine="reference", hints=1):
+def check(
+    c, exercise=None, policies=None, format="text", json=False, engine="reference", hints="1"
+):
     """Grade an exercise: each goal met or not, why, and a hint. Exit 0 done, 1 not yet."""
     from provisioning.errors import UsageError, choice_error
     from provisioning.exercise_check import FORMATS, check_offline, render
@@ -716,7 +718,9 @@ def check(c, exercise=None, policies=None, format="text", json=False, engine="re
             hint=f"check your files offline: invoke check --exercise {found.id} "
             "--policies FILE_OR_DIR",
         )
-    result = check_offline(found, policies, engine=engine, hints=hints)
+    if not str(hints).isdigit():  # a string flag: Invoke's own int parsing would traceback
+        raise UsageError(f"--hints: {hints!r} must be a number of hints, 0 or more")
+    result = check_offline(found, policies, engine=engine, hints=int(hints))
     text = render(result, format)
     print(text, end="" if text.endswith("\n") else "\n")
     if result.exit_code:

@@ -149,9 +149,11 @@ def check_offline(
     if exercise.live_only:
         raise UsageError(
             f"exercise {exercise.id!r} is checked on a live lab only: {exercise.live_only}",
-            hint=f"run `invoke check --exercise {exercise.id}` against a lab; "
-            "the offline check has nothing to grade",
+            hint="it is graded on a running lab (the live check is not in this version yet); "
+            "follow the task with kubectl on your lab",
         )
+    if engine not in ENGINES:
+        raise choice_error("engine", engine, list(ENGINES), where="--engine")
     profile = engine_profile(engine)
     if not profile.enforces:
         raise UsageError(
@@ -262,7 +264,13 @@ def _attendee_policies(paths: Sequence[str | Path]) -> dict[str, tuple[Policy, s
         else:
             files = [root]
         for file in files:
-            for policy in load_policies(file):
+            found = load_policies(file, require_type=True)
+            if not found:
+                raise UsageError(
+                    f"{display_path(file)}: no NetworkPolicy in it",
+                    hint="write your policy in this file, then check again",
+                )
+            for policy in found:
                 shown = display_path(file)
                 if policy.key in out:
                     first = out[policy.key][1]

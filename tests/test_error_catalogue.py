@@ -226,6 +226,16 @@ def policies_duplicate(case: Path) -> dict[str, str]:
     return {}
 
 
+def bare_policy(case: Path) -> dict[str, str]:
+    _write(case / "p.yaml", "metadata: {name: x, namespace: demo}\nspec: {podSelector: {}}\n")
+    return {}
+
+
+def empty_file(case: Path) -> dict[str, str]:
+    _write(case / "p.yaml", "")
+    return {}
+
+
 def output_folder(case: Path) -> dict[str, str]:
     (case / "out").mkdir(parents=True)
     return {}
@@ -641,6 +651,32 @@ CASES: list[Case] = [
         where="stdout",
     ),
     Case("check-bad-format", ("check", "--format", "pdf"), 2, "--format: unknown format 'pdf'"),
+    Case(
+        "check-hints-not-a-number",
+        ("check", "--exercise", "client-only", "--policies", POLICIES, "--hints", "abc"),
+        2,
+        "--hints: 'abc' must be a number",
+    ),
+    Case(
+        "check-policy-without-kind",
+        ("check", "--exercise", "deny-all-ingress", "--policies", "{case}/p.yaml"),
+        2,
+        "no apiVersion and no kind; kubectl apply refuses it",
+        bare_policy,
+    ),
+    Case(
+        "check-empty-file",
+        ("check", "--exercise", "deny-all-ingress", "--policies", "{case}/p.yaml"),
+        2,
+        "p.yaml: no NetworkPolicy in it",
+        empty_file,
+    ),
+    Case(
+        "check-bad-engine",
+        ("check", "--exercise", "client-only", "--policies", POLICIES, "--engine", "foo"),
+        2,
+        "--engine: unknown engine 'foo'",
+    ),
     Case("exercises-list", ("exercises",), 0, "client-only", where="stdout"),
     # Lists that must keep working.
     Case("scenarios-list", ("scenarios",), 0, "aks-demo", where="stdout"),

@@ -145,12 +145,21 @@ def test_the_reference_solution_passes_offline(exercise_id: str) -> None:
 
 @pytest.mark.parametrize("exercise_id", OFFLINE)
 def test_the_baseline_alone_does_not_pass(exercise_id: str, tmp_path: Path) -> None:
-    """Every exercise asks for work: an empty answer fails, so a passing check means something."""
-    empty = tmp_path / "empty.yaml"
-    empty.write_text("# nothing yet\n")
-    result = check_offline(ALL[exercise_id], empty)
+    """Every exercise asks for work: the baseline alone (plus a policy that selects no pod)
+    fails, so a passing check means something; an empty file is bad input, not an answer."""
+    inert = tmp_path / "inert.yaml"
+    inert.write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: inert, namespace: other}\n"
+        "spec: {podSelector: {matchLabels: {app: nobody}}}\n"
+    )
+    result = check_offline(ALL[exercise_id], inert)
     assert result.exit_code == 1
     assert result.hints, "a failed check shows a hint"
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    with pytest.raises(UsageError, match=r"empty\.yaml: no NetworkPolicy in it"):
+        check_offline(ALL[exercise_id], empty)
 
 
 @pytest.mark.parametrize(("exercise_id", "name", "failed", "hint"), WRONG)

@@ -36,7 +36,7 @@ def load_probes(path: str | Path) -> list[Probe]:
 _PROBE_EXAMPLE = '[{"from": "x/a", "to": "y/b", "port": 80, "protocol": "TCP"}]'
 
 
-def load_policies(path: str | Path) -> list[Policy]:
+def load_policies(path: str | Path, *, require_type: bool = False) -> list[Policy]:
     """Every NetworkPolicy under ``path`` (a file, or a directory searched recursively).
 
     A file holds one object, a multi-document YAML stream, a JSON array or a ``kind: List``.
@@ -51,12 +51,21 @@ def load_policies(path: str | Path) -> list[Policy]:
     policies = []
     with gc_paused():
         for file in files:
-            policies.extend(_policies_in(file))
+            policies.extend(_policies_in(file, require_type=require_type))
     return policies
 
 
-def _policies_in(file: Path) -> Iterator[Policy]:
+def _policies_in(file: Path, *, require_type: bool = False) -> Iterator[Policy]:
+    """With ``require_type``, an object must name its apiVersion and kind, as ``kubectl apply``
+    requires of a file; the analyzer alone also takes bare NetworkPolicy bodies."""
     for where, obj in _objects(file):
+        if require_type and isinstance(obj, dict):
+            missing = [k for k in ("apiVersion", "kind") if not obj.get(k)]
+            if missing:
+                raise UsageError(
+                    f"{where}: no {' and no '.join(missing)}; kubectl apply refuses it",
+                    hint="start it with apiVersion: networking.k8s.io/v1 and kind: NetworkPolicy",
+                )
         kind = obj.get("kind") if isinstance(obj, dict) else None
         if kind is not None and kind != "NetworkPolicy":
             raise UsageError(
