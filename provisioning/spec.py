@@ -117,6 +117,13 @@ def default_state_root() -> Path:
     import os
 
     if home := os.environ.get("NETPOL_LAB_HOME"):
-        return Path(home).expanduser().absolute()  # `~` expanded; relative to where it is run
+        try:
+            return Path(home).expanduser().absolute()  # `~` expanded; relative to where it runs
+        except RuntimeError:  # `~nosuchuser/...`: no such home directory
+            from provisioning.errors import UsageError
+
+            raise UsageError(
+                f"NETPOL_LAB_HOME={home!r}: no such user's home folder; give a full path"
+            ) from None
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / TOOL

@@ -37,10 +37,12 @@ MANIFEST = "netpol-lab-files.json"
 LOCK = "lock"
 _TOOL = "netpol-lab"
 _SMALL = 64 * 1024  # record, manifest and lock are a few hundred bytes
-# write_private's temporary files: tempfile.mkstemp(prefix=".<name>.", suffix=".tmp") uses 8
+# write_private's temporary files: tempfile.mkstemp(prefix=".<name>.netpol-lab-", suffix=".tmp")
+# uses 8
 # characters of [a-z0-9_] (CPython Lib/tempfile.py, _RandomNameSequence).
-_TEMP_RE = re.compile(r"^\.(?P<stem>.+)\.[a-z0-9_]{8}\.tmp$")
+_TEMP_RE = re.compile(r"^\.(?P<stem>.+)\.netpol-lab-[a-z0-9_]{8}\.tmp$")
 _CREATED_HERE: set[Path] = set()  # lab folders this process created
+Identity = tuple[int, int, int, int]  # device, inode, size, modification time (ns)
 
 
 def state_root_source() -> str:
@@ -119,7 +121,7 @@ def _ensure_folder(spec: LabSpec) -> None:
         raise _write_failed(spec.state_dir, exc) from None
     _CREATED_HERE.add(spec.state_dir)
     # Noted at once, so a later run (after this one died) still knows the folder is the tool's.
-    _save_manifest(spec, set(), folder_created=True)
+    _save_manifest(spec, {}, folder_created=True)
 
 
 def _read_small(path: Path) -> str | None:
@@ -134,6 +136,8 @@ def _read_small(path: Path) -> str | None:
         return "\0not a regular file"
     try:
         data = _read_at_most(path, _SMALL + 1)
+    except FileNotFoundError:
+        return None  # removed since we looked (another run released its lock)
     except OSError:
         return "\0unreadable"
     if len(data) > _SMALL:
@@ -150,12 +154,22 @@ def _json(text: str | None) -> Any:
         return "\0not JSON"
 
 
-def write_private(path: Path, content: str | bytes) -> None:
-    """Write a file only the user can read (0600) atomically, creating its folder (0700)."""
+def write_private(
+    path: Path,
+    content: str | bytes,
+    *,
+    before_rename: Callable[[Identity], None] | None = None,
+) -> Identity:
+    """Write a file only the user can read (0600) atomically, creating its folder (0700).
+
+    ``before_rename`` gets the new file's identity before it replaces the old one (a rename
+    keeps device, inode, size and modification time), so the manifest can know both versions
+    at the only moment either may be at the path. Returns that identity.
+    """
     data = content.encode() if isinstance(content, str) else content
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_TOOL}-", suffix=".tmp")
     except OSError as exc:
         raise _write_failed(path, exc) from None
     try:
@@ -163,7 +177,12 @@ def write_private(path: Path, content: str | bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+            st = os.fstat(handle.fileno())
+        ident: Identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if before_rename is not None:
+            before_rename(ident)
         os.replace(tmp, path)
+        return ident
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -175,14 +194,60 @@ def write_private(path: Path, content: str | bytes) -> None:
 
 
 # --- which files are ours -----------------------------------------------------------------
+#
+# The manifest names the lab and the folder it was written in (device and inode), and records,
+# for each file the tool wrote, that file's identity (device, inode, size, modification time)
+# right after writing it. A file is the tool's only while it still is that file: a user's file
+# put in its place, a copied or renamed lab folder, or a folder reached through another lab's
+# name is not the tool's, and is neither overwritten nor removed. (A manifest forged down to
+# the inode numbers would pass; nothing less does.)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One file the tool wrote: its identity, and the one a write in progress is putting in
+    place (either may be at the path after a crash). Both None: claimed, not yet known."""
+
+    current: Identity | None = None
+    pending: Identity | None = None
+
+    def as_json(self) -> dict[str, list[int] | None]:
+        return {
+            "id": list(self.current) if self.current else None,
+            "pending": list(self.pending) if self.pending else None,
+        }
+
+
+def _ident_from(value: Any) -> Identity | None:
+    if isinstance(value, list) and len(value) == 4 and all(type(x) is int for x in value):
+        return (value[0], value[1], value[2], value[3])
+    return None
 
 
 @dataclass(frozen=True)
 class _Manifest:
-    files: frozenset[str]  # names of LAB_FILES the tool wrote here
+    files: dict[str, _Entry]  # the tool's files
     folder_created: bool  # the tool created the lab folder
     present: bool  # the manifest file exists and is the tool's
-    foreign: bool  # a file of that name exists that is not the tool's
+    foreign: bool  # a file of that name exists that is not this lab's manifest
+
+
+def _identity(path: Path) -> Identity | None:
+    try:
+        st = path.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _folder_identity(spec: LabSpec) -> list[int] | None:
+    try:
+        st = spec.state_dir.stat()
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino]
 
 
 def _manifest_path(spec: LabSpec) -> Path:
@@ -195,20 +260,45 @@ def _manifest(spec: LabSpec) -> _Manifest:
         # A lab folder from before the manifest existed: its valid record of this lab makes the
         # tool's file names present in it (and the folder) the tool's.
         if _read_record(spec, strict=False) is not None:
-            names = {n for n in LAB_FILES if n != LOCK and _kind_of(spec.state_dir / n) == "file"}
-            return _Manifest(frozenset(names), True, False, False)
-        return _Manifest(frozenset(), False, False, False)
+            names = {
+                n: _Entry(_identity(spec.state_dir / n))
+                for n in LAB_FILES
+                if n != LOCK and _kind_of(spec.state_dir / n) == "file"
+            }
+            return _Manifest(names, True, False, False)
+        return _Manifest({}, False, False, False)
     data = _json(_read_small(path))
     files = data.get("files") if isinstance(data, dict) else None
-    if not isinstance(data, dict) or data.get("tool") != _TOOL or not isinstance(files, list):
-        return _Manifest(frozenset(), False, False, True)
-    names = {n for n in files if isinstance(n, str) and n in LAB_FILES and n != LOCK}
-    return _Manifest(frozenset(names), data.get("folder_created") is True, True, False)
+    if (
+        not isinstance(data, dict)
+        or data.get("tool") != _TOOL
+        or data.get("lab") != spec.name
+        or data.get("folder") != _folder_identity(spec)
+        or not isinstance(files, dict)
+    ):
+        return _Manifest({}, False, False, True)
+    names: dict[str, _Entry] = {}
+    for name, entry in files.items():
+        if not isinstance(name, str) or name not in LAB_FILES or name == LOCK:
+            continue
+        entry = entry if isinstance(entry, dict) else {}
+        names[name] = _Entry(_ident_from(entry.get("id")), _ident_from(entry.get("pending")))
+    return _Manifest(names, data.get("folder_created") is True, True, False)
+
+
+def _still_ours(path: Path, entry: _Entry) -> bool:
+    """The file at ``path`` is one the tool wrote (a regular file, never a symlink)."""
+    if path.is_symlink() or _kind_of(path) != "file":
+        return False
+    if entry.current is None and entry.pending is None:
+        return True  # claimed just before kind (or an interrupted first write) wrote it
+    return _identity(path) in (entry.current, entry.pending)
 
 
 def owned_files(spec: LabSpec) -> set[str]:
-    """The names in the lab folder that this tool wrote (from its manifest)."""
-    return set(_manifest(spec).files)
+    """The names in the lab folder that this tool wrote and that are still the files it wrote."""
+    manifest = _manifest(spec)
+    return {n for n, i in manifest.files.items() if _still_ours(spec.state_dir / n, i)}
 
 
 def _foreign(path: Path) -> UsageError:
@@ -218,11 +308,11 @@ def _foreign(path: Path) -> UsageError:
     )
 
 
-def _save_manifest(spec: LabSpec, names: set[str], *, folder_created: bool) -> None:
+def _save_manifest(spec: LabSpec, files: dict[str, _Entry], *, folder_created: bool) -> None:
     current = _manifest(spec)
     if current.foreign:
         raise _foreign(_manifest_path(spec))
-    if not names and not folder_created:
+    if not files and not folder_created:
         if current.present:
             with contextlib.suppress(FileNotFoundError):
                 _manifest_path(spec).unlink()
@@ -230,8 +320,10 @@ def _save_manifest(spec: LabSpec, names: set[str], *, folder_created: bool) -> N
     doc = {
         "tool": _TOOL,
         "about": "the files in this folder that netpol-lab wrote; `invoke down` removes these",
-        "files": sorted(names),
+        "lab": spec.name,
+        "folder": _folder_identity(spec),
         "folder_created": folder_created,
+        "files": {n: e.as_json() for n, e in sorted(files.items())},
     }
     write_private(_manifest_path(spec), json.dumps(doc, indent=2) + "\n")
 
@@ -243,22 +335,42 @@ def _tool_made_folder(spec: LabSpec, manifest: _Manifest) -> bool:
 def claim(spec: LabSpec, name: str) -> Path:
     """Note that the tool is about to write lab file ``name``; return its path.
 
-    Refuses (one line) when a file of that name exists that the tool did not write: it belongs
-    to the user and is neither overwritten nor, later, removed.
+    Refuses (one line) when a file of that name exists that the tool did not write (or that was
+    replaced since): it belongs to the user and is neither overwritten nor, later, removed.
     """
     _ensure_folder(spec)
     path = spec.lab_file(name)
     manifest = _manifest(spec)
     if manifest.foreign:
         raise _foreign(_manifest_path(spec))
+    exists = _kind_of(path) is not None or path.is_symlink()
     if name in manifest.files:
+        if exists and not _still_ours(path, manifest.files[name]):
+            raise _foreign(path)
         return path
-    if _kind_of(path) is not None or path.is_symlink():
+    if exists:
         raise _foreign(path)
     _save_manifest(
-        spec, set(manifest.files) | {name}, folder_created=_tool_made_folder(spec, manifest)
+        spec, {**manifest.files, name: _Entry()}, folder_created=_tool_made_folder(spec, manifest)
     )
     return path
+
+
+def note_written(
+    spec: LabSpec, name: str, ident: Identity | None = None, *, pending: bool = False
+) -> None:
+    """Record the identity of lab file ``name`` (by default: the file now at its path, as after
+    kind wrote it). With ``pending``, the identity of a write about to be renamed into place."""
+    manifest = _manifest(spec)
+    if manifest.foreign or name not in manifest.files:
+        return
+    ident = ident if ident is not None else _identity(spec.lab_file(name))
+    old = manifest.files[name]
+    entry = _Entry(old.current, ident) if pending else _Entry(ident, None)
+    if entry != old:
+        _save_manifest(
+            spec, {**manifest.files, name: entry}, folder_created=_tool_made_folder(spec, manifest)
+        )
 
 
 def discard(spec: LabSpec, name: str) -> None:
@@ -268,11 +380,13 @@ def discard(spec: LabSpec, name: str) -> None:
     if manifest.foreign or name not in manifest.files:
         return
     path = spec.lab_file(name)
-    if _kind_of(path) == "file" and not path.is_symlink():
+    if _still_ours(path, manifest.files[name]):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+    elif _kind_of(path) is not None:
+        return  # replaced by someone else's file: leave it, and its entry
     folder_created = _tool_made_folder(spec, manifest)
-    remaining = set(manifest.files) - {name}
+    remaining = {n: i for n, i in manifest.files.items() if n != name}
     if remaining or not folder_created or _kind_of(spec.lab_file(LOCK)) is not None:
         _save_manifest(spec, remaining, folder_created=folder_created)
         return
@@ -284,7 +398,10 @@ def discard(spec: LabSpec, name: str) -> None:
 def write_lab_file(spec: LabSpec, name: str, content: str | bytes) -> Path:
     """Write one of the lab's own files (by its name in ``LAB_FILES``), atomically, 0600."""
     path = claim(spec, name)
-    write_private(path, content)
+    ident = write_private(
+        path, content, before_rename=lambda new: note_written(spec, name, new, pending=True)
+    )
+    note_written(spec, name, ident)
     return path
 
 
@@ -392,21 +509,37 @@ def forget(spec: LabSpec) -> list[str]:
     manifest = _manifest(spec)
     if manifest.foreign:
         return []  # nothing here is provably the tool's
+    if not manifest.present and not manifest.files:
+        return []  # no manifest and no record of this lab: nothing here is the tool's
     removed = []
-    for name in sorted(manifest.files):
+    kept = []
+    for name, entry in sorted(manifest.files.items()):
         path = directory / name
-        if path.is_symlink() or _kind_of(path) != "file":
-            continue  # the tool writes regular files only; anything else is not its own
+        if not _still_ours(path, entry):
+            if _kind_of(path) is not None:
+                kept.append(name)  # replaced by someone's own file since: theirs now
+            continue
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
             removed.append(name)
-    ours = set(manifest.files) | {MANIFEST, LOCK}
+    ours = {*manifest.files, MANIFEST, LOCK}
     with contextlib.suppress(OSError):
         for leftover in directory.iterdir():
             match = _TEMP_RE.match(leftover.name)
             if match and match["stem"] in ours and _kind_of(leftover) == "file":
                 with contextlib.suppress(OSError):
                     leftover.unlink()
+    # kind writes <kubeconfig>.lock (O_EXCL) while it writes the kubeconfig
+    # (kubernetes-sigs/kind pkg/cluster/internal/kubeconfig/internal/kubeconfig/lock.go @
+    # v0.31.0); one left by a killed kind would block the next `kind create`.
+    stale = directory / "kubeconfig.lock"
+    if "kubeconfig" in removed and _kind_of(stale) == "file" and not stale.is_symlink():
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    if kept and manifest.present:
+        with contextlib.suppress(OSError):
+            _save_manifest(spec, {}, folder_created=False)
+        return removed
     if manifest.present:
         with contextlib.suppress(FileNotFoundError):
             _manifest_path(spec).unlink()
@@ -486,23 +619,29 @@ def lab_lock(
     try:
         previous = _read_holder(fd)
         pid = previous.get("pid") if previous else None
-        if isinstance(pid, int) and pid != os.getpid() and not _alive(pid) and note:
+        if type(pid) is int and pid != os.getpid() and note:
+            # Holding the flock proves that run is gone, whatever now has its PID.
+            command = str(previous.get("command"))[:200] if previous else "?"
             note(
-                f"took over the lock of lab {spec.name} left by PID {pid} "
-                f"(`{previous.get('command')}`), which is no longer running"
+                f"took over the lock of lab {spec.name} left by PID {pid} (`{command}`, since "
+                f"{previous.get('since') if previous else '?'}); that run is no longer running"
             )
         os.pwrite(fd, holder, 0)
         yield
     finally:
+        # Tidy while still holding the lock (a run that takes it next must find a consistent
+        # folder), then release it; the final rmdir is safe at any time: it fails when the
+        # folder holds anything, a next run's lock included.
+        manifest = _manifest(spec)
+        tidy = (tool_folder or _tool_made_folder(spec, manifest)) and not manifest.files
+        if tidy and manifest.present:
+            with contextlib.suppress(OSError):
+                _manifest_path(spec).unlink()
         with contextlib.suppress(OSError):
             if os.path.samestat(os.fstat(fd), os.stat(path)):
                 os.unlink(path)
         os.close(fd)
-        manifest = _manifest(spec)
-        if (tool_folder or _tool_made_folder(spec, manifest)) and not manifest.files:
-            if manifest.present:
-                with contextlib.suppress(OSError):
-                    _manifest_path(spec).unlink()
+        if tidy:
             _remove_if_empty(spec.state_dir)
 
 
@@ -521,7 +660,7 @@ def _holder_note(command: str) -> bytes:
 def _create_lock(path: Path, holder: bytes) -> None:
     """Create ``path`` already holding ``holder`` (link a written temporary file into place)."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{LOCK}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{LOCK}.{_TOOL}-", suffix=".tmp")
     except OSError as exc:
         raise _write_failed(path, exc) from None
     try:
@@ -534,16 +673,6 @@ def _create_lock(path: Path, holder: bytes) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
 
 
 def _refuse_foreign_lock(path: Path) -> None:

@@ -462,6 +462,13 @@ CASES: list[Case] = [
         env={"INVOKE_LAB_NAME": "x" * 300},
     ),
     Case(
+        "home-of-unknown-user",
+        ("plan",),
+        2,
+        "NETPOL_LAB_HOME='~nosuchuser-netpol/x': no such user's home folder",
+        env={"NETPOL_LAB_HOME": "~nosuchuser-netpol/x"},
+    ),
+    Case(
         "home-too-long",
         ("plan",),
         2,

@@ -168,7 +168,8 @@ def test_down_removes_exactly_the_files_it_wrote_and_then_the_empty_folder(
     pipeline.up(ctx)
     manifest = json.loads((root / "lab1" / state.MANIFEST).read_text())
     assert set(manifest["files"]) == {"state.json", "kubeconfig", "kind-config.yaml"}
-    leftover = root / "lab1" / ".kubeconfig.abc123xy.tmp"  # an interrupted write of ours
+    assert manifest["lab"] == "lab1" and all(e["id"] for e in manifest["files"].values())
+    leftover = root / "lab1" / ".kubeconfig.netpol-lab-abc123xy.tmp"  # interrupted write of ours
     leftover.write_text("half")
     run_down(ctx_for(world, root))
     assert not (root / "lab1").exists()
@@ -195,7 +196,7 @@ def test_writes_are_atomic_a_failed_write_leaves_the_old_file(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(state.os, "replace", crash)
-    with pytest.raises(UsageError, match=r"cannot write .*kubeconfig: No space left on device"):
+    with pytest.raises(UsageError, match=r"cannot write .*: No space left on device"):
         state.write_lab_file(spec, "kubeconfig", "new and longer\n")
     assert spec.kubeconfig.read_text() == "old\n"
     assert sorted(p.name for p in spec.state_dir.iterdir()) == ["kubeconfig", state.MANIFEST]
@@ -367,6 +368,14 @@ HOSTILE_FOLDERS: dict[str, dict[str, bytes | None]] = {
     "temp-lookalikes": {
         ".kubeconfig.backup.tmp": b"precious\n",
         ".kubeconfig.backup12.tmp": b"precious too\n",
+        ".lock.mybackup.tmp": b"mine\n",
+        ".netpol-lab-files.json.20240101.tmp": b"mine too\n",
+    },
+    # A manifest that says all the right words, written in another folder (or by hand).
+    "forged-manifest": {
+        "netpol-lab-files.json": b'{"tool": "netpol-lab", "lab": "forged-manifest", '
+        b'"folder": [1, 2], "folder_created": true, "files": {"kubeconfig": null}}\n',
+        "kubeconfig": b"the user's kubeconfig\n",
     },
     "empty-user-folder": {},
     "state-json-of-another-lab": {
@@ -437,3 +446,61 @@ def test_observing_a_cluster_that_is_not_the_labs_leaves_no_file_behind(tmp_path
     observed = ctx.provider.observe(ctx.spec)
     assert observed.owned is False
     assert not (root / "lab1").exists()
+
+
+def test_a_file_the_user_put_in_place_of_ours_is_theirs(tmp_path: Path) -> None:
+    """After `up`, the user replaces the lab's kubeconfig with their own: observing the lab
+    (status, plan, down) stops and says so, and the file is left as it is."""
+    root = tmp_path / "home"
+    world = World()
+    pipeline.up(ctx_for(world, root))
+    mine = root / "lab1" / "kubeconfig"
+    mine.unlink()
+    mine.write_bytes(b"my own kubeconfig\n")
+    with pytest.raises(UsageError, match="kubeconfig exists and was not written by netpol-lab"):
+        ctx_for(world, root).provider.observe(ctx_for(world, root).spec)
+    with pytest.raises(UsageError, match="kubeconfig exists and was not written by netpol-lab"):
+        run_down(ctx_for(world, root))
+    assert mine.read_bytes() == b"my own kubeconfig\n"
+
+
+def test_a_copied_or_renamed_lab_folder_is_not_the_tools(tmp_path: Path) -> None:
+    root = tmp_path / "home"
+    world = World()
+    pipeline.up(ctx_for(world, root))
+    import shutil
+
+    shutil.copytree(root / "lab1", root / "backup")
+    (root / "lab1").rename(root / "lab1-renamed")
+    for name in ("backup", "lab1-renamed"):
+        before = sorted(p.name for p in (root / name).iterdir())
+        result = _invoke(root, "down", "--name", name)
+        assert result.returncode == 0, result.stderr
+        assert sorted(p.name for p in (root / name).iterdir()) == before
+
+
+def test_a_hostile_lock_note_is_one_line(tmp_path: Path) -> None:
+    root = tmp_path / "home"
+    (root / "lab1").mkdir(parents=True)
+    (root / "lab1" / "lock").write_text(
+        '{"tool": "netpol-lab", "pid": 99999999999999999999, "command": "x"}'
+    )
+    result = _invoke(root, "down", "--name", "lab1")
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_lock_whose_pid_now_belongs_to_another_process_is_taken_over_with_a_note(
+    tmp_path: Path,
+) -> None:
+    """The flock is free, so its run is gone, even though its PID now names a live process."""
+    spec = LabSpec(state_root=tmp_path, name="lab1")
+    spec.state_dir.mkdir(parents=True)
+    alive = os.getppid()  # certainly running: the process that started this test
+    (spec.state_dir / "lock").write_text(
+        json.dumps({"tool": "netpol-lab", "pid": alive, "command": "invoke up", "since": "T"})
+    )
+    notes: list[str] = []
+    with state.lab_lock(spec, "invoke down", note=notes.append):
+        pass
+    assert notes and f"left by PID {alive}" in notes[0] and "no longer running" in notes[0]

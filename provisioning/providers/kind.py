@@ -22,7 +22,14 @@ from provisioning.errors import OperationError
 from provisioning.observe import ObservedLab, safe_observe_objects
 from provisioning.runner import Runner
 from provisioning.spec import LABEL_ENGINE, LABEL_LAB, TOOL, LabSpec
-from provisioning.state import claim, discard, load_record, owned_files, write_lab_file
+from provisioning.state import (
+    claim,
+    discard,
+    load_record,
+    note_written,
+    owned_files,
+    write_lab_file,
+)
 
 # Kubelets may not set labels under kubernetes.io, so nodes carry the tool's own prefix.
 NODE_LABEL_MANAGED_BY = "netpol-lab.io/managed-by"
@@ -180,6 +187,7 @@ class KindProvider:
             timeout=spec.timeouts.cluster,
         )
         spec.kubeconfig.chmod(0o600)
+        note_written(spec, "kubeconfig")  # kind wrote it: record which file is the lab's
 
     def delete(self, spec: LabSpec) -> None:
         # `kind delete cluster` succeeds when the cluster is already gone: idempotent.
