@@ -39,9 +39,10 @@ WRONG = [
     ("deny-all-ingress", "both-directions", ["egress-untouched"], 3),
     ("deny-all-ingress", "allow-all-rule", ["server-closed"], 1),
     ("deny-all-ingress", "no-namespace", ["server-closed"], 1),
-    ("client-only", "no-ports", ["admin-closed"], 3),
-    ("client-only", "any-namespace", ["others-out"], 2),
-    ("client-only", "selects-client", ["others-out", "admin-closed"], 2),
+    ("client-only", "no-ports", ["admin-closed"], 1),
+    ("client-only", "any-namespace", ["others-out"], 1),
+    ("client-only", "selects-client", ["others-out", "admin-closed"], 1),
+    ("client-only", "egress-type", ["others-out", "admin-closed"], 1),
     ("bookstore-api-allow", "all-pods", ["server-untouched"], 3),
     ("bookstore-api-allow", "self-peer", ["frontend-in"], 1),
     ("bookstore-api-allow", "any-namespace", ["others-out"], 1),
@@ -54,10 +55,11 @@ WRONG = [
     ("same-namespace-only", "port-80-only", ["same-namespace-in"], 1),
     ("db-from-backend", "ored-peers", ["others-out"], 1),
     ("db-from-backend", "all-pods", ["server-untouched"], 4),
-    ("db-from-backend", "udp-port", ["backend-in"], 2),
+    ("db-from-backend", "udp-port", ["backend-in"], 1),
     ("block-metadata", "client-only", ["metadata-blocked"], 1),
     ("block-metadata", "cluster-only", ["internet-open"], 1),
     ("block-metadata", "deny-as-allow", ["metadata-blocked", "internet-open", "cluster-open"], 1),
+    ("block-metadata", "no-policy-types", ["cluster-open"], 4),
 ]
 
 
@@ -217,23 +219,50 @@ def test_hints_are_progressive_on_request() -> None:
     assert none.hints == () and none.more_hints == 3
 
 
-def test_the_ack_dns_pitfall_is_a_warning_and_the_first_hint() -> None:
+def test_the_ack_dns_pitfall_is_a_warning_and_the_second_hint() -> None:
+    """Hint 1 (egress, and a `to` matching the DNS pods) fits both DNS wrong answers; the
+    ACK label pitfall is the specific hint 2, and the warning names the selector at once."""
     exercise = ALL["dns-after-default-deny"]
-    result = check_offline(exercise, answer("dns-after-default-deny", "ack-name-label"))
+    result = check_offline(exercise, answer("dns-after-default-deny", "ack-name-label"), hints=2)
     assert any(
         "namespaceSelector name=kube-system matches no namespace" in w for w in result.warnings
     )
     assert any("no egress rule allows DNS" in w for w in result.warnings)
-    assert "name: kube-system" in result.hints[0][1].text
-    assert "kubernetes.io/metadata.name" in result.hints[0][1].text
+    assert [n for n, _ in result.hints] == [1, 2]
+    assert "`to` must match the DNS pods" in result.hints[0][1].text
+    assert "name: kube-system" in result.hints[1][1].text
+    assert "kubernetes.io/metadata.name" in result.hints[1][1].text
+    ingress = check_offline(exercise, answer("dns-after-default-deny", "ingress-rule"))
+    assert "not an ingress rule" in ingress.hints[0][1].text
 
 
-def test_the_aks_ored_peers_pitfall_is_the_db_hint() -> None:
-    result = check_offline(ALL["db-from-backend"], answer("db-from-backend", "ored-peers"))
+def test_the_aks_ored_peers_pitfall_is_the_db_hint_after_the_gentle_one() -> None:
+    result = check_offline(ALL["db-from-backend"], answer("db-from-backend", "ored-peers"), hints=2)
     denied = {g.goal.source for g in result.goals if g.goal.group == "others-out" and not g.met}
     assert denied == {"demo/client", "demo/intruder", "demo/server"}  # other/client stays out
-    text = result.hints[0][1].text
+    assert [n for n, _ in result.hints] == [1, 2]
+    assert result.hints[0][1].text.startswith("Select the database (role=db)")
+    text = result.hints[1][1].text
     assert "ORed" in text and "role=frontend AND from 172.17.0.0/16" in text
+
+
+def test_policy_types_mistakes_are_warned_about() -> None:
+    """kubernetes/api networking/v1/types.go (v0.36.3), NetworkPolicySpec.policyTypes: "If you
+    want to write an egress-only policy, you must explicitly specify policyTypes [ "Egress" ]."
+    """
+    result = check_offline(ALL["block-metadata"], answer("block-metadata", "no-policy-types"))
+    assert (
+        "policy demo/deny-metadata-egress: policyTypes is omitted, so this policy also isolates "
+        "the pods it selects for ingress; with no ingress rule it admits nothing into "
+        "demo/server, demo/client, demo/intruder. For an egress-only policy, set policyTypes: "
+        "[Egress]"
+    ) in result.warnings
+    assert "policyTypes: [Egress]" in result.hints[0][1].text
+    result = check_offline(ALL["client-only"], answer("client-only", "egress-type"))
+    assert (
+        "policy demo/server-allow-client spec.ingress has no effect: policyTypes does not list "
+        "Ingress"
+    ) in result.warnings
 
 
 def test_a_policy_without_namespace_is_warned_about() -> None:
@@ -253,7 +282,10 @@ def test_an_ipblock_only_answer_passes_on_the_reference_reading_with_a_cilium_no
     on_cilium = check_offline(exercise, path, engine="cilium")
     assert on_cilium.exit_code == 1
     assert on_cilium.failed_groups() == ["cluster-open"]
-    assert on_cilium.hints[0][0] == 4 and "Cilium" in on_cilium.hints[0][1].text
+    # hint 4 (policyTypes: [Egress]) is the gentler one for this goal; the Cilium one follows
+    assert [n for n, _ in on_cilium.hints] == [4] and on_cilium.more_hints == 1
+    on_cilium = check_offline(exercise, path, engine="cilium", hints=2)
+    assert on_cilium.hints[1][0] == 5 and "Cilium" in on_cilium.hints[1][1].text
     assert any("on reference" in n and "would be met" in n for n in on_cilium.notes)
 
 
@@ -297,7 +329,7 @@ def test_json_carries_each_goal_s_result_and_explanation() -> None:
     assert bad[0]["analysis"]["ingress"]["allowed_by"] == [
         {"policy": "demo/server-allow-client", "rule": "spec.ingress[0]"}
     ]
-    assert doc["hints"] == [{"number": 2, "text": ALL["client-only"].hints[1].text}]
+    assert doc["hints"] == [{"number": 1, "text": ALL["client-only"].hints[0].text}]
     assert doc["policies"]["yours"][0]["policy"] == "demo/server-allow-client"
     assert "solution" not in json.dumps(doc)
 
@@ -317,7 +349,7 @@ def test_junit_has_one_case_per_goal_and_a_failure_with_the_hint() -> None:
     failure = failures[0].find("failure")
     assert failure is not None
     assert "expected deny, the policies give allow" in (failure.get("message") or "")
-    assert (failure.text or "").startswith("hint 1: Peers in a `from` list are ORed")
+    assert (failure.text or "").startswith("hint 1: Select the database (role=db)")
 
 
 def test_an_unknown_format_is_a_usage_error() -> None:

@@ -7,7 +7,19 @@
 * a named port that no pod it could resolve on declares (ingress: the selected pods;
   egress: the rule's peer pods), so the rule never matches;
 * rules shadowed by an allow-all rule (no peers, no ports) of the same direction that applies
-  to the same pods or more.
+  to the same pods or more;
+* rules of a direction that an explicit ``policyTypes`` leaves out: they have no effect;
+* ``policyTypes`` omitted on a policy with egress rules and no ingress rules: it is defaulted
+  to ``[Ingress, Egress]``, so the policy also isolates the pods it selects for ingress and
+  admits nothing in (told only when no other policy already isolates them for ingress).
+
+Both last two follow the ``policyTypes`` doc of ``NetworkPolicySpec`` (kubernetes/api
+``networking/v1/types.go``, tag v0.36.3): "If this field is not specified, it will default
+based on the existence of ingress or egress rules; policies that contain an egress section are
+assumed to affect egress, and all policies (whether or not they contain an ingress section)
+are assumed to affect ingress. If you want to write an egress-only policy, you must explicitly
+specify policyTypes [ "Egress" ]." A listed type is what a policy "affects"
+(``PolicyTypeIngress``: "a NetworkPolicy that affects ingress traffic on selected pods").
 """
 
 from __future__ import annotations
@@ -26,7 +38,14 @@ def lint(c: CompiledPolicies) -> list[str]:
     """All warnings, in a stable order."""
     if not c.engine.enforces:
         return []
-    return [*_selects_nothing(c), *_no_dns(c), *_unresolvable_named_ports(c), *_shadowed(c)]
+    return [
+        *_selects_nothing(c),
+        *_unlisted_rules(c),
+        *_defaulted_ingress(c),
+        *_no_dns(c),
+        *_unresolvable_named_ports(c),
+        *_shadowed(c),
+    ]
 
 
 def _selects_nothing(c: CompiledPolicies) -> list[str]:
@@ -36,6 +55,39 @@ def _selects_nothing(c: CompiledPolicies) -> list[str]:
         for p, selected in zip(c.policies, c.selected, strict=True)
         if not selected
     ]
+
+
+def _unlisted_rules(c: CompiledPolicies) -> list[str]:
+    return [
+        f"policy {p.key} spec.{direction} has no effect: policyTypes does not list "
+        f"{direction.capitalize()}"
+        for p in c.policies
+        for direction in p.unlisted
+    ]
+
+
+def _defaulted_ingress(c: CompiledPolicies) -> list[str]:
+    """An egress-only policy written without policyTypes isolates its pods for ingress too."""
+    once = twice = 0  # pods isolated for ingress by at least one policy, by two or more
+    for p, selected in zip(c.policies, c.selected, strict=True):
+        if p.ingress_isolating:
+            twice |= once & selected
+            once |= selected
+    warnings = []
+    for pi, p in enumerate(c.policies):
+        if p.policy_types_explicit or p.ingress or not p.egress:
+            continue
+        newly = c.selected[pi] & ~twice  # this policy isolates them, and no other does
+        if not newly:
+            continue  # selects nothing (told above) or already isolated for ingress by others
+        pods = [pod.key for bit, pod in enumerate(c.pods) if newly >> bit & 1]
+        shown = ", ".join(pods[:3]) + (f" and {len(pods) - 3} more" if len(pods) > 3 else "")
+        warnings.append(
+            f"policy {p.key}: policyTypes is omitted, so this policy also isolates the pods it "
+            f"selects for ingress; with no ingress rule it admits nothing into {shown}. For an "
+            "egress-only policy, set policyTypes: [Egress]"
+        )
+    return warnings
 
 
 def _no_dns(c: CompiledPolicies) -> list[str]:

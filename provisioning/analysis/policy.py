@@ -113,6 +113,10 @@ class Policy:
     egress_isolating: bool
     ingress: tuple[Rule, ...]
     egress: tuple[Rule, ...]
+    policy_types_explicit: bool = False
+    """Whether ``policyTypes`` was given (non-empty) rather than defaulted."""
+    unlisted: tuple[str, ...] = ()
+    """Directions with rules that an explicit ``policyTypes`` leaves out (dropped, no effect)."""
 
     @property
     def key(self) -> str:
@@ -150,6 +154,15 @@ def parse_policy(obj: Mapping[str, Any], *, source: str = "") -> Policy:
         # Rules of a type the policy does not list have no effect (API reference, policyTypes).
         ingress=ingress if ingress_isolating else (),
         egress=egress if egress_isolating else (),
+        policy_types_explicit=bool(types),
+        unlisted=tuple(
+            d
+            for d, rules, kept in (
+                (INGRESS, ingress, ingress_isolating),
+                (EGRESS, egress, egress_isolating),
+            )
+            if rules and not kept
+        ),
     )
 
 

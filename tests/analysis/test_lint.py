@@ -135,6 +135,68 @@ def test_rules_shadowed_by_allow_all() -> None:
     assert warnings([wide_a, broad]) == []
 
 
+# kubernetes/api networking/v1/types.go (tag v0.36.3), NetworkPolicySpec.policyTypes: "If this
+# field is not specified, it will default based on the existence of ingress or egress rules;
+# policies that contain an egress section are assumed to affect egress, and all policies
+# (whether or not they contain an ingress section) are assumed to affect ingress. If you want to
+# write an egress-only policy, you must explicitly specify policyTypes [ "Egress" ]."
+DNS_ANYWHERE = {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53}]}
+
+
+def test_rules_of_a_direction_policy_types_leaves_out() -> None:
+    ingress_ignored = netpol(
+        "p",
+        podSelector=pod_sel(pod="a"),
+        policyTypes=["Egress"],
+        ingress=[{"from": [{"podSelector": pod_sel(pod="b")}]}],
+        egress=[DNS_ANYWHERE],
+    )
+    assert warnings([ingress_ignored]) == [
+        "policy x/p spec.ingress has no effect: policyTypes does not list Ingress"
+    ]
+    egress_ignored = netpol(
+        "q", podSelector=pod_sel(pod="a"), policyTypes=["Ingress"], egress=[DNS_ANYWHERE]
+    )
+    assert warnings([egress_ignored]) == [
+        "policy x/q spec.egress has no effect: policyTypes does not list Egress"
+    ]
+    # Fixed: the direction is listed, or defaulted from the rules; an empty list is no rules.
+    listed = netpol(
+        "p",
+        podSelector=pod_sel(pod="a"),
+        policyTypes=["Ingress", "Egress"],
+        ingress=[{"from": [{"podSelector": pod_sel(pod="b")}]}],
+        egress=[DNS_ANYWHERE],
+    )
+    assert warnings([listed]) == []
+    assert warnings([netpol("r", podSelector=pod_sel(pod="a"), ingress=[{}])]) == []
+    empty = netpol("s", podSelector=pod_sel(pod="a"), policyTypes=["Egress"], ingress=[])
+    assert not any("has no effect" in w for w in warnings([empty]))
+
+
+def test_egress_only_policy_without_policy_types_isolates_for_ingress() -> None:
+    egress_only = netpol("egress-only", podSelector=pod_sel(pod="a"), egress=[DNS_ANYWHERE])
+    assert warnings([egress_only]) == [
+        "policy x/egress-only: policyTypes is omitted, so this policy also isolates the pods it "
+        "selects for ingress; with no ingress rule it admits nothing into x/a. For an "
+        "egress-only policy, set policyTypes: [Egress]"
+    ]
+    explicit = netpol(
+        "egress-only", podSelector=pod_sel(pod="a"), policyTypes=["Egress"], egress=[DNS_ANYWHERE]
+    )
+    assert warnings([explicit]) == []
+    with_ingress = netpol("both", podSelector=pod_sel(pod="a"), ingress=[{}], egress=[DNS_ANYWHERE])
+    assert warnings([with_ingress]) == []
+    # Quiet when another policy already isolates those pods for ingress: nothing changes.
+    deny_ingress = netpol("deny-ingress", ingress=[])
+    assert warnings([deny_ingress, egress_only]) == []
+    # Only the pods no other policy isolates are named.
+    wide = netpol("wide", egress=[DNS_ANYWHERE])
+    only_a = netpol("deny-a", podSelector=pod_sel(pod="a"), ingress=[])
+    (found,) = warnings([only_a, wide])
+    assert "admits nothing into x/b, x/c." in found
+
+
 def test_engine_none_has_no_warnings() -> None:
     model = ClusterModel.from_dict(cluster_dict())
     policy = netpol("typo", podSelector=pod_sel(pod="d"))
