@@ -161,11 +161,16 @@ def _confirm() -> Callable[[str], bool] | None:
     return terminal_confirm()  # None without a terminal: callers then demand --yes
 
 
-def _context(spec: Any, progress: Any) -> Any:
+def _context(spec: Any, progress: Any, *, read_only: bool = False) -> Any:
+    """The pipeline's context; ``read_only`` (plan, a dry run) writes nothing in the lab's
+    folder, not even the kubeconfig it reads the cluster with."""
     from provisioning.pipeline import build_context
+    from provisioning.providers.kind import KindProvider
     from provisioning.runner import SubprocessRunner
 
-    return build_context(spec, SubprocessRunner(), progress)
+    runner = SubprocessRunner()
+    provider = KindProvider(runner, read_only=read_only)
+    return build_context(spec, runner, progress, provider=provider)
 
 
 def _validation_doc(report: Any) -> Any:
@@ -250,7 +255,7 @@ def _up(
     from provisioning.plan import render_text
 
     progress = _progress()
-    ctx = _context(spec, progress)
+    ctx = _context(spec, progress, read_only=dry_run)
     ctx.probe_timeout, ctx.deadline = timeout, wait
     result = None
     try:
@@ -351,7 +356,7 @@ def plan(
         if the_plan.blocked:
             raise Exit(code=EXIT_USAGE)
         return
-    ctx = _context(spec, Progress(sys.stderr, quiet=True))
+    ctx = _context(spec, Progress(sys.stderr, quiet=True), read_only=True)
     the_plan = plan_for(ctx, validate=True)
     if json:
         _print_json(the_plan.as_dict())
@@ -376,7 +381,7 @@ def status(c, profile=None, provider=None, engine=None, name=None, scenario=None
         doc = aks_lab.lab_status(spec)
         _print_json(doc) if json else print(aks_lab.render_status_text(doc), end="")
         return
-    observed = KindProvider(SubprocessRunner()).observe(spec)
+    observed = KindProvider(SubprocessRunner(), read_only=True).observe(spec)
     if json:
         _print_json(status_document(spec, observed))
     else:

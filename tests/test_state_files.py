@@ -504,3 +504,22 @@ def test_a_lock_whose_pid_now_belongs_to_another_process_is_taken_over_with_a_no
     with state.lab_lock(spec, "invoke down", note=notes.append):
         pass
     assert notes and f"left by PID {alive}" in notes[0] and "no longer running" in notes[0]
+
+
+def test_plan_and_status_only_look_they_write_nothing_in_the_lab_folder(tmp_path: Path) -> None:
+    """Read-only observation reads the cluster through a private temporary kubeconfig: the lab's
+    folder stays byte for byte as `up` left it, and no folder appears for a lab not made here."""
+    root = tmp_path / "home"
+    world = World()
+    pipeline.up(ctx_for(world, root))
+    before = {p.name: p.read_bytes() for p in (root / "lab1").iterdir()}
+    for _ in range(2):
+        spec = LabSpec(state_root=root, name="lab1")
+        provider = KindProvider(world, kube_factory=world.kube_factory(), read_only=True)
+        observed = provider.observe(spec)
+        assert observed.owned is True and observed.engine_ready
+    assert {p.name: p.read_bytes() for p in (root / "lab1").iterdir()} == before
+    world.user_cluster("theirs")
+    spec = LabSpec(state_root=root, name="theirs")
+    KindProvider(world, kube_factory=world.kube_factory(), read_only=True).observe(spec)
+    assert not (root / "theirs").exists()

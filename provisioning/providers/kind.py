@@ -12,6 +12,7 @@ The kubeconfig goes to the lab's own file (``kind create cluster --kubeconfig``)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,9 @@ class KindProvider:
     runner: Runner
     kube_factory: KubeFactory = default_kube_factory
     name: str = "kind"
+    # `plan` and `status` only look: they read the cluster through a private, temporary copy
+    # of its kubeconfig and never write (or remove) anything in the lab's folder.
+    read_only: bool = False
 
     # --- observation ----------------------------------------------------------------------
 
@@ -109,14 +113,17 @@ class KindProvider:
             half_created=True,
         )
         had_kubeconfig = "kubeconfig" in owned_files(spec)
-        self.export_kubeconfig(spec, check=False)
-        kube = self.kube_factory(spec.kubeconfig)
+        if self.read_only:
+            kube = self.kube_factory(self._private_kubeconfig(spec))
+        else:
+            self.export_kubeconfig(spec, check=False)
+            kube = self.kube_factory(spec.kubeconfig)
         try:
             nodes = kube.list("v1", "Node")
         except OperationError as exc:
             if interrupted:
                 return half_created
-            if not recorded_owner and not had_kubeconfig:
+            if not recorded_owner and not had_kubeconfig and not self.read_only:
                 discard(spec, "kubeconfig")  # owner unknown: leave no file of ours behind
             return ObservedLab(
                 observed=True,
@@ -129,7 +136,7 @@ class KindProvider:
         labels = (nodes[0].get("metadata", {}).get("labels") or {}) if nodes else {}
         owned = labels.get(NODE_LABEL_MANAGED_BY) == TOOL and labels.get(LABEL_LAB) == spec.name
         if not owned:
-            if not had_kubeconfig:
+            if not had_kubeconfig and not self.read_only:
                 discard(spec, "kubeconfig")  # not the lab's cluster: keep no credentials for it
             return ObservedLab(observed=True, cluster_exists=True, owned=False, api_reachable=True)
         if interrupted:
@@ -154,6 +161,23 @@ class KindProvider:
         )
 
     # --- actions --------------------------------------------------------------------------
+
+    def _private_kubeconfig(self, spec: LabSpec) -> Path:
+        """The cluster's kubeconfig in a temporary file only this process can read (removed
+        when it exits); the lab's own file when kind cannot give one."""
+        import atexit
+        import tempfile
+
+        result = self.runner.run(
+            ["kind", "get", "kubeconfig", "--name", spec.name], check=False, timeout=60
+        )
+        if not result.ok:
+            return spec.kubeconfig
+        fd, name = tempfile.mkstemp(prefix="netpol-lab-kubeconfig-", suffix=".yaml")
+        with os.fdopen(fd, "w") as handle:  # mkstemp: mode 0600
+            handle.write(result.stdout)
+        atexit.register(lambda: Path(name).unlink(missing_ok=True))
+        return Path(name)
 
     def export_kubeconfig(self, spec: LabSpec, *, check: bool = True) -> bool:
         """Write the cluster's kubeconfig to the lab's own file (0600); never the user's."""
