@@ -455,7 +455,7 @@ CASES: list[Case] = [
         where="stdout",
     ),
     Case(
-        "config-section-not-a-mapping",
+        "env-name-too-long",
         ("plan",),
         2,
         "INVOKE_LAB_NAME must be a name",
