@@ -88,7 +88,7 @@ def read_text(path: Path, *, what: str, limit: int = MAX_BYTES) -> str:
             f"{where}: larger than {_size(limit)}; this is not a file the tool expects"
         )
     try:
-        data = _read_at_most(path, limit + 1)
+        data = read_at_most(path, limit + 1)
     except OSError as exc:
         raise UsageError(f"{where}: cannot read it: {_os_problem(exc)}") from None
     if len(data) > limit:
@@ -124,7 +124,7 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _read_at_most(path: Path, size: int) -> bytes:
+def read_at_most(path: Path, size: int) -> bytes:
     """Up to ``size`` bytes. Opened without blocking, so a named pipe nobody writes to reads as
     empty instead of waiting forever; then blocking again, so ``<(cmd)`` is read as it comes."""
     import fcntl
@@ -391,11 +391,3 @@ def shown(value: Any, limit: int = 80) -> str:
 def cut(text: str, limit: int = 80) -> str:
     """``text`` cut to ``limit`` characters, with an ellipsis when it was longer."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def is_regular_file(path: Path) -> bool:
-    """A regular file (not a folder, device or FIFO), without following a final symlink loop."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False

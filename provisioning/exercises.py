@@ -7,7 +7,7 @@ be an IP outside the cluster), progressive hints, and a reference solution file 
 ``policies/solutions/`` that only instructors see (the check never reads or prints it).
 
 The file is checked like the scenarios file (``provisioning.scenarios._Checker``, whose checks
-this module extends): read through ``documents.read_text``/``parse_yaml`` (bounded, duplicate
+this module extends): read through ``scenarios.read_data_file`` (bounded, duplicate
 keys refused), unknown keys, wrong types, duplicate ids, an unknown scenario or template, a goal
 naming a pod the exercise's workload does not have or a port its target does not listen on, and
 a hint naming a goal that does not exist are all rejected with the file and the key path.
@@ -30,8 +30,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from provisioning import workload
-from provisioning.documents import SMALL_MAX_BYTES, parse_yaml, read_text
-from provisioning.errors import UsageError, choice_error
+from provisioning.errors import choice_error
 from provisioning.scenarios import (
     PROTOCOLS,
     VERDICTS,
@@ -41,6 +40,7 @@ from provisioning.scenarios import (
     default_root,
     display_path,
     load_scenarios,
+    read_data_file,
 )
 from provisioning.spec import CLUSTER_DNS_LABELS, CLUSTER_DNS_NAMESPACE, lab_labels
 
@@ -166,13 +166,7 @@ def load_exercises(root: Path | None = None) -> dict[str, Exercise]:
     root = root or default_root()
     path = root / EXERCISES_FILE
     where = display_path(path)
-    try:
-        text = read_text(path, what="exercises file", limit=SMALL_MAX_BYTES)
-    except UsageError as exc:
-        raise UsageError(
-            str(exc), hint="restore it from git or pass the directory that holds it"
-        ) from None
-    data = parse_yaml(text, source=where)  # bounded; duplicate keys refused; no object tags
+    data = read_data_file(path, what="exercises file")
     checker = _ExerciseChecker(where, root, load_scenarios(root))
     top = checker.mapping(data, "", ("exercises",), required=("exercises",))
     exercises: dict[str, Exercise] = {}

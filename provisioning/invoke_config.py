@@ -60,7 +60,7 @@ def _first_existing(prefix: Path) -> Path | None:
 
 def check_file(path: Path) -> None:
     """A configuration file that is bounded, parseable, and whose ``lab`` is a mapping."""
-    from provisioning.documents import SMALL_MAX_BYTES, load_file, shown
+    from provisioning.documents import SMALL_MAX_BYTES, load_file
 
     data = load_file(path, limit=SMALL_MAX_BYTES)
     if data is None:
@@ -69,12 +69,7 @@ def check_file(path: Path) -> None:
         raise UsageError(
             f"{path}: an Invoke configuration file must be a mapping, got {type(data).__name__}"
         )
-    lab = data.get("lab")
-    if lab is not None and not isinstance(lab, dict):
-        raise UsageError(
-            f"{path}: key 'lab' must be a mapping of lab settings (engine, provider, name, "
-            f"scenario, profile, ...), got {type(lab).__name__} {shown(lab)}"
-        )
+    _mapping(data.get("lab"), str(path))
 
 
 def precheck(

@@ -91,13 +91,7 @@ def load_scenarios(root: Path | None = None) -> dict[str, Scenario]:
     root = root or default_root()
     path = root / SCENARIOS_FILE
     where = display_path(path)
-    try:
-        text = read_text(path, what="scenarios file", limit=SMALL_MAX_BYTES)
-    except UsageError as exc:
-        raise UsageError(
-            str(exc), hint="restore it from git or pass the directory that holds it"
-        ) from None
-    data = parse_yaml(text, source=where)  # bounded; duplicate keys refused; no object tags
+    data = read_data_file(path, what="scenarios file")
 
     checker = _Checker(where, root)
     top = checker.mapping(data, "", ("scenarios",), required=("scenarios",))
@@ -109,6 +103,18 @@ def load_scenarios(root: Path | None = None) -> dict[str, Scenario]:
             checker.fail(f"scenarios[{index}].name", f"duplicate scenario {scenario.name!r}")
         scenarios[scenario.name] = scenario
     return scenarios
+
+
+def read_data_file(path: Path, *, what: str) -> Any:
+    """One of the YAML data files beside the templates (scenarios, exercises): read within
+    bounds, duplicate keys refused, no object tags; a problem is one line naming the file."""
+    try:
+        text = read_text(path, what=what, limit=SMALL_MAX_BYTES)
+    except UsageError as exc:
+        raise UsageError(
+            str(exc), hint="restore it from git or pass the directory that holds it"
+        ) from None
+    return parse_yaml(text, source=display_path(path))
 
 
 def scenario_names(root: Path | None = None) -> list[str]:

@@ -127,7 +127,7 @@ def _ensure_folder(spec: LabSpec) -> None:
 def _read_small(path: Path) -> str | None:
     """A small file's text (None when absent); a non-regular file, or one past the bound, reads
     as a value no check accepts, so it is treated as not the tool's."""
-    from provisioning.documents import _read_at_most
+    from provisioning.documents import read_at_most
 
     kind = _kind_of(path)
     if kind is None:
@@ -135,7 +135,7 @@ def _read_small(path: Path) -> str | None:
     if kind != "file" or path.is_symlink():
         return "\0not a regular file"
     try:
-        data = _read_at_most(path, _SMALL + 1)
+        data = read_at_most(path, _SMALL + 1)
     except FileNotFoundError:
         return None  # removed since we looked (another run released its lock)
     except OSError:
@@ -433,7 +433,7 @@ def load_record(spec: LabSpec) -> LabRecord | None:
 
 
 def _read_record(spec: LabSpec, *, strict: bool) -> LabRecord | None:
-    path = spec.state_dir / "state.json"
+    path = record_path(spec)
     try:
         kind = _kind_of(path)
     except UsageError:
@@ -486,7 +486,7 @@ def _record_from(data: Any, lab: str) -> LabRecord | None:
 
 
 def save_record(spec: LabSpec, record: LabRecord) -> None:
-    write_lab_file(spec, "state.json", json.dumps(asdict(record), indent=2) + "\n")
+    write_lab_file(spec, record_path(spec).name, json.dumps(asdict(record), indent=2) + "\n")
 
 
 def remember_scenario(spec: LabSpec) -> None:
