@@ -254,6 +254,12 @@ def _manifest_path(spec: LabSpec) -> Path:
     return spec.state_dir / MANIFEST
 
 
+def _drop_manifest(spec: LabSpec) -> None:
+    """Remove the manifest (only ever called once it is known to be the tool's)."""
+    with contextlib.suppress(FileNotFoundError):
+        _manifest_path(spec).unlink()
+
+
 def _manifest(spec: LabSpec) -> _Manifest:
     path = _manifest_path(spec)
     if _kind_of(path) is None and not path.is_symlink():
@@ -314,8 +320,7 @@ def _save_manifest(spec: LabSpec, files: dict[str, _Entry], *, folder_created: b
         raise _foreign(_manifest_path(spec))
     if not files and not folder_created:
         if current.present:
-            with contextlib.suppress(FileNotFoundError):
-                _manifest_path(spec).unlink()
+            _drop_manifest(spec)
         return
     doc = {
         "tool": _TOOL,
@@ -390,8 +395,7 @@ def discard(spec: LabSpec, name: str) -> None:
     if remaining or not folder_created or _kind_of(spec.lab_file(LOCK)) is not None:
         _save_manifest(spec, remaining, folder_created=folder_created)
         return
-    with contextlib.suppress(FileNotFoundError):
-        _manifest_path(spec).unlink()
+    _drop_manifest(spec)
     _remove_if_empty(spec.state_dir)
 
 
@@ -536,14 +540,9 @@ def forget(spec: LabSpec) -> list[str]:
     if "kubeconfig" in removed and _kind_of(stale) == "file" and not stale.is_symlink():
         with contextlib.suppress(OSError):
             stale.unlink()
-    if kept and manifest.present:
-        with contextlib.suppress(OSError):
-            _save_manifest(spec, {}, folder_created=False)
-        return removed
     if manifest.present:
-        with contextlib.suppress(FileNotFoundError):
-            _manifest_path(spec).unlink()
-    if _tool_made_folder(spec, manifest):
+        _drop_manifest(spec)
+    if not kept and _tool_made_folder(spec, manifest):
         _remove_if_empty(directory)
     return removed
 
@@ -635,8 +634,8 @@ def lab_lock(
         manifest = _manifest(spec)
         tidy = (tool_folder or _tool_made_folder(spec, manifest)) and not manifest.files
         if tidy and manifest.present:
-            with contextlib.suppress(OSError):
-                _manifest_path(spec).unlink()
+            with contextlib.suppress(OSError):  # never mask the body's own exception
+                _drop_manifest(spec)
         with contextlib.suppress(OSError):
             if os.path.samestat(os.fstat(fd), os.stat(path)):
                 os.unlink(path)
