@@ -283,6 +283,10 @@ def test_status_exits_1_when_the_labs_api_does_not_answer(tmp_path: Path) -> Non
         "  context: {cluster: c, user: u}\ncurrent-context: x\n"
     )
     # A stand-in kind: the cluster is listed, its kubeconfig points at a port nobody serves.
+    # Outputs as kind prints them (kubernetes-sigs/kind @ v0.31.0): `get clusters` one name per
+    # line on stdout (pkg/cmd/kind/get/clusters/clusters.go), `get kubeconfig` the kubeconfig on
+    # stdout (pkg/cmd/kind/get/kubeconfig/kubeconfig.go), `version` "kind v<version> go<go>
+    # <os>/<arch>" (pkg/cmd/kind/version/version.go).
     (bin_dir / "kind").write_text(
         "#!/bin/sh\n"
         'case "$1 $2" in\n'

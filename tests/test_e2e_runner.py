@@ -261,6 +261,13 @@ def _machine(tmp_path: Path, *, docker_answers: bool = True, kubectl: str = "") 
         if docker_answers
         else "echo 'Cannot connect to the Docker daemon' >&2; exit 1"
     )
+    # Each stub prints what its tool prints for the command the runner gives it:
+    # docker `info --format {{.ServerVersion}}` and `version` (docker/cli v29.1.0
+    # cli/command/system/info.go, version.go: the client block starts "Client: Docker Engine");
+    # kind `version` (kubernetes-sigs/kind pkg/cmd/kind/version/version.go @ v0.31.0:
+    # "kind v<version> go<go version> <os>/<arch>"); kubectl `version --client -o json`
+    # (kubernetes/kubectl pkg/cmd/version/version.go @ kubernetes-1.35.0: {"clientVersion": ...});
+    # helm `version --short` (helm/helm cmd/helm/version.go @ v3.21.4: "v<version>+g<commit>").
     _stub(
         bin_dir,
         "docker",
@@ -271,7 +278,7 @@ def _machine(tmp_path: Path, *, docker_answers: bool = True, kubectl: str = "") 
         esac
         """,
     )
-    _stub(bin_dir, "kind", 'echo "kind v0.33.0 go1.25 linux/amd64"\n')
+    _stub(bin_dir, "kind", f'echo "kind {versions.KIND_VERSION} go1.25.5 linux/amd64"\n')
     version = kubectl or run.pinned_kubectl_version()
     _stub(bin_dir, "kubectl", f"""echo '{{"clientVersion": {{"gitVersion": "{version}"}}}}'\n""")
     _stub(bin_dir, "helm", 'echo "v3.19.0+gstub"\n')
@@ -373,7 +380,7 @@ def test_the_runner_leaves_a_report_folder_and_exits_with_pytests_status(tmp_pat
 
     # tool versions, the pins, and kubectl within one minor of the node image.
     tools = json.loads((report / "tools.json").read_text())
-    assert tools["tools"]["kind"]["output"] == "kind v0.33.0 go1.25 linux/amd64"
+    assert tools["tools"]["kind"]["output"] == f"kind {versions.KIND_VERSION} go1.25.5 linux/amd64"
     assert tools["tools"]["helm"]["output"] == "v3.19.0+gstub"
     assert tools["tools"]["git"]["error"] == "not installed"
     assert tools["pins"]["KIND_NODE_IMAGE"] == versions.KIND_NODE_IMAGE
