@@ -110,8 +110,8 @@ def _spec(c: Any, **flags: Any) -> Any:
     """The lab spec from defaults < profile < Invoke config < flags; settings none of those
     gave follow the existing lab of that name (its engine, provider, scenario)."""
     from provisioning.invoke_config import lab_layers
+    from provisioning.lab.state import check_state_folder
     from provisioning.profiles import follow_lab, resolve
-    from provisioning.state import check_state_folder
 
     layers = lab_layers(c.config, list(LAB_FLAGS))
     spec = resolve(layers=layers, flags=flags)
@@ -138,7 +138,7 @@ def _same_lab_command(task_name: str, spec: Any) -> str:
 
 def _lock(spec: Any, task_name: str) -> Any:
     """The lab's lock for a task that changes it (a second run at once exits 2)."""
-    from provisioning.state import lab_lock
+    from provisioning.lab.state import lab_lock
 
     command = " ".join(["invoke", task_name, *sys.argv[2:]])[:200]
     return lab_lock(
@@ -156,7 +156,7 @@ def _progress() -> Any:
 
 
 def _confirm() -> Callable[[str], bool] | None:
-    from provisioning.confirm import terminal_confirm
+    from provisioning.lab.confirm import terminal_confirm
 
     return terminal_confirm()  # None without a terminal: callers then demand --yes
 
@@ -164,8 +164,8 @@ def _confirm() -> Callable[[str], bool] | None:
 def _context(spec: Any, progress: Any, *, read_only: bool = False) -> Any:
     """The pipeline's context; ``read_only`` (plan, a dry run) writes nothing in the lab's
     folder, not even the kubeconfig it reads the cluster with."""
-    from provisioning.pipeline import build_context
-    from provisioning.providers.kind import KindProvider
+    from provisioning.lab.pipeline import build_context
+    from provisioning.providers.kind.provider import KindProvider
     from provisioning.runner import SubprocessRunner
 
     runner = SubprocessRunner()
@@ -220,7 +220,7 @@ def up(
     timeout = parse_duration(probe_timeout, where="--probe-timeout")
     wait = parse_duration(deadline, where="--deadline")
     if not no_validate:
-        from provisioning.validation import check_timings
+        from provisioning.validation.validate import check_timings
 
         check_timings(timeout, wait)  # bad usage before anything is created
     import contextlib
@@ -251,8 +251,8 @@ def _up(
             deadline=wait,
         )
         return
-    from provisioning.pipeline import up as run_up
-    from provisioning.plan import render_text
+    from provisioning.lab.pipeline import up as run_up
+    from provisioning.lab.plan import render_text
 
     progress = _progress()
     ctx = _context(spec, progress, read_only=dry_run)
@@ -294,7 +294,8 @@ def _up_aks(
     probe_timeout: float,
     deadline: float,
 ) -> None:
-    from provisioning.providers import aks, aks_lab
+    from provisioning.providers.aks import lab as aks_lab
+    from provisioning.providers.aks import provider as aks
 
     if dry_run:
         the_plan = aks.lab_plan(spec, validate=validate)
@@ -341,13 +342,13 @@ def plan(
     c, profile=None, provider=None, engine=None, name=None, scenario=None, json=False, brief=False
 ):
     """Show what `up` would do (+ create, ~ change, - remove, -/+ recreate, = unchanged)."""
-    from provisioning.pipeline import plan_for
-    from provisioning.plan import render_text
+    from provisioning.lab.pipeline import plan_for
+    from provisioning.lab.plan import render_text
     from provisioning.progress import Progress
 
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
     if spec.provider == "aks":
-        from provisioning.providers import aks
+        from provisioning.providers.aks import provider as aks
 
         the_plan = aks.lab_plan(spec)
         _print_json(the_plan.as_dict()) if json else print(
@@ -370,13 +371,13 @@ def plan(
 @user_errors
 def status(c, profile=None, provider=None, engine=None, name=None, scenario=None, json=False):
     """Show the lab as it is now: cluster, engine readiness, objects, scenario."""
-    from provisioning.providers.kind import KindProvider
+    from provisioning.lab.status import render_status, status_document
+    from provisioning.providers.kind.provider import KindProvider
     from provisioning.runner import SubprocessRunner
-    from provisioning.status import render_status, status_document
 
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
     if spec.provider == "aks":
-        from provisioning.providers import aks_lab
+        from provisioning.providers.aks import lab as aks_lab
 
         doc = aks_lab.lab_status(spec)
         _print_json(doc) if json else print(aks_lab.render_status_text(doc), end="")
@@ -418,15 +419,15 @@ def down(
     no_wait=False,
 ):
     """Remove what the lab created (its cluster unless --keep-cluster); safe to run twice."""
-    from provisioning.providers.kind import KindProvider
+    from provisioning.lab.teardown import down as run_down
+    from provisioning.providers.kind.provider import KindProvider
     from provisioning.runner import SubprocessRunner
-    from provisioning.teardown import down as run_down
 
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
     progress = _progress()
     with _lock(spec, "down"):
         if spec.provider == "aks":
-            from provisioning.providers import aks_lab
+            from provisioning.providers.aks import lab as aks_lab
 
             result = aks_lab.lab_down(
                 spec,
@@ -489,8 +490,8 @@ def doctor(c, profile=None, provider=None, engine=None, name=None, scenario=None
 @user_errors
 def preload(c, profile=None, provider=None, engine=None, name=None, scenario=None, json=False):
     """Pull every image the lab needs once, before the workshop; load them into the lab's nodes."""
-    from provisioning.preload import preload as run_preload
-    from provisioning.providers.kind import KindProvider
+    from provisioning.providers.kind.preload import preload as run_preload
+    from provisioning.providers.kind.provider import KindProvider
     from provisioning.runner import SubprocessRunner
 
     spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
@@ -510,7 +511,7 @@ def preload(c, profile=None, provider=None, engine=None, name=None, scenario=Non
 @user_errors
 def scenarios(c, json=False):
     """List the scenarios (lab steps) with what each one shows."""
-    from provisioning.policies import load_scenario, scenario_names
+    from provisioning.workload.policies import load_scenario, scenario_names
 
     items = [load_scenario(n) for n in scenario_names()]
     if json:
@@ -572,11 +573,11 @@ def validate(
 
     from provisioning.errors import UsageError, choice_error
     from provisioning.kube import ClientKube
-    from provisioning.policies import load_scenario
     from provisioning.profiles import parse_duration
     from provisioning.report import FORMATS, render
     from provisioning.runner import SubprocessRunner
-    from provisioning.validation import exit_code, run_validation
+    from provisioning.validation.validate import exit_code, run_validation
+    from provisioning.workload.policies import load_scenario
 
     if format not in FORMATS:
         raise choice_error("format", format, FORMATS, where="--format")
@@ -585,7 +586,7 @@ def validate(
         from provisioning.outputs import check_output_path
 
         check_output_path(output, flag="--output")  # before any probe, not after the deadline
-    from provisioning.validation import check_timings
+    from provisioning.validation.validate import check_timings
 
     timeout = parse_duration(probe_timeout, where="--probe-timeout")
     wait = parse_duration(deadline, where="--deadline")
@@ -658,7 +659,7 @@ def analyze(
 @user_errors
 def exercises(c, json=False):
     """List the workshop exercises (check one with `invoke check --exercise ID`)."""
-    from provisioning.exercises import load_exercises
+    from provisioning.workload.exercises import load_exercises
 
     items = list(load_exercises().values())
     if json:
@@ -702,8 +703,8 @@ def check(
 ):
     """Grade an exercise: each goal met or not, why, and a hint. Exit 0 done, 1 not yet."""
     from provisioning.errors import UsageError, choice_error
-    from provisioning.exercise_check import FORMATS, check_offline, render
-    from provisioning.exercises import load_exercise
+    from provisioning.validation.exercise_check import FORMATS, check_offline, render
+    from provisioning.workload.exercises import load_exercise
 
     if json:
         if format not in ("text", "json"):

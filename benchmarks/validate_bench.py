@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from provisioning.probe import PodRef, Probe, SocketExecutor
-from provisioning.probe_kubectl import KubectlExecutor
-from provisioning.validation import Expectation, PlannedProbe, validate_planned
+from provisioning.validation.probe import PodRef, Probe, SocketExecutor
+from provisioning.validation.probe_kubectl import KubectlExecutor
+from provisioning.validation.validate import Expectation, PlannedProbe, validate_planned
 from tests.validation.netlab import FullBacklogListener, TcpListener
 from tests.validation.runners import LocalKubectl
 

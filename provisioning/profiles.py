@@ -174,7 +174,7 @@ def check_profile(data: Any, *, source: str) -> dict[str, Any]:
 
 
 def _check_scenario(name: str, source: str) -> None:
-    from provisioning.scenarios import load_scenarios
+    from provisioning.workload.scenarios import load_scenarios
 
     known = sorted(load_scenarios())
     if name not in known:
@@ -372,7 +372,7 @@ def follow_lab(spec: LabSpec) -> tuple[LabSpec, list[str]]:
     cluster as the default engine, and `invoke validate` would expect the default scenario.
     Returns the spec and one note per setting taken from the lab's record.
     """
-    from provisioning.state import load_record
+    from provisioning.lab.state import load_record
 
     record = load_record(spec)
     if record is None:
@@ -412,7 +412,7 @@ def _known(key: str, value: Any) -> bool:
         return value in PROVIDERS
     if key == "engine":
         return value in ENGINES
-    from provisioning.scenarios import load_scenarios
+    from provisioning.workload.scenarios import load_scenarios
 
     try:
         return value in load_scenarios()
@@ -422,7 +422,7 @@ def _known(key: str, value: Any) -> bool:
 
 def _layer_value(key: str, value: Any, where: str) -> Any:
     if key == "scenario" and isinstance(value, str) and not _known("scenario", value):
-        from provisioning.scenarios import scenario_names
+        from provisioning.workload.scenarios import scenario_names
 
         raise UsageError(
             f"{where}: unknown scenario {shown(value)}; choose one of: "

@@ -227,7 +227,8 @@ CILIUM_IMAGES: tuple[str, ...] = (
 ENGINE_IMAGES: dict[str, tuple[str, ...]] = {
     "calico": CALICO_IMAGES,
     "cilium": CILIUM_IMAGES,
-    "none": CILIUM_IMAGES,  # engine none is Cilium with enforcement off (provisioning/engines.py)
+    # engine none is Cilium with enforcement off (provisioning/providers/kind/engines.py)
+    "none": CILIUM_IMAGES,
 }
 ENGINE_IMAGES_SOURCE = {
     "calico": CALICO_IMAGES_SOURCE,

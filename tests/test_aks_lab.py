@@ -20,17 +20,17 @@ from typing import Any
 
 import pytest
 
-from provisioning.aks.gateway import AksGateway
-from provisioning.aks.tags import tool_tags
 from provisioning.errors import OperationError, UsageError
-from provisioning.objects import HASH_ANNOTATION
-from provisioning.observe import SCENARIO_LABEL
+from provisioning.lab.objects import HASH_ANNOTATION
+from provisioning.lab.observe import SCENARIO_LABEL
+from provisioning.lab.state import load_record
 from provisioning.profiles import profile_names, resolve
 from provisioning.progress import Progress
-from provisioning.providers.aks import lab_plan
-from provisioning.providers.aks_lab import lab_down, lab_status, lab_up, render_status_text
+from provisioning.providers.aks.gateway import AksGateway
+from provisioning.providers.aks.lab import lab_down, lab_status, lab_up, render_status_text
+from provisioning.providers.aks.provider import lab_plan
+from provisioning.providers.aks.tags import tool_tags
 from provisioning.spec import LABEL_LAB, LABEL_MANAGED_BY, AksSettings, LabSpec, Timeouts
-from provisioning.state import load_record
 from tests.aks.conftest import load
 from tests.aks.fake_arm import FakeArm, FakeCredential
 from tests.fake_kube import FakeKube
@@ -569,7 +569,7 @@ def test_an_entra_id_kubeconfig_is_checked_when_it_arrives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The observed cluster said nothing, but the credentials are a kubelogin exec plugin.
-    from provisioning.providers import aks_lab
+    from provisioning.providers.aks import lab as aks_lab
     from tests.aks.fake_arm import _entra_kubeconfig
 
     azure = Azure()
@@ -877,7 +877,7 @@ def test_up_ensures_the_group_once_and_records_who_created_it(
 def test_up_and_down_ask_through_the_one_confirmation_rule(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import provisioning.providers.aks_lab as aks_lab
+    import provisioning.providers.aks.lab as aks_lab
 
     asked: list[tuple[str, bool]] = []
     monkeypatch.setattr(
@@ -914,7 +914,7 @@ def test_the_question_without_a_terminal_says_to_pass_yes(tmp_path: Path) -> Non
 
 
 def test_down_and_teardown_refuse_a_foreign_cluster_with_the_same_message(tmp_path: Path) -> None:
-    from provisioning.aks.teardown import not_owned_error, teardown
+    from provisioning.providers.aks.teardown import not_owned_error, teardown
 
     azure = Azure()
     raw = copy.deepcopy(load("cluster_get_azure.json"))

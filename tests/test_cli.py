@@ -63,7 +63,7 @@ def test_list_does_not_import_heavy_libraries(tmp_path: Path) -> None:
         "try:\n    runpy.run_module('invoke', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
         "heavy=[m for m in sys.modules if any(m == h or m.startswith(h + '.') for h in "
-        "('kubernetes','azure','jinja2','provisioning.analysis','provisioning.pipeline'))]\n"
+        "('kubernetes','azure','jinja2','provisioning.analysis','provisioning.lab.pipeline'))]\n"
         "print('HEAVY', heavy)"
     )
     result = subprocess.run(

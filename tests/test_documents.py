@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import yaml
 
-from provisioning import invoke_config, profiles, scenarios
+from provisioning import invoke_config, profiles
 from provisioning.analysis import load
 from provisioning.analysis.cli import run
 from provisioning.documents import (
@@ -45,6 +45,7 @@ from provisioning.documents import (
     shown,
 )
 from provisioning.errors import UsageError
+from provisioning.workload import scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "analysis" / "data"
@@ -485,7 +486,8 @@ def test_json_inputs_refuse_duplicates_and_depth(tmp_path: Path, kind: str) -> N
 _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from provisioning import invoke_config, profiles, scenarios
+from provisioning import invoke_config, profiles
+from provisioning.workload import scenarios
 from provisioning.analysis import load
 from provisioning.errors import UsageError
 

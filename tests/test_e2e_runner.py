@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from provisioning import versions
-from provisioning.probe_kubectl import KubectlExecutor
 from provisioning.profiles import config_layer
 from provisioning.spec import Timeouts
+from provisioning.validation.probe_kubectl import KubectlExecutor
 from tests.e2e import budget, run
 from tests.e2e.budget import Allowances, StepBudget
 from tests.e2e.steps import StepFailed, StepRunner

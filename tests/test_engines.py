@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provisioning import engines, pipeline
 from provisioning.errors import UsageError
+from provisioning.lab import pipeline
 from provisioning.progress import Progress
-from provisioning.providers.kind import KindProvider, kind_config
+from provisioning.providers.kind import engines
+from provisioning.providers.kind.provider import KindProvider, kind_config
 from provisioning.spec import LabSpec
 from tests.fake_kube import FakeKube
 from tests.fake_world import HELM_VERSION, World
@@ -187,7 +188,7 @@ def test_the_e2e_workflow_pins_the_helm_the_fakes_imitate_and_verifies_kind() ->
 def test_aks_calico_readiness_ignores_statuses_the_lab_does_not_manage() -> None:
     """On AKS only the operator's "calico" status decides; a "tiers" status that stays Degraded
     (no APIServer there) must not block the lab forever."""
-    from provisioning.engines import calico_ready
+    from provisioning.providers.kind.engines import calico_ready
     from tests.fake_kube import FakeKube
 
     kube = FakeKube()

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provisioning import exercises, scenarios, workload
 from provisioning.errors import EXIT_USAGE, UsageError
-from provisioning.exercise_check import check_offline, render
+from provisioning.validation.exercise_check import check_offline, render
+from provisioning.workload import demo as workload
+from provisioning.workload import exercises, scenarios
 
 DATA = Path(__file__).parent / "exercises"
 SHIPPED = (
@@ -124,7 +125,7 @@ def test_goal_lists_expand_to_one_goal_per_source_and_port() -> None:
 
 
 def test_the_dns_exercise_baseline_is_default_deny_both_ways_in_demo() -> None:
-    from provisioning.exercise_check import baseline_policies
+    from provisioning.validation.exercise_check import baseline_policies
 
     policies = baseline_policies(ALL["dns-after-default-deny"])
     assert list(policies) == ["demo/default-deny-ingress", "demo/default-deny-egress"]

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 import yaml
 
-from provisioning import pipeline
 from provisioning.errors import CommandError, OperationError, UsageError
-from provisioning.objects import HASH_ANNOTATION
+from provisioning.lab import pipeline
+from provisioning.lab.objects import HASH_ANNOTATION
+from provisioning.lab.state import load_record
+from provisioning.lab.teardown import down
 from provisioning.progress import Progress
-from provisioning.providers.kind import KindProvider
+from provisioning.providers.kind.provider import KindProvider
 from provisioning.spec import LABEL_LAB, LABEL_MANAGED_BY, KindSettings, LabSpec
-from provisioning.state import load_record
-from provisioning.teardown import down
 from tests.fake_world import World
 
 
@@ -309,7 +309,7 @@ class AllowEverything:
         self.batches = 0
 
     def run(self, probes, timeout):  # type: ignore[no-untyped-def]
-        from provisioning.probe import Outcome, ProbeResult
+        from provisioning.validation.probe import Outcome, ProbeResult
 
         self.batches += 1
         return [ProbeResult(p, Outcome.CONNECTED, "", 0.01) for p in probes]
@@ -438,8 +438,8 @@ def test_calico_waits_while_tiers_is_degraded_until_the_api_server_is_up(
     """tigera/operator v1.42.3 pkg/controller/tiers/tiers_controller.go (#4489): "tiers" is
     Degraded "Waiting for Tigera API server to be ready" until the API server is up; the lab
     is not ready before it is Available."""
-    from provisioning import engines
-    from provisioning.readiness import tigerastatus_available
+    from provisioning.lab.readiness import tigerastatus_available
+    from provisioning.providers.kind import engines
 
     polls: list[tuple[bool, dict | None]] = []  # (check done, the "tiers" TigeraStatus)
     real = engines.readiness_check
@@ -474,7 +474,7 @@ def test_calico_waits_while_tiers_is_degraded_until_the_api_server_is_up(
 def test_cilium_envoy_is_a_daemonset_the_wait_covers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from provisioning import engines
+    from provisioning.providers.kind import engines
 
     seen: list[str] = []
     real = engines.readiness_check
@@ -556,7 +556,7 @@ def test_the_simulated_tools_report_the_pinned_versions() -> None:
 
 def test_plan_lists_the_images_and_whether_each_is_cached(tmp_path: Path) -> None:
     from provisioning import versions
-    from provisioning.plan import render_text
+    from provisioning.lab.plan import render_text
 
     world = World(images={versions.AGNHOST_IMAGE})
     plan = pipeline.plan_for(make(world, tmp_path, engine="cilium"))

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provisioning import policies, scenarios, workload
 from provisioning.errors import EXIT_USAGE, UsageError
 from provisioning.spec import lab_labels
+from provisioning.workload import demo as workload
+from provisioning.workload import policies, scenarios
 from tests.golden_files import assert_golden
 
 GOLDEN = Path(__file__).parent / "golden" / "policies"

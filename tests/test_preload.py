@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from provisioning import pipeline, versions
+from provisioning import versions
 from provisioning.errors import OperationError
-from provisioning.preload import Image, images_for, name_by_digest, preload
+from provisioning.lab import pipeline
 from provisioning.progress import Progress
-from provisioning.providers.kind import KindProvider
+from provisioning.providers.kind.preload import Image, images_for, name_by_digest, preload
+from provisioning.providers.kind.provider import KindProvider
 from provisioning.spec import LabSpec
 from tests.fake_world import World
 

@@ -175,8 +175,8 @@ def test_pinned_images_pass(tmp_path: Path) -> None:
 
 
 def test_settings_nobody_gave_follow_the_existing_lab(tmp_path: Path) -> None:
+    from provisioning.lab.state import LabRecord, save_record
     from provisioning.profiles import follow_lab
-    from provisioning.state import LabRecord, save_record
 
     spec = resolve(flags={"name": "lab1"})
     spec = type(spec)(**{**spec.__dict__, "state_root": tmp_path})

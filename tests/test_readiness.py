@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provisioning.errors import OperationError
-from provisioning.readiness import (
+from provisioning.lab.readiness import (
     Check,
     all_ready,
     daemonset_rolled_out,

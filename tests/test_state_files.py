@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from provisioning import pipeline, state
 from provisioning.errors import UsageError
+from provisioning.lab import pipeline, state
+from provisioning.lab.teardown import down
 from provisioning.progress import Progress
-from provisioning.providers.kind import KindProvider
+from provisioning.providers.kind.provider import KindProvider
 from provisioning.spec import LAB_FILES, LabSpec
-from provisioning.teardown import down
 from tests.fake_world import World
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,7 +209,7 @@ HOLDER = """
 import sys, time
 from pathlib import Path
 from provisioning.spec import LabSpec
-from provisioning.state import lab_lock
+from provisioning.lab.state import lab_lock
 spec = LabSpec(state_root=Path(sys.argv[1]), name="lab1")
 with lab_lock(spec, "invoke up --engine cilium"):
     print("held", flush=True)
@@ -304,7 +304,7 @@ WRITER = """
 import sys
 from pathlib import Path
 from provisioning.spec import LabSpec
-from provisioning.state import write_lab_file
+from provisioning.lab.state import write_lab_file
 spec = LabSpec(state_root=Path(sys.argv[1]), name="lab1")
 print("writing", flush=True)
 n = 0
@@ -339,8 +339,8 @@ def test_a_writer_killed_at_any_moment_leaves_a_whole_file(tmp_path: Path) -> No
 def test_ctrl_c_at_a_confirmation_says_nothing_was_changed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from provisioning import confirm
     from provisioning.errors import Interrupted
+    from provisioning.lab import confirm
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -11,8 +11,9 @@ from typing import Any
 
 import yaml
 
-from provisioning import versions, workload
+from provisioning import versions
 from provisioning.spec import lab_labels
+from provisioning.workload import demo as workload
 from tests.golden_files import assert_golden
 
 # IANA_SVC_NAME as the API server checks container port names: <= 15 characters, lower-case

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from provisioning.errors import choice_error
 
 if TYPE_CHECKING:
-    from provisioning.validation import ValidationReport
+    from provisioning.validation.validate import ValidationReport
 
 FORMATS = ("table", "json", "junit", "html")
 

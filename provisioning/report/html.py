@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from html import escape
 
-from provisioning.probe import Outcome
 from provisioning.report.matrix import (
     Grid,
     cell_state,
@@ -21,7 +20,8 @@ from provisioning.report.matrix import (
     observed_word,
 )
 from provisioning.report.table import summary_line
-from provisioning.validation import ValidationReport
+from provisioning.validation.probe import Outcome
+from provisioning.validation.validate import ValidationReport
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 24px; background: #fff; color: #111; }

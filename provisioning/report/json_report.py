@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from provisioning.validation import ProbeCheck, ValidationReport
+from provisioning.validation.validate import ProbeCheck, ValidationReport
 
 
 def _verdict(allowed: bool | None) -> str | None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from provisioning.probe import TIMING_BATCH, TIMING_EXEC
 from provisioning.report.matrix import cell_state, observed_word
-from provisioning.validation import NOTHING_PROBED, ProbeCheck, ValidationReport
+from provisioning.validation.probe import TIMING_BATCH, TIMING_EXEC
+from provisioning.validation.validate import NOTHING_PROBED, ProbeCheck, ValidationReport
 
 
 def render_junit(report: ValidationReport) -> str:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from provisioning.probe import Outcome
-from provisioning.validation import ProbeCheck, Status, ValidationReport
+from provisioning.validation.probe import Outcome
+from provisioning.validation.validate import ProbeCheck, Status, ValidationReport
 
 
 @dataclass(frozen=True)

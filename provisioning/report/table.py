@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from provisioning.probe import Outcome
 from provisioning.report.matrix import (
     Grid,
     cell_state,
@@ -20,7 +19,8 @@ from provisioning.report.matrix import (
     grids,
     observed_word,
 )
-from provisioning.validation import ProbeCheck, ValidationReport
+from provisioning.validation.probe import Outcome
+from provisioning.validation.validate import ProbeCheck, ValidationReport
 
 OBSERVED_MARK = {
     Outcome.CONNECTED: ".",

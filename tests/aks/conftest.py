@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from provisioning.aks.gateway import AksGateway
+from provisioning.providers.aks.gateway import AksGateway
 from tests.aks.fake_arm import FakeArm, FakeCredential
 
 FIXTURES = Path(__file__).parent / "fixtures"

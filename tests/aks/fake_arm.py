@@ -491,7 +491,7 @@ class FakeArm(HttpTransport):
         return FakeResponse(request, status, {"error": {"code": code, "message": message}}, headers)
 
 
-# -- AKS rules the fake enforces on PUT (documented in provisioning/aks/transitions.py) ------------
+# -- AKS rules the fake enforces on PUT (documented in provisioning/providers/aks/transitions.py) --
 
 
 def _invalid(body: dict, found: dict | None) -> tuple[str, str] | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from provisioning.aks.body import cluster_body, dns_prefix
-from provisioning.aks.profiles import AKS_ENGINES, engine_of, network_profile
 from provisioning.errors import UsageError
+from provisioning.providers.aks.body import cluster_body, dns_prefix
+from provisioning.providers.aks.profiles import AKS_ENGINES, engine_of, network_profile
 from provisioning.spec import AksSettings, LabSpec
 from tests.aks.conftest import load
 

@@ -11,13 +11,13 @@ from datetime import date
 
 import pytest
 
-from provisioning.aks.apply import apply_plan
-from provisioning.aks.body import cluster_body, update_body
-from provisioning.aks.gateway import AksGateway
-from provisioning.aks.plan import plan_cluster
-from provisioning.aks.retirements import NPM_WINDOWS
-from provisioning.aks.transitions import Step
 from provisioning.errors import UsageError
+from provisioning.providers.aks.apply import apply_plan
+from provisioning.providers.aks.body import cluster_body, update_body
+from provisioning.providers.aks.gateway import AksGateway
+from provisioning.providers.aks.plan import plan_cluster
+from provisioning.providers.aks.retirements import NPM_WINDOWS
+from provisioning.providers.aks.transitions import Step
 from provisioning.spec import AksSettings, LabSpec
 from tests.aks.conftest import load
 from tests.aks.fake_arm import FakeArm

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.aks.body import cluster_body, update_body
-from provisioning.aks.gateway import AksGateway, resolve_subscription
-from provisioning.aks.transitions import plan_transition
 from provisioning.errors import OperationError, UsageError
+from provisioning.providers.aks.body import cluster_body, update_body
+from provisioning.providers.aks.gateway import AksGateway, resolve_subscription
+from provisioning.providers.aks.transitions import plan_transition
 from provisioning.spec import AksSettings, LabSpec
 from tests.aks.conftest import load
 from tests.aks.fake_arm import FakeArm, FakeCredential
@@ -337,7 +337,7 @@ def test_a_failing_credential_prints_only_our_line_to_stderr(tmp_path: Path) -> 
     script = f"""
 import sys
 from azure.identity import ChainedTokenCredential, EnvironmentCredential
-from provisioning.aks.gateway import AksGateway
+from provisioning.providers.aks.gateway import AksGateway
 from provisioning.errors import UsageError
 from tests.aks.fake_arm import FakeArm
 

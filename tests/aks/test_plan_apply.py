@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from provisioning.aks.apply import apply_plan
-from provisioning.aks.body import update_body
-from provisioning.aks.gateway import AksGateway
-from provisioning.aks.plan import plan_cluster
 from provisioning.errors import UsageError
+from provisioning.providers.aks.apply import apply_plan
+from provisioning.providers.aks.body import update_body
+from provisioning.providers.aks.gateway import AksGateway
+from provisioning.providers.aks.plan import plan_cluster
 from provisioning.spec import AksSettings, LabSpec
 from tests.aks.conftest import load
 from tests.aks.fake_arm import FakeArm

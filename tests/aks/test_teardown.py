@@ -6,11 +6,11 @@ import copy
 
 import pytest
 
-from provisioning.aks.body import cluster_body
-from provisioning.aks.gateway import AksGateway
-from provisioning.aks.tags import tool_tags
-from provisioning.aks.teardown import teardown
 from provisioning.errors import OperationError, UsageError
+from provisioning.providers.aks.body import cluster_body
+from provisioning.providers.aks.gateway import AksGateway
+from provisioning.providers.aks.tags import tool_tags
+from provisioning.providers.aks.teardown import teardown
 from provisioning.spec import AksSettings, LabSpec
 from tests.aks.conftest import load
 from tests.aks.fake_arm import FakeArm

@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-from provisioning.aks.observed import ObservedCluster
-from provisioning.aks.retirements import retirement_refusals, retirement_warnings
-from provisioning.aks.transitions import (
+from provisioning.providers.aks.observed import ObservedCluster
+from provisioning.providers.aks.retirements import retirement_refusals, retirement_warnings
+from provisioning.providers.aks.transitions import (
     CREATE,
     NOOP,
     REFUSED,

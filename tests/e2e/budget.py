@@ -15,7 +15,7 @@ for the command itself (Python and Invoke start-up, ``kind get clusters``, API r
   readiness and namespace termination).
 - ``validation``: the tasks' ``--deadline`` default (re-probing stops starting rounds after it)
   plus one more round, which lasts at most ``--probe-timeout`` + the kubectl executor's
-  ``exec_margin`` (provisioning/probe_kubectl.py).
+  ``exec_margin`` (provisioning/validation/probe_kubectl.py).
 
 The whole test gets ``pytest.mark.timeout(sum of its step budgets + TEST_MARGIN)``, which
 overrides the global 120 s for it only (pytest-timeout README, "Usage": the marker has the highest
@@ -177,8 +177,8 @@ def invoke_layers() -> list[Any]:
 def allowances_for(engine: str, layers: Sequence[Any] | None = None) -> Allowances:
     """The allowances for ``invoke up --engine ENGINE --name e2e-ENGINE`` as it would run here;
     ``layers``: the Invoke configuration layers to use instead of this machine's."""
-    from provisioning.probe_kubectl import KubectlExecutor
     from provisioning.profiles import parse_duration, resolve
+    from provisioning.validation.probe_kubectl import KubectlExecutor
 
     spec = resolve(
         layers=invoke_layers() if layers is None else layers,

@@ -7,7 +7,7 @@ from functools import cache
 
 import pytest
 
-from provisioning.probe import PodRef, Probe
+from provisioning.validation.probe import PodRef, Probe
 from tests.validation.netlab import NetnsLab, netns_unavailable
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioning import workload
 from provisioning.spec import LabSpec, lab_labels
+from provisioning.workload import demo as workload
 from tests.fake_kube import FakeKube
 from tests.validation.netlab import NetnsLab
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from provisioning.probe_kubectl import KubectlExecutor
 from provisioning.report import render
 from provisioning.spec import LabSpec
-from provisioning.validation import run_validation
+from provisioning.validation.probe_kubectl import KubectlExecutor
+from provisioning.validation.validate import run_validation
 from tests.validation.demo_cluster import POD_IPS, fake_demo_kube, wire_dataplane
 from tests.validation.netlab import NetnsLab
 from tests.validation.runners import LocalKubectl

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provisioning.probe import Outcome, classify_agnhost
+from provisioning.validation.probe import Outcome, classify_agnhost
 
 KUBECTL_TAIL = "command terminated with exit code 1"
 

@@ -10,15 +10,17 @@ from typing import Any
 
 import pytest
 
-from provisioning import policies
-from provisioning.live import (
+from provisioning.report import render
+from provisioning.runner import Result
+from provisioning.spec import LabSpec, lab_labels
+from provisioning.validation.live import (
     dns_expectations,
     needs_dns_checks,
     observe,
     plan_dns_probes,
     plan_probes,
 )
-from provisioning.probe import (
+from provisioning.validation.probe import (
     CLUSTER_DNS_NAME,
     Outcome,
     Probe,
@@ -26,11 +28,8 @@ from provisioning.probe import (
     classify_dns,
     dns_probe,
 )
-from provisioning.probe_kubectl import KubectlExecutor
-from provisioning.report import render
-from provisioning.runner import Result
-from provisioning.spec import LabSpec, lab_labels
-from provisioning.validation import (
+from provisioning.validation.probe_kubectl import KubectlExecutor
+from provisioning.validation.validate import (
     Attempt,
     Expectation,
     PlannedProbe,
@@ -39,6 +38,7 @@ from provisioning.validation import (
     ValidationReport,
     run_validation,
 )
+from provisioning.workload import policies
 from tests.fake_kube import FakeKube
 from tests.validation.conftest import pod, probe
 from tests.validation.demo_cluster import POD_IPS, fake_demo_kube, wire_dataplane

@@ -12,19 +12,19 @@ from typing import Any
 
 import pytest
 
-from provisioning import workload
 from provisioning.errors import CommandError, OperationError
-from provisioning.live import pod_from_object
-from provisioning.probe import Outcome, Probe
-from provisioning.probe_kubectl import (
+from provisioning.runner import Result, SubprocessRunner
+from provisioning.validation.live import pod_from_object
+from provisioning.validation.probe import Outcome, Probe
+from provisioning.validation.probe_kubectl import (
     BatchLine,
     KubectlExecutor,
     go_duration,
     host_port,
     parse_batch_output,
 )
-from provisioning.runner import Result, SubprocessRunner
-from provisioning.validation import Expectation, PlannedProbe, validate_planned
+from provisioning.validation.validate import Expectation, PlannedProbe, validate_planned
+from provisioning.workload import demo as workload
 from tests.validation.conftest import probe
 from tests.validation.netlab import NetnsLab
 from tests.validation.runners import LocalKubectl, ReplayRunner
@@ -256,8 +256,8 @@ def test_an_unknown_executor_mode_is_refused() -> None:
     import pytest
 
     from provisioning.errors import UsageError
-    from provisioning.probe_kubectl import KubectlExecutor
     from provisioning.runner import SubprocessRunner
+    from provisioning.validation.probe_kubectl import KubectlExecutor
 
     with pytest.raises(UsageError, match="unknown kubectl executor mode 'per_source'"):
         KubectlExecutor(SubprocessRunner(), Path("kubeconfig"), mode="per_source")

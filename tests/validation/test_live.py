@@ -10,12 +10,12 @@ from collections.abc import Sequence
 import pytest
 
 from provisioning.errors import OperationError, UsageError
-from provisioning.live import analyzer_expectations, observe, plan_probes
-from provisioning.probe import Outcome, Probe, ProbeResult
-from provisioning.probe_kubectl import KubectlExecutor
 from provisioning.report import FORMATS, render
 from provisioning.spec import LabSpec
-from provisioning.validation import (
+from provisioning.validation.live import analyzer_expectations, observe, plan_probes
+from provisioning.validation.probe import Outcome, Probe, ProbeResult
+from provisioning.validation.probe_kubectl import KubectlExecutor
+from provisioning.validation.validate import (
     NOTHING_PROBED,
     Expectation,
     LeftOut,
@@ -149,7 +149,7 @@ def test_probe_plan_covers_every_pod_to_every_declared_port() -> None:
 
 
 def test_analyzer_expectations_for_the_demo_policy() -> None:
-    from provisioning.live import analyzer_expectations
+    from provisioning.validation.live import analyzer_expectations
 
     lab = observe(fake_demo_kube(SPEC), SPEC)
     probes = plan_probes(lab)

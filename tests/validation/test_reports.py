@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from provisioning.errors import UsageError
-from provisioning.probe import Outcome
 from provisioning.report import render
-from provisioning.validation import (
+from provisioning.validation.probe import Outcome
+from provisioning.validation.validate import (
     Attempt,
     Expectation,
     PlannedProbe,

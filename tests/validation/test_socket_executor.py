@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from provisioning.probe import Outcome, SocketExecutor
+from provisioning.validation.probe import Outcome, SocketExecutor
 from tests.validation.conftest import probe
 from tests.validation.netlab import (
     FullBacklogListener,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from provisioning.probe import Outcome, Probe, ProbeResult, SocketExecutor
 from provisioning.report import render
-from provisioning.validation import (
+from provisioning.validation.probe import Outcome, Probe, ProbeResult, SocketExecutor
+from provisioning.validation.validate import (
     NOTHING_PROBED,
     Expectation,
     PlannedProbe,

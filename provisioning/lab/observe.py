@@ -1,0 +1,99 @@
+"""What is actually there: the observed state of a lab, as pure data for the planner.
+
+Providers fill in the cluster part (exists? ours? which engine?); ``observe_objects`` reads the
+lab's own objects through the Kubernetes seam, selecting strictly by the tool's labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioning.errors import OperationError
+from provisioning.lab.objects import observed_hash, ref
+from provisioning.lab.readiness import pod_ready
+from provisioning.spec import LabSpec, lab_selector
+
+# The kinds the lab itself applies (engines' own objects are observed by their readiness check).
+LAB_KINDS = (
+    ("v1", "Namespace"),
+    ("v1", "Pod"),
+    ("v1", "Service"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+)
+
+
+@dataclass(frozen=True)
+class ObservedLab:
+    """The state ``plan`` compares the desired lab against."""
+
+    observed: bool  # False: could not look (no kind/Docker, offline); plan from nothing
+    reason: str = ""  # why not, or what was partial
+    cluster_exists: bool = False
+    owned: bool | None = None  # True: the tool's; False: someone else's; None: cannot tell
+    engine: str | None = None  # the engine the cluster was created for
+    engine_installed: bool = False
+    engine_ready: bool = False
+    engine_detail: str = ""
+    api_reachable: bool = False
+    objects: dict[str, str] = field(default_factory=dict)  # ref -> spec hash ("" if none)
+    pods_ready: dict[str, bool] = field(default_factory=dict)  # "ns/name" -> Ready
+    scenario: str | None = None  # scenario label on the lab's policies
+    half_created: bool = False  # an earlier `up` was interrupted while creating the cluster
+
+    @classmethod
+    def unobserved(cls, reason: str) -> ObservedLab:
+        return cls(observed=False, reason=reason)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "observed": self.observed,
+            "reason": self.reason,
+            "cluster_exists": self.cluster_exists,
+            "owned": self.owned,
+            "engine": self.engine,
+            "engine_installed": self.engine_installed,
+            "engine_ready": self.engine_ready,
+            "engine_detail": self.engine_detail,
+            "api_reachable": self.api_reachable,
+            "objects": dict(sorted(self.objects.items())),
+            "pods_ready": dict(sorted(self.pods_ready.items())),
+            "scenario": self.scenario,
+            "half_created": self.half_created,
+        }
+
+
+SCENARIO_LABEL = "netpol-lab.io/scenario"
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    objects: dict[str, str]
+    pods_ready: dict[str, bool]
+    scenario: str | None
+
+
+def observe_objects(kube: Any, spec: LabSpec) -> ObjectState:
+    """The lab's namespaces, pods, services and policies, found by the tool's labels only."""
+    selector = lab_selector(spec.name)
+    objects: dict[str, str] = {}
+    pods_ready: dict[str, bool] = {}
+    scenarios: set[str] = set()
+    for api_version, kind in LAB_KINDS:
+        for obj in kube.list(api_version, kind, label_selector=selector):
+            objects[ref(obj)] = observed_hash(obj) or ""
+            meta = obj.get("metadata", {})
+            if kind == "Pod":
+                pods_ready[f"{meta.get('namespace')}/{meta.get('name')}"] = pod_ready(obj)
+            if kind == "NetworkPolicy" and (s := (meta.get("labels") or {}).get(SCENARIO_LABEL)):
+                scenarios.add(s)
+    scenario = scenarios.pop() if len(scenarios) == 1 else None
+    return ObjectState(objects, pods_ready, scenario)
+
+
+def safe_observe_objects(kube: Any, spec: LabSpec) -> tuple[ObjectState | None, str]:
+    """Like ``observe_objects`` but an unreachable API becomes a reason, not an exception."""
+    try:
+        return observe_objects(kube, spec), ""
+    except OperationError as exc:
+        return None, str(exc)

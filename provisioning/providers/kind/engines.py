@@ -1,0 +1,375 @@
+"""Policy engines on kind: what to install, with which settings, and when it counts as ready.
+
+Everything here is a pure function of the ``LabSpec`` (golden-tested); running the actions is the
+pipeline's job. Sources for each choice are cited next to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioning import versions
+from provisioning.errors import choice_error
+from provisioning.lab.readiness import (
+    Check,
+    all_ready,
+    daemonset_rolled_out,
+    deployment_available,
+    node_ready,
+    tigerastatus_available,
+)
+from provisioning.spec import FIELD_MANAGER, LabSpec, lab_labels
+
+KIND_ENGINES = ("calico", "cilium", "none")
+CILIUM_INSTALLERS = ("helm", "cilium")
+
+
+@dataclass(frozen=True)
+class Action:
+    """One install action: an external command, or objects applied through the Kubernetes API."""
+
+    title: str
+    argv: tuple[str, ...] = ()
+    objects: tuple[dict[str, Any], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    files: tuple[tuple[str, str], ...] = ()  # (path, content) written before argv runs
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"title": self.title}
+        if self.argv:
+            out["command"] = list(self.argv)
+        if self.env:
+            out["env"] = dict(self.env)
+        if self.objects:
+            out["objects"] = [dict(o) for o in self.objects]
+        if self.files:
+            out["files"] = {path: content for path, content in self.files}
+        return out
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    engine: str
+    summary: str
+    enforces: bool
+    kind_networking: dict[str, Any]
+    actions: tuple[Action, ...]
+    readiness: tuple[str, ...]
+    warnings: tuple[str, ...] = field(default=())
+    needs: tuple[str, ...] = field(default=())  # external programs the install runs
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "summary": self.summary,
+            "enforces_network_policy": self.enforces,
+            "kind_networking": self.kind_networking,
+            "install": [a.as_dict() for a in self.actions],
+            "ready_when": list(self.readiness),
+            "warnings": list(self.warnings),
+            "needs": list(self.needs),
+        }
+
+
+def kind_engine(spec: LabSpec, *, cilium_installer: str = "helm") -> EngineSettings:
+    """The engine settings for a kind lab. ``cilium_installer`` is 'helm' or 'cilium' (CLI)."""
+    if spec.engine == "calico":
+        return _calico(spec)
+    if spec.engine in ("cilium", "none"):
+        return _cilium(spec, installer=cilium_installer, enforce=spec.engine == "cilium")
+    raise choice_error("engine on kind", spec.engine, KIND_ENGINES)
+
+
+def _networking(spec: LabSpec) -> dict[str, Any]:
+    # Every engine replaces kindnet: since kind v0.24 kindnet enforces NetworkPolicy itself
+    # (kubernetes-sigs/kind PR #3612), so keeping it would mix two enforcers.
+    return {
+        "disableDefaultCNI": True,
+        "podSubnet": spec.kind.pod_subnet,
+        "serviceSubnet": spec.kind.service_subnet,
+    }
+
+
+def _kubectl(spec: LabSpec, *args: str) -> tuple[str, ...]:
+    return ("kubectl", "--kubeconfig", str(spec.kubeconfig), *args)
+
+
+def calico_custom_resources(spec: LabSpec) -> tuple[dict[str, Any], ...]:
+    """The operator's Installation (IP pool = kind's pod subnet) and APIServer resources.
+
+    Shape from Calico's published ``custom-resources.yaml`` (operator.tigera.io/v1); the pool CIDR
+    must equal kind's ``podSubnet`` or pods get addresses kube-proxy and kind do not route.
+    """
+    labels = lab_labels(spec.name)
+    installation = {
+        "apiVersion": "operator.tigera.io/v1",
+        "kind": "Installation",
+        "metadata": {"name": "default", "labels": labels},
+        "spec": {
+            "calicoNetwork": {
+                "ipPools": [
+                    {
+                        "name": "default-ipv4-ippool",
+                        "blockSize": 26,
+                        "cidr": spec.kind.pod_subnet,
+                        "encapsulation": "VXLANCrossSubnet",
+                        "natOutgoing": "Enabled",
+                        "nodeSelector": "all()",
+                    }
+                ]
+            }
+        },
+    }
+    apiserver = {
+        "apiVersion": "operator.tigera.io/v1",
+        "kind": "APIServer",
+        "metadata": {"name": "default", "labels": labels},
+        "spec": {},
+    }
+    return (installation, apiserver)
+
+
+def _calico(spec: LabSpec) -> EngineSettings:
+    # The CRD bundle is too large for client-side apply ("metadata.annotations: Too long"), so
+    # both manifests go through server-side apply, which is also idempotent on re-runs.
+    ssa = ("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}")
+    actions = (
+        Action(
+            f"apply Calico {versions.CALICO_VERSION} operator CRDs",
+            argv=_kubectl(spec, *ssa, "-f", versions.CALICO_OPERATOR_CRDS_URL),
+        ),
+        Action(
+            f"apply the Tigera operator ({versions.CALICO_VERSION})",
+            argv=_kubectl(spec, *ssa, "-f", versions.CALICO_OPERATOR_URL),
+        ),
+        Action(
+            "wait for the operator CRDs to be established",
+            argv=_kubectl(
+                spec,
+                "wait",
+                "--for=condition=established",
+                "--timeout=120s",
+                "crd/installations.operator.tigera.io",
+                "crd/apiservers.operator.tigera.io",
+            ),
+        ),
+        Action(
+            f"apply Installation (IP pool {spec.kind.pod_subnet}) and APIServer",
+            objects=calico_custom_resources(spec),
+        ),
+    )
+    return EngineSettings(
+        engine="calico",
+        summary=f"Calico {versions.CALICO_VERSION} via the Tigera operator",
+        enforces=True,
+        kind_networking=_networking(spec),
+        actions=actions,
+        readiness=(
+            "every TigeraStatus reports Available (Calico operator docs)",
+            "every node reports Ready (the CNI is up)",
+        ),
+        needs=("kubectl",),
+    )
+
+
+def cilium_values(spec: LabSpec, *, enforce: bool) -> dict[str, Any]:
+    """Helm values for Cilium on kind (docs.cilium.io, "Getting Started Using Kind").
+
+    ``ipam.mode=kubernetes`` uses the podCIDRs kind's controller-manager allocates;
+    ``image.pullPolicy=IfNotPresent`` lets images preloaded into the nodes (provisioning/
+    preload.py, `kind load image-archive`) be used.
+    ``policyEnforcementMode=never`` is how engine ``none`` gets pod networking without enforcement
+    (docs.cilium.io/en/stable/security/policy/intro/, "Policy Enforcement Modes").
+    """
+    return {
+        "ipam": {"mode": "kubernetes"},
+        "image": {"pullPolicy": "IfNotPresent"},
+        "operator": {"replicas": 1},
+        "policyEnforcementMode": "default" if enforce else "never",
+    }
+
+
+def _cilium(spec: LabSpec, *, installer: str, enforce: bool) -> EngineSettings:
+    import yaml
+
+    values_path = str(spec.lab_file("cilium-values.yaml"))
+    values = yaml.safe_dump(cilium_values(spec, enforce=enforce), sort_keys=True)
+    if installer == "helm":
+        install = Action(
+            f"install Cilium {versions.CILIUM_VERSION} with Helm",
+            argv=(
+                "helm",
+                "upgrade",
+                "--install",
+                "cilium",
+                "cilium",
+                "--repo",
+                versions.CILIUM_HELM_REPO,
+                "--version",
+                versions.CILIUM_VERSION,
+                "--namespace",
+                "kube-system",
+                "--kubeconfig",
+                str(spec.kubeconfig),
+                "--values",
+                values_path,
+            ),
+            files=((values_path, values),),
+        )
+    elif installer == "cilium":
+        # `cilium install` fails when Cilium is there already; the pipeline runs install
+        # actions only when the engine is not installed, so re-runs just wait for readiness.
+        install = Action(
+            f"install Cilium {versions.CILIUM_VERSION} with the cilium CLI",
+            argv=(
+                "cilium",
+                "install",
+                "--version",
+                versions.CILIUM_VERSION,
+                "--values",
+                values_path,
+            ),
+            env=(("KUBECONFIG", str(spec.kubeconfig)),),
+            files=((values_path, values),),
+        )
+    else:
+        raise choice_error("cilium installer", installer, CILIUM_INSTALLERS)
+    warnings: tuple[str, ...] = ()
+    if not enforce:
+        warnings = (
+            "engine 'none': NetworkPolicy objects are accepted but NOT enforced; every "
+            "connection stays allowed (Cilium runs with policyEnforcementMode=never)",
+        )
+    return EngineSettings(
+        engine="cilium" if enforce else "none",
+        summary=(
+            f"Cilium {versions.CILIUM_VERSION}"
+            + ("" if enforce else " as plain CNI, policy enforcement off")
+        ),
+        enforces=enforce,
+        kind_networking=_networking(spec),
+        actions=(install,),
+        readiness=(
+            "DaemonSets kube-system/cilium and, where the chart deploys it, "
+            "kube-system/cilium-envoy rolled out on every node",
+            "Deployment kube-system/cilium-operator available",
+            "every node reports Ready (the CNI is up)",
+        ),
+        warnings=warnings,
+        needs=(installer,),
+    )
+
+
+# --- readiness against a live cluster ------------------------------------------------------
+
+
+# The TigeraStatus objects the operator creates for this lab's Installation + APIServer, read
+# in tigera/operator v1.42.3 (the operator projectcalico/calico v3.32.1 ships, its
+# manifests/tigera-operator.yaml): pkg/controller/installation/core_controller.go
+# status.New(..., "calico"), pkg/controller/ippool/pool_controller.go tigeraStatusName "ippools"
+# (reported once an Installation exists), pkg/controller/apiserver/apiserver_controller.go
+# "apiserver" (once an APIServer exists), pkg/controller/tiers/tiers_controller.go "tiers"
+# (always: internal/controller/controllers.go registers it unconditionally since v1.42.0, commit
+# 32ab43e4f "Enable tiers oss (#4489)"; its Reconcile calls OnCRFound() and reports Degraded
+# "Waiting for Tigera API server to be ready" until the API server is up, so it is Available
+# last). goldmane and whisker report only when their own resources exist.
+KIND_CALICO_STATUSES = ("calico", "ippools", "apiserver", "tiers")
+
+
+def calico_ready(
+    kube: Any, required: tuple[str, ...] = KIND_CALICO_STATUSES, *, only_required: bool = False
+) -> Check:
+    """The ``required`` TigeraStatus objects exist and every TigeraStatus is Available (with
+    ``only_required``, every required one: on AKS the operator is Microsoft's, and a status
+    such as "tiers" may stay Degraded there without an APIServer the lab does not manage).
+
+    Waiting for each expected name matters: right after the Installation is applied only some
+    controllers have reported, and all of those present may already say Available.
+    """
+    statuses = kube.list("operator.tigera.io/v1", "TigeraStatus")
+    present = {s["metadata"]["name"] for s in statuses}
+    if missing := [name for name in required if name not in present]:
+        shown = ", ".join(f"'{name}'" for name in missing)
+        return Check(False, f"waiting for tigerastatus {shown} to appear")
+    if only_required:
+        statuses = [s for s in statuses if s["metadata"]["name"] in required]
+    return all_ready("tigerastatus", statuses, tigerastatus_available)
+
+
+def daemonset_ready(kube: Any, name: str, *, optional: bool = False) -> Check:
+    """DaemonSet kube-system/``name`` rolled out; an ``optional`` one may also be absent."""
+    ds = kube.get("apps/v1", "DaemonSet", name, "kube-system")
+    if ds is None:
+        return Check(optional, f"waiting for DaemonSet kube-system/{name} to appear")
+    return all_ready(f"DaemonSet kube-system/{name}", [ds], daemonset_rolled_out)
+
+
+def cilium_ready(kube: Any) -> Check:
+    """The agent, its L7 proxy where deployed and the operator: what `cilium status --wait`
+    waits for (Cilium >= 1.16 runs envoy as its own DaemonSet by default)."""
+    for check in (
+        daemonset_ready(kube, "cilium"),
+        daemonset_ready(kube, "cilium-envoy", optional=True),
+    ):
+        if not check.done:
+            return check
+    op = kube.get("apps/v1", "Deployment", "cilium-operator", "kube-system")
+    return all_ready(
+        "Deployment kube-system/cilium-operator", [op] if op else [], deployment_available
+    )
+
+
+def _first_pending(*checks: Callable[[], Check]) -> Check:
+    """Run checks in order; the first not done explains the wait, else the last one's detail."""
+    result = Check(True, "")
+    for check in checks:
+        result = check()
+        if not result.done:
+            return result
+    return result
+
+
+def readiness_check(engine: str, kube: Any) -> Callable[[], Check]:
+    """A check for ``readiness.wait_for`` on kind: the engine's components and all nodes."""
+    component = {"calico": calico_ready, "cilium": cilium_ready, "none": cilium_ready}.get(engine)
+    parts = [] if component is None else [lambda: component(kube)]
+    return lambda: _first_pending(
+        *parts, lambda: all_ready("nodes", kube.list("v1", "Node"), node_ready)
+    )
+
+
+def installed_check(engine: str, kube: Any) -> bool:
+    """Did the install actions complete? (Their last object exists.) Resumes interrupted runs."""
+    from provisioning.errors import OperationError
+
+    try:
+        if engine == "calico":
+            return kube.get("operator.tigera.io/v1", "Installation", "default") is not None
+        if engine in ("cilium", "none"):
+            return kube.get("apps/v1", "DaemonSet", "cilium", "kube-system") is not None
+    except OperationError:
+        return False  # e.g. the operator's CRDs are not there yet
+    return False
+
+
+# DaemonSets AKS runs for a managed engine, all in kube-system: azure-npm (Azure NPM; its addon
+# manifest in Azure/azure-container-networking), cilium (Azure CNI powered by Cilium). AKS installs
+# Calico through the Tigera operator, so its TigeraStatus reports readiness as on kind.
+AKS_ENGINE_DAEMONSETS = {"azure": "azure-npm", "cilium": "cilium"}
+
+
+def aks_readiness_check(engine: str, kube: Any, *, nodes: int) -> Callable[[], Check]:
+    """Readiness on AKS: the managed engine's agents rolled out (where it has some) and at
+    least ``nodes`` nodes Ready. ``none`` has no agent: nodes alone."""
+    parts: list[Callable[[], Check]] = []
+    if engine == "calico":
+        # AKS creates its own Installation (and no APIServer this tool knows of): only the core
+        # controller's "calico" status is certain there.
+        parts.append(lambda: calico_ready(kube, required=("calico",), only_required=True))
+    elif name := AKS_ENGINE_DAEMONSETS.get(engine):
+        parts.append(lambda: daemonset_ready(kube, name))
+    return lambda: _first_pending(
+        *parts, lambda: all_ready("nodes", kube.list("v1", "Node"), node_ready, expect=nodes)
+    )

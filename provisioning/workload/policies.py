@@ -1,0 +1,279 @@
+"""Render a scenario's policy templates, and refuse the whole set if any object is wrong.
+
+Templates are Jinja2 files in ``policies/`` rendered with ``StrictUndefined``: a variable that
+is not defined is an error, never an empty string. Their variables come from one place,
+``template_context`` (built from ``provisioning.workload.demo``), overridden per template by the
+scenario's ``vars``. Everything is checked before anything is applied: a syntax error or an
+undefined variable names the template file and line; invalid YAML, a missing lab label, a
+namespace the lab does not own or a NetworkPolicy the API server would reject names the
+template and the problem. The caller gets one ``UsageError`` (exit 2) and applies nothing.
+
+Use ``prepare_scenario`` (render, then validate) before an apply or a plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from provisioning.errors import UsageError
+from provisioning.spec import CLUSTER_DNS_LABELS, CLUSTER_DNS_NAMESPACE, lab_labels
+from provisioning.workload import demo as workload
+from provisioning.workload.scenarios import (
+    SCENARIOS_FILE,
+    PolicyRef,
+    Scenario,
+    display_path,
+    load_scenario,
+    scenario_names,
+)
+
+if TYPE_CHECKING:  # jinja2 is imported only when something is rendered
+    import jinja2
+
+__all__ = [
+    "ANNOTATION_TEMPLATE",
+    "RenderedScenario",
+    "Scenario",
+    "load_scenario",
+    "prepare_scenario",
+    "render_scenario",
+    "scenario_names",
+    "template_context",
+    "validate_rendered",
+]
+
+# Written on every rendered object, so `kubectl get netpol -o yaml` says where a policy came from.
+# (Which scenario is the apply step's label, observe.SCENARIO_LABEL; not repeated here.)
+ANNOTATION_TEMPLATE = "netpol-lab.io/template"
+
+# The only kinds a policy template may produce; anything else would escape validation.
+ALLOWED_KINDS = (("networking.k8s.io/v1", "NetworkPolicy"),)
+
+# Link-local address where AWS, Azure and GCP VMs serve instance metadata and credentials.
+METADATA_ENDPOINT = "169.254.169.254/32"
+
+# CoreDNS keeps the historical k8s-app=kube-dns label on kind and on AKS.
+CLUSTER_DNS = {"namespace": CLUSTER_DNS_NAMESPACE, "selector": CLUSTER_DNS_LABELS, "port": 53}
+
+_NOTHING_APPLIED = "fix the template; nothing was applied"
+
+
+@dataclass(frozen=True)
+class RenderedScenario:
+    """A scenario's objects in apply order; ``templates[i]`` rendered ``objects[i]``."""
+
+    scenario: Scenario
+    lab: str
+    objects: tuple[dict[str, Any], ...]
+    templates: tuple[str, ...]
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(template file, object)`` pairs, for messages and plans."""
+        return zip(self.templates, self.objects, strict=True)
+
+
+def template_context(lab: str) -> dict[str, Any]:
+    """The variables every template sees; a scenario's ``vars`` override them per template."""
+    return {
+        "lab": lab,
+        "labels": lab_labels(lab),
+        "namespace": workload.DEMO_NAMESPACE,
+        "namespaces": {"demo": workload.DEMO_NAMESPACE, "other": workload.OTHER_NAMESPACE},
+        "selectors": {
+            "server": workload.SERVER.labels,
+            "client": workload.CLIENT.labels,
+            "intruder": workload.INTRUDER.labels,
+        },
+        "ports": {
+            p.name: {"name": p.name, "number": p.number, "protocol": p.protocol}
+            for p in workload.SERVER.ports
+        },
+        "dns": CLUSTER_DNS,
+        "metadata_endpoint": METADATA_ENDPOINT,
+    }
+
+
+def render_scenario(name: str, lab: str, root: Path | None = None) -> RenderedScenario:
+    """Render every template of scenario ``name`` for ``lab``; raises UsageError naming the file."""
+    return render_policies(load_scenario(name, root), lab)
+
+
+def render_policies(scenario: Scenario, lab: str) -> RenderedScenario:
+    """Render every template ``scenario`` lists for ``lab`` (a loaded scenario, possibly with
+    templates added, as an exercise's baseline adds them)."""
+    env = _environment(scenario.root)
+    objects: list[dict[str, Any]] = []
+    templates: list[str] = []
+    for ref in scenario.policies:
+        for obj in _render(env, scenario, ref, lab):
+            objects.append(obj)
+            templates.append(ref.filename)
+    return RenderedScenario(scenario, lab, tuple(objects), tuple(templates))
+
+
+def validate_rendered(rendered: RenderedScenario) -> None:
+    """Raise one UsageError naming the template and the problem if any object is not applicable."""
+    # Imported here: the validator is only needed on this path, and it keeps imports cheap.
+    from provisioning.analysis.validate import validate_networkpolicy
+
+    problems: list[str] = []
+    seen: dict[tuple[str, str, str], str] = {}
+    expected_labels = lab_labels(rendered.lab)
+    root = rendered.scenario.root
+    for template, obj in rendered.items():
+        where = f"template {display_path(root / template)}"
+        problem = _check_object(obj, expected_labels)
+        if problem is None and (errors := validate_networkpolicy(obj)):
+            problem = f"{_describe(obj)} would be rejected by the API server: {errors[0]}"
+            if len(errors) > 1:
+                problem += f" (and {len(errors) - 1} more)"
+        if problem is None:
+            key = (obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])
+            if key in seen:
+                problem = (
+                    f"{_describe(obj)} is also rendered by {seen[key]}; the second would "
+                    "overwrite the first: rename one"
+                )
+            seen[key] = template
+        if problem is not None:
+            problems.append(f"{where}: {problem}")
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise UsageError(
+            f"scenario {rendered.scenario.name!r}: {problems[0]}{more}", hint=_NOTHING_APPLIED
+        )
+
+
+def prepare_scenario(name: str, lab: str, root: Path | None = None) -> RenderedScenario:
+    """Render and validate: what an apply or a plan should call."""
+    rendered = render_scenario(name, lab, root)
+    validate_rendered(rendered)
+    return rendered
+
+
+def _environment(root: Path) -> jinja2.Environment:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # YAML, not HTML
+    )
+    # Jinja ships a global `namespace()` helper; left in place it would shadow our `namespace`
+    # variable, render as a class name when the variable is missing and hide it from meta.
+    env.globals.pop("namespace", None)
+    return env
+
+
+def _render(
+    env: jinja2.Environment, scenario: Scenario, ref: PolicyRef, lab: str
+) -> list[dict[str, Any]]:
+    import jinja2
+    import jinja2.meta
+
+    path = scenario.root / ref.filename
+    where = display_path(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+        used = jinja2.meta.find_undeclared_variables(env.parse(source, ref.filename, str(path)))
+        template = env.get_template(ref.filename)
+        text = template.render({**template_context(lab), **ref.vars})
+    except jinja2.TemplateSyntaxError as exc:
+        raise UsageError(
+            f"template {where} line {exc.lineno}: syntax error: {exc.message}",
+            hint=_NOTHING_APPLIED,
+        ) from exc
+    except jinja2.UndefinedError as exc:
+        line = _template_line(exc, str(path))
+        at = f" line {line}" if line else ""
+        raise UsageError(
+            f"template {where}{at}: {exc.message}",
+            hint=f"define it in the scenario's vars in {SCENARIOS_FILE} or fix the template; "
+            "nothing was applied",
+        ) from exc
+    except OSError as exc:
+        raise UsageError(f"cannot read template {where}: {exc.strerror or exc}") from exc
+
+    unused = sorted(set(ref.vars) - used)
+    if unused:
+        raise UsageError(
+            f"{display_path(scenario.root / SCENARIOS_FILE)}: scenario {scenario.name!r}: "
+            f"vars {', '.join(unused)} not used by template {where}; remove or rename them"
+        )
+    return _parse(text, where, ref.filename)
+
+
+def _parse(text: str, where: str, template: str) -> list[dict[str, Any]]:
+    from provisioning.documents import DocumentError, parse_yaml_documents
+
+    try:
+        documents = parse_yaml_documents(text, source=f"template {where}")
+    except DocumentError as exc:
+        at = f" at rendered line {exc.line}" if exc.line else ""
+        raise UsageError(
+            f"template {where} renders invalid YAML{at}: {exc.problem}", hint=_NOTHING_APPLIED
+        ) from None
+    except UsageError as exc:
+        raise UsageError(str(exc), hint=_NOTHING_APPLIED) from None
+    if not documents:
+        raise UsageError(f"template {where} renders no object", hint=_NOTHING_APPLIED)
+    for doc in documents:
+        if not isinstance(doc, dict):
+            raise UsageError(
+                f"template {where} renders a {type(doc).__name__}, not a Kubernetes object",
+                hint=_NOTHING_APPLIED,
+            )
+        metadata = doc.get("metadata")
+        if isinstance(metadata, dict):
+            annotations = metadata.get("annotations")
+            if annotations is None or isinstance(annotations, dict):
+                metadata["annotations"] = {**(annotations or {}), ANNOTATION_TEMPLATE: template}
+    return documents
+
+
+def _check_object(obj: Mapping[str, Any], expected_labels: Mapping[str, str]) -> str | None:
+    """The first lab-level problem with ``obj`` (the schema is validate_networkpolicy's job)."""
+    kind = (obj.get("apiVersion"), obj.get("kind"))
+    if kind not in ALLOWED_KINDS:
+        allowed = ", ".join(f"{v}/{k}" for v, k in ALLOWED_KINDS)
+        return f"renders {kind[0]}/{kind[1]}; policy templates may only render {allowed}"
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, Mapping) or not isinstance(metadata.get("name"), str):
+        return "metadata.name is missing"
+    namespace = metadata.get("namespace")
+    if namespace not in workload.NAMESPACES:
+        # Only the lab's namespaces are removed by `down`; anything elsewhere would be left over.
+        return (
+            f"metadata.namespace is {namespace!r}; it must be one of the lab's namespaces: "
+            f"{', '.join(workload.NAMESPACES)}"
+        )
+    labels = metadata.get("labels")
+    labels = labels if isinstance(labels, Mapping) else {}
+    missing = {k: v for k, v in expected_labels.items() if labels.get(k) != v}
+    if missing:
+        wanted = ", ".join(f"{k}={v}" for k, v in missing.items())
+        return (
+            f"{_describe(obj)} lacks the lab labels {wanted} (render `labels` into "
+            "metadata.labels) so `down` could not find it"
+        )
+    return None
+
+
+def _describe(obj: Mapping[str, Any]) -> str:
+    metadata = obj.get("metadata") or {}
+    return f"{obj.get('kind')} {metadata.get('namespace')}/{metadata.get('name')}"
+
+
+def _template_line(exc: BaseException, filename: str) -> int | None:
+    """The template line an error was raised at: Jinja maps template frames onto the file."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
