@@ -12,7 +12,7 @@ from pathlib import Path
 
 from provisioning import versions
 
-PROVIDERS = ("kind", "aks")
+PROVIDERS = ("kind", "aks", "existing")
 ENGINES = ("calico", "cilium", "none", "azure")
 
 TOOL = "netpol-lab"
@@ -68,6 +68,14 @@ class AksSettings:
         return self.resource_group or f"{cluster_name}-rg"
 
 
+@dataclass(frozen=True)
+class ExistingSettings:
+    """A cluster the user already has: their kubeconfig (read, never written) and context."""
+
+    kubeconfig: Path | None = None
+    context: str | None = None  # None: the kubeconfig's current-context
+
+
 # Every file the tool writes in a lab's folder (``<state root>/<lab>/``), and what it holds.
 # Teardown removes these names (those it wrote) and nothing else; the folder only when empty.
 LAB_FILES: dict[str, str] = {
@@ -91,6 +99,10 @@ class LabSpec:
     timeouts: Timeouts = field(default_factory=Timeouts)
     kind: KindSettings = field(default_factory=KindSettings)
     aks: AksSettings = field(default_factory=AksSettings)
+    existing: ExistingSettings = field(default_factory=ExistingSettings)
+    # Appended to the lab's namespace names ("demo" -> "demo-<lab>") on clusters the lab shares
+    # with other workloads, so they can never collide with the user's own namespaces.
+    namespace_suffix: str = ""
     state_root: Path = field(default_factory=lambda: default_state_root())
     # Which top-level settings a profile, the Invoke configuration or a flag gave explicitly;
     # the others may follow the existing lab (see profiles.follow_lab).
@@ -103,7 +115,19 @@ class LabSpec:
 
     @property
     def kubeconfig(self) -> Path:
+        """The kubeconfig the lab talks to its cluster with: the user's own file on an existing
+        cluster (read only), else the lab's file that the tool writes."""
+        if self.existing.kubeconfig is not None:
+            return self.existing.kubeconfig
         return self.lab_file("kubeconfig")
+
+    @property
+    def kube_context(self) -> str | None:
+        return self.existing.context
+
+    def namespace(self, logical: str) -> str:
+        """The real name of one of the lab's namespaces (``demo``, ``other``) in its cluster."""
+        return f"{logical}{self.namespace_suffix}"
 
     def lab_file(self, name: str) -> Path:
         """One of the files the tool writes in the lab's folder (only those in ``LAB_FILES``)."""
