@@ -22,12 +22,23 @@ from provisioning.invoke_config import precheck
 # Before Invoke reads the project invoke.yaml or a -f file: one line for a broken or hostile one.
 precheck(os.path.dirname(os.path.abspath(__file__)))
 
+
+def _providers() -> Any:
+    """The registered providers, as data (no provider module is imported for --list)."""
+    from provisioning.providers import REGISTRY
+
+    return REGISTRY.values()
+
+
 LAB_FLAGS = {
     "profile": "profile name from profiles/ or a path to a YAML file",
-    "provider": "kind (default) or aks",
-    "engine": "calico, cilium, none or azure (AKS only)",
+    "provider": "where the lab runs: " + "; ".join(f"{i.name}: {i.summary}" for i in _providers()),
+    "engine": "policy engine the provider installs: "
+    + "; ".join(f"{i.name}: {', '.join(i.engines)}" for i in _providers() if i.engines),
     "name": "cluster / lab name",
     "scenario": "scenario (lab step) whose policies are applied; see `invoke scenarios`",
+    "kubeconfig": "the kubeconfig of a cluster you already have (read, never written)",
+    "context": "the context in --kubeconfig to use (default: its current context)",
 }
 
 
@@ -124,12 +135,19 @@ def _spec(c: Any, **flags: Any) -> Any:
     return spec
 
 
+def _lab(*values: Any) -> dict[str, Any]:
+    """The lab flags of a task, by name, in LAB_FLAGS order."""
+    return dict(zip(LAB_FLAGS, values, strict=True))
+
+
 def _same_lab_command(task_name: str, spec: Any) -> str:
     """``invoke <task>`` with the flags that name this same lab (provider, name, profile)."""
+    from provisioning.providers import DEFAULT
+
     parts = ["invoke", task_name]
     if spec.profile:
         parts.append(f"--profile {spec.profile}")
-    if spec.provider != "kind":
+    if spec.provider != DEFAULT:
         parts.append(f"--provider {spec.provider}")
     if spec.name != "netpol-lab":
         parts.append(f"--name {spec.name}")
@@ -161,16 +179,22 @@ def _confirm() -> Callable[[str], bool] | None:
     return terminal_confirm()  # None without a terminal: callers then demand --yes
 
 
-def _context(spec: Any, progress: Any, *, read_only: bool = False) -> Any:
-    """The pipeline's context; ``read_only`` (plan, a dry run) writes nothing in the lab's
-    folder, not even the kubeconfig it reads the cluster with."""
-    from provisioning.lab.pipeline import build_context
-    from provisioning.providers.kind.provider import KindProvider
+def _provider(spec: Any, *, read_only: bool = False) -> Any:
+    """The lab's provider from the registry; ``read_only`` (plan, a dry run, status) writes
+    nothing in the lab's folder, not even the kubeconfig it reads the cluster with."""
+    from provisioning.providers import make
     from provisioning.runner import SubprocessRunner
 
-    runner = SubprocessRunner()
-    provider = KindProvider(runner, read_only=read_only)
-    return build_context(spec, runner, progress, provider=provider)
+    return make(spec, runner=SubprocessRunner(), read_only=read_only)
+
+
+def _context(spec: Any, progress: Any, *, read_only: bool = False) -> Any:
+    """The pipeline's context for this lab, on whichever provider it runs."""
+    from provisioning.lab.pipeline import build_context
+    from provisioning.runner import SubprocessRunner
+
+    provider = _provider(spec, read_only=read_only)
+    return build_context(spec, SubprocessRunner(), progress, provider)
 
 
 def _validation_doc(report: Any) -> Any:
@@ -206,6 +230,8 @@ def up(
     engine=None,
     name=None,
     scenario=None,
+    kubeconfig=None,
+    context=None,
     dry_run=False,
     yes=False,
     json=False,
@@ -216,7 +242,7 @@ def up(
     """Create or update the lab: cluster, engine, demo workload, policies, then validate."""
     from provisioning.profiles import parse_duration
 
-    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+    spec = _spec(c, **_lab(profile, provider, engine, name, scenario, kubeconfig, context))
     timeout = parse_duration(probe_timeout, where="--probe-timeout")
     wait = parse_duration(deadline, where="--deadline")
     if not no_validate:
@@ -240,37 +266,20 @@ def up(
 def _up(
     spec: Any, *, dry_run: bool, yes: bool, json: bool, validate: bool, timeout: float, wait: float
 ) -> None:
-    if spec.provider == "aks":
-        _up_aks(
-            spec,
-            dry_run=dry_run,
-            yes=yes,
-            json=json,
-            validate=validate,
-            probe_timeout=timeout,
-            deadline=wait,
-        )
-        return
     from provisioning.lab.pipeline import up as run_up
+    from provisioning.lab.pipeline import up_document
     from provisioning.lab.plan import render_text
 
     progress = _progress()
     ctx = _context(spec, progress, read_only=dry_run)
+    spec = ctx.spec  # the engine may be the one found in the cluster
     ctx.probe_timeout, ctx.deadline = timeout, wait
     result = None
     try:
         result = run_up(ctx, yes=yes, dry_run=dry_run, confirm=_confirm(), validate=validate)
     finally:
         if json:  # also when a step failed: scripts get the steps and the validation report
-            _print_json(
-                {
-                    "plan": result.plan.as_dict() if result else None,
-                    "executed": bool(result and result.executed),
-                    "steps": [r.as_dict() for r in progress.records],
-                    "after": result.after.as_dict() if result and result.after else None,
-                    "validation": _validation_doc(ctx.validation),
-                }
-            )
+            _print_json(up_document(ctx, result))
     if json:
         return
     if dry_run:
@@ -278,57 +287,13 @@ def _up(
         return
     if not result.plan.changes:
         progress.info("Nothing to do: the lab is already as desired.")
-    progress.info(f"✓ Lab {spec.name} is up: engine {spec.engine}, scenario {spec.scenario}.")
-    progress.info(f"  kubectl: export KUBECONFIG={spec.kubeconfig}")
+    progress.info(
+        f"✓ Lab {spec.name} is up on {spec.provider}: engine {spec.engine}, "
+        f"scenario {spec.scenario}."
+    )
+    progress.info(f"  kubectl: kubectl {' '.join(ctx.provider.kubectl_args(spec))} ...")
     for warning in ctx.engine.warnings:
         progress.warn(warning)
-
-
-def _up_aks(
-    spec: Any,
-    *,
-    dry_run: bool,
-    yes: bool,
-    json: bool,
-    validate: bool,
-    probe_timeout: float,
-    deadline: float,
-) -> None:
-    from provisioning.providers.aks import lab as aks_lab
-    from provisioning.providers.aks import provider as aks
-
-    if dry_run:
-        the_plan = aks.lab_plan(spec, validate=validate)
-        if json:  # the same document shape as a kind dry run
-            _print_json(
-                {
-                    "plan": the_plan.as_dict(),
-                    "executed": False,
-                    "steps": [],
-                    "after": None,
-                    "validation": None,
-                }
-            )
-        else:
-            print(the_plan.render_text(), end="")
-        return
-    progress = _progress()
-    doc = aks_lab.lab_up(
-        spec,
-        progress,
-        yes=yes,
-        confirm=_confirm(),
-        validate=validate,
-        probe_timeout=probe_timeout,
-        deadline=deadline,
-    )
-    if json:
-        _print_json(doc)
-    else:
-        progress.info(
-            f"✓ Lab {spec.name} is up on AKS: engine {spec.engine}, scenario {spec.scenario}."
-        )
-        progress.info(f"  kubectl: export KUBECONFIG={spec.kubeconfig}")
 
 
 @task(
@@ -339,24 +304,23 @@ def _up_aks(
 )
 @user_errors
 def plan(
-    c, profile=None, provider=None, engine=None, name=None, scenario=None, json=False, brief=False
+    c,
+    profile=None,
+    provider=None,
+    engine=None,
+    name=None,
+    scenario=None,
+    kubeconfig=None,
+    context=None,
+    json=False,
+    brief=False,
 ):
     """Show what `up` would do (+ create, ~ change, - remove, -/+ recreate, = unchanged)."""
     from provisioning.lab.pipeline import plan_for
     from provisioning.lab.plan import render_text
     from provisioning.progress import Progress
 
-    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
-    if spec.provider == "aks":
-        from provisioning.providers.aks import provider as aks
-
-        the_plan = aks.lab_plan(spec)
-        _print_json(the_plan.as_dict()) if json else print(
-            the_plan.render_text(artifacts=not brief), end=""
-        )
-        if the_plan.blocked:
-            raise Exit(code=EXIT_USAGE)
-        return
+    spec = _spec(c, **_lab(profile, provider, engine, name, scenario, kubeconfig, context))
     ctx = _context(spec, Progress(sys.stderr, quiet=True), read_only=True)
     the_plan = plan_for(ctx, validate=True)
     if json:
@@ -369,30 +333,36 @@ def plan(
 
 @task(help=_help(json="print the status as one JSON document on stdout"))
 @user_errors
-def status(c, profile=None, provider=None, engine=None, name=None, scenario=None, json=False):
+def status(
+    c,
+    profile=None,
+    provider=None,
+    engine=None,
+    name=None,
+    scenario=None,
+    kubeconfig=None,
+    context=None,
+    json=False,
+):
     """Show the lab as it is now: cluster, engine readiness, objects, scenario."""
-    from provisioning.lab.status import render_status, status_document
-    from provisioning.providers.kind.provider import KindProvider
-    from provisioning.runner import SubprocessRunner
+    from provisioning.lab.status import lab_status
 
-    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
-    if spec.provider == "aks":
-        from provisioning.providers.aks import lab as aks_lab
-
-        doc = aks_lab.lab_status(spec)
-        _print_json(doc) if json else print(aks_lab.render_status_text(doc), end="")
-        return
-    observed = KindProvider(SubprocessRunner(), read_only=True).observe(spec)
+    spec = _spec(c, **_lab(profile, provider, engine, name, scenario, kubeconfig, context))
+    found = lab_status(spec, _provider(spec, read_only=True))
+    observed = found.observed
     if json:
-        _print_json(status_document(spec, observed))
+        _print_json(found.document())
     else:
-        print(render_status(spec, observed), end="")
-    if not observed.observed:  # kind or Docker missing: not "all is well"
-        raise Exit("✗ could not observe the lab; run `invoke doctor` to see why", code=EXIT_FAILED)
+        print(found.text(), end="")
+    if not observed.observed:  # the provider's tools or account are missing: not "all is well"
+        raise Exit(
+            "✗ could not observe the lab; run `invoke doctor` to see why",
+            code=EXIT_USAGE if observed.usage else EXIT_FAILED,
+        )
     if observed.cluster_exists and observed.owned is not False and not observed.api_reachable:
         raise Exit(
-            f"✗ the Kubernetes API of lab {spec.name} does not answer; check the nodes with "
-            "`docker ps` and the machine with `invoke doctor`",
+            f"✗ the Kubernetes API of lab {spec.name} does not answer; check the cluster and "
+            "the machine with `invoke doctor`",
             code=EXIT_FAILED,
         )
 
@@ -402,7 +372,7 @@ def status(c, profile=None, provider=None, engine=None, name=None, scenario=None
         keep_cluster="remove only the lab's namespaces, keep the cluster",
         yes="do not ask before deleting the cluster",
         json="print what was removed as JSON",
-        no_wait="AKS: start the deletions and return without waiting for them",
+        no_wait="cloud providers: start the deletions and return without waiting for them",
     )
 )
 @user_errors
@@ -413,6 +383,8 @@ def down(
     engine=None,
     name=None,
     scenario=None,
+    kubeconfig=None,
+    context=None,
     keep_cluster=False,
     yes=False,
     json=False,
@@ -420,32 +392,19 @@ def down(
 ):
     """Remove what the lab created (its cluster unless --keep-cluster); safe to run twice."""
     from provisioning.lab.teardown import down as run_down
-    from provisioning.providers.kind.provider import KindProvider
-    from provisioning.runner import SubprocessRunner
 
-    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+    spec = _spec(c, **_lab(profile, provider, engine, name, scenario, kubeconfig, context))
     progress = _progress()
     with _lock(spec, "down"):
-        if spec.provider == "aks":
-            from provisioning.providers.aks import lab as aks_lab
-
-            result = aks_lab.lab_down(
-                spec,
-                progress,
-                yes=yes,
-                confirm=_confirm(),
-                no_wait=no_wait,
-                keep_cluster=keep_cluster,
-            )
-        else:
-            result = run_down(
-                spec,
-                KindProvider(SubprocessRunner()),
-                progress,
-                keep_cluster=keep_cluster,
-                yes=yes,
-                confirm=_confirm(),
-            )
+        result = run_down(
+            spec,
+            _provider(spec),
+            progress,
+            keep_cluster=keep_cluster,
+            yes=yes,
+            confirm=_confirm(),
+            no_wait=no_wait,
+        )
     if json:
         _print_json(result.as_dict())
     elif not result.removed:
@@ -458,20 +417,23 @@ def down(
 
 @task(help=_help(json="print the findings as JSON"))
 @user_errors
-def doctor(c, profile=None, provider=None, engine=None, name=None, scenario=None, json=False):
-    """Check this machine: Docker, kind, kubectl, helm/cilium, inotify limits, cgroup version."""
-    from provisioning.doctor import healthy, render, run_checks
-    from provisioning.runner import SubprocessRunner
-
-    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+def doctor(
+    c,
+    profile=None,
+    provider=None,
+    engine=None,
+    name=None,
+    scenario=None,
+    kubeconfig=None,
+    context=None,
+    json=False,
+):
+    """Check this machine (and account or cluster) for the provider: tools, limits, access."""
     from provisioning import versions
+    from provisioning.doctor import healthy, render, run_checks
 
-    findings = run_checks(
-        SubprocessRunner(),
-        engine=spec.engine,
-        provider=spec.provider,
-        node_image=spec.kind.node_image,
-    )
+    spec = _spec(c, **_lab(profile, provider, engine, name, scenario, kubeconfig, context))
+    findings = run_checks(_provider(spec, read_only=True), spec)
     if json:
         _print_json(
             {
@@ -488,16 +450,21 @@ def doctor(c, profile=None, provider=None, engine=None, name=None, scenario=None
 
 @task(help=_help(json="print what was pulled and loaded as JSON"))
 @user_errors
-def preload(c, profile=None, provider=None, engine=None, name=None, scenario=None, json=False):
+def preload(
+    c,
+    profile=None,
+    provider=None,
+    engine=None,
+    name=None,
+    scenario=None,
+    kubeconfig=None,
+    context=None,
+    json=False,
+):
     """Pull every image the lab needs once, before the workshop; load them into the lab's nodes."""
-    from provisioning.providers.kind.preload import preload as run_preload
-    from provisioning.providers.kind.provider import KindProvider
-    from provisioning.runner import SubprocessRunner
-
-    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
-    runner = SubprocessRunner()
+    spec = _spec(c, **_lab(profile, provider, engine, name, scenario, kubeconfig, context))
     progress = _progress()
-    result = run_preload(spec, runner, KindProvider(runner), progress)
+    result = _provider(spec).preload(spec, progress)
     if json:
         _print_json(result.as_dict())
         return
@@ -562,6 +529,8 @@ def validate(
     engine=None,
     name=None,
     scenario=None,
+    kubeconfig=None,
+    context=None,
     probe_timeout="2s",
     deadline="60s",
     format="table",
@@ -572,16 +541,15 @@ def validate(
     from pathlib import Path
 
     from provisioning.errors import UsageError, choice_error
-    from provisioning.kube import ClientKube
+    from provisioning.lab.pipeline import probe_executor
     from provisioning.profiles import parse_duration
     from provisioning.report import FORMATS, render
-    from provisioning.runner import SubprocessRunner
     from provisioning.validation.validate import exit_code, run_validation
     from provisioning.workload.policies import load_scenario
 
     if format not in FORMATS:
         raise choice_error("format", format, FORMATS, where="--format")
-    spec = _spec(c, profile=profile, provider=provider, engine=engine, name=name, scenario=scenario)
+    spec = _spec(c, **_lab(profile, provider, engine, name, scenario, kubeconfig, context))
     if output is not None:
         from provisioning.outputs import check_output_path
 
@@ -596,11 +564,15 @@ def validate(
             f"lab {spec.name!r} has no kubeconfig at {spec.kubeconfig}; "
             f"create the lab first with `{_same_lab_command('up', spec)}`"
         )
-    with _progress().step("Validate: probe every client -> server port"):
+    progress = _progress()
+    ctx = _context(spec, progress, read_only=True)
+    spec = ctx.spec  # the engine may be the one found in the cluster
+    with progress.step("Validate: probe every client -> server port"):
         report = run_validation(
-            ClientKube(spec.kubeconfig),
-            SubprocessRunner(),
+            ctx.kube,
+            ctx.runner,
             spec,
+            executor=probe_executor(ctx),
             probe_timeout=timeout,
             deadline=wait,
             stated_expectations=load_scenario(spec.scenario).expectations,

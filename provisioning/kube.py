@@ -1,9 +1,9 @@
 """The Kubernetes API seam: one narrow protocol, its errors, and the real client behind it.
 
 Everything above this seam (engines, workload, policies, teardown) talks to the cluster through
-``KubeApi``: server-side apply, get, list, delete and the server version. ``ClientKube`` is the
-real implementation on the official ``kubernetes`` client, loading only the lab's own kubeconfig;
-``tests.fake_kube.FakeKube`` is the in-memory twin the logic tests use.
+``KubeApi``: server-side apply, create, get, list, delete and the server version. ``ClientKube``
+is the real implementation on the official ``kubernetes`` client, loading only the lab's own
+kubeconfig; ``tests.fake_kube.FakeKube`` is the in-memory twin the logic tests use.
 
 Why so low-level: we send raw REST requests through the client's REST layer (which keeps the
 kubeconfig's TLS, client certificates, proxies and token refresh) and parse JSON ourselves, so
@@ -13,6 +13,9 @@ client releases 30-37 whose ``ApiClient.call_api`` signatures differ (37 moved t
 References:
 - server-side apply: https://kubernetes.io/docs/reference/using-api/server-side-apply/
   (PATCH, ``Content-Type: application/apply-patch+yaml``, ``fieldManager`` required, ``force``)
+- create: POST the object to its collection (``.../namespaces/<ns>/<plural>``); the answer is
+  the object as stored, or for review kinds such as ``SelfSubjectAccessReview`` the request with
+  its ``status`` filled in (kubernetes/api v0.36.3 ``authorization/v1/types.go``)
 - URL layout and discovery: https://kubernetes.io/docs/reference/using-api/api-concepts/
 """
 
@@ -43,6 +46,14 @@ class KubeApi(Protocol):
 
         ``dry_run`` asks the server to validate and default without persisting. Returns the
         objects as the server returned them. Stops at the first failure with ``KubeError``.
+        """
+        ...
+
+    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Create one object (POST to its collection); returns what the server answered.
+
+        Unlike ``apply`` it fails (409 ``AlreadyExists``) when the object exists. Objects that
+        are only ever created, such as ``SelfSubjectAccessReview``, need no ``metadata.name``.
         """
         ...
 
@@ -131,6 +142,7 @@ class KubeUnreachable(KubeError):
     def __init__(self, server: str, kubeconfig: Path | str, cause: str) -> None:
         self.server = server
         self.kubeconfig = str(kubeconfig)
+        self.cause = _one_line(cause)
         if "SSL" in cause or "certificate" in cause.lower():
             advice = "was the cluster recreated? `invoke up` refreshes the lab's kubeconfig"
         else:
@@ -205,6 +217,14 @@ KNOWN_RESOURCES: dict[tuple[str, str], Resource] = {
         Resource("apps/v1", "DaemonSet", "daemonsets", True),
         Resource("apps/v1", "Deployment", "deployments", True),
         Resource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True),
+        # Cluster-scoped, create only (kubernetes/api v0.36.3 authorization/v1/types.go:
+        # +genclient:nonNamespaced, +genclient:onlyVerbs=create).
+        Resource(
+            "authorization.k8s.io/v1",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            False,
+        ),
         Resource(
             "apiextensions.k8s.io/v1",
             "CustomResourceDefinition",
@@ -288,6 +308,25 @@ class ClientKube:
             )
             applied.append(data)
         return applied
+
+    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        ref = ObjectRef.of(obj)
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if not (api_version and kind):
+            raise KubeError("an object to create needs apiVersion and kind", ref=ref, verb="create")
+        resource = self._resource(api_version, kind, ref=ref)
+        if resource.namespaced and not ref.namespace:
+            raise KubeError(f"{kind} is namespaced; set metadata.namespace", ref=ref, verb="create")
+        _, data = self._call(
+            "POST",
+            resource.path(ref.namespace),
+            {"fieldManager": FIELD_MANAGER},
+            body=dict(obj),
+            content_type="application/json",
+            ref=ref,
+            verb="create",
+        )
+        return data
 
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None

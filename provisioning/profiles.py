@@ -16,14 +16,18 @@ from typing import Any
 
 from provisioning.documents import SMALL_MAX_BYTES, parse_yaml, read_text, shown
 from provisioning.errors import UsageError
+from provisioning.providers import REGISTRY
+from provisioning.providers import info as provider_info
 from provisioning.spec import (
     ENGINES,
-    PROVIDERS,
     AksSettings,
+    ExistingSettings,
     KindSettings,
     LabSpec,
     Timeouts,
 )
+
+PROVIDERS = tuple(REGISTRY)
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
@@ -114,6 +118,16 @@ def _tags(v: Any) -> dict[str, str]:
     return dict(v)
 
 
+def _path(v: Any) -> Path:
+    text = _str(v)
+    if "\0" in text or len(text) > 4096:
+        raise ValueError("a path to a file")
+    try:
+        return Path(text).expanduser().absolute()
+    except RuntimeError:  # `~nosuchuser/...`
+        raise ValueError("a path to a file (no such user's home folder)") from None
+
+
 def _optional_str(v: Any) -> str | None:
     return None if v is None else _str(v)
 
@@ -124,6 +138,9 @@ _TOP: dict[str, _Key] = {
     "engine": _Key(_choice(ENGINES)),
     "name": _Key(_name),
     "scenario": _Key(_str),
+    # A cluster the user already has (provider existing): its kubeconfig and context.
+    "kubeconfig": _Key(_path),
+    "context": _Key(_str),
 }
 _SECTIONS: dict[str, dict[str, _Key]] = {
     "kind": {
@@ -335,8 +352,11 @@ def resolve(
         timeouts=dataclasses.replace(Timeouts(), **timeouts),
         kind=kind_settings,
         aks=dataclasses.replace(AksSettings(), **merged.get("aks", {})),
+        existing=ExistingSettings(merged.get("kubeconfig"), merged.get("context")),
         explicit=frozenset(merged),
     )
+    if provider_info(spec.provider).suffix_namespaces:
+        spec = dataclasses.replace(spec, namespace_suffix=f"-{spec.name}")
     check_combination(spec)
     return spec
 
@@ -443,8 +463,33 @@ def _layer_value(key: str, value: Any, where: str) -> Any:
 
 def check_combination(spec: LabSpec) -> None:
     """Refuse combinations that cannot work, before anything is created."""
-    if spec.provider == "kind" and spec.engine == "azure":
+    info = provider_info(spec.provider)
+    if info.engines and spec.engine not in info.engines:
+        others = [n for n, i in REGISTRY.items() if spec.engine in i.engines]
         raise UsageError(
-            "engine 'azure' (Azure Network Policy Manager) runs only on AKS, not on kind; "
-            "use --provider aks, or choose --engine calico, cilium or none for a local lab"
+            f"engine {spec.engine!r} cannot run on provider {spec.provider}"
+            + (f" (it runs only on {' or '.join(others)})" if others else "")
+            + f"; choose --engine {', '.join(info.engines[:-1])} or {info.engines[-1]}"
+            + (f", or --provider {others[0]}" if others else "")
+        )
+    if not info.engines and "engine" in spec.explicit:
+        raise UsageError(
+            f"--engine: provider {spec.provider} never installs or changes an engine; it "
+            "detects the one running in the cluster (drop --engine; `invoke status` shows it)"
+        )
+    given = [k for k in ("kubeconfig", "context") if k in spec.explicit]
+    if info.uses_user_kubeconfig and spec.existing.kubeconfig is None:
+        raise UsageError(
+            f"--provider {spec.provider} needs --kubeconfig PATH: the kubeconfig of your "
+            "cluster (read, never written); --context NAME picks a context in it"
+        )
+    if given and not info.uses_user_kubeconfig:
+        raise UsageError(
+            f"--{given[0]} is for --provider existing; a {spec.provider} lab writes its own "
+            f"kubeconfig ({spec.lab_file('kubeconfig')})"
+        )
+    if info.suffix_namespaces and "." in spec.name:
+        raise UsageError(
+            f"--name {spec.name!r}: on provider {spec.provider} the name becomes part of "
+            "namespace names, which cannot contain '.'; choose a name without dots"
         )

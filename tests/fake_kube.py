@@ -8,13 +8,19 @@ It keeps the semantics callers depend on, the way the API server behaves:
 - namespaced objects need their namespace (``namespaces "x" not found``, 404);
 - deleting a namespace deletes what is in it (at once; the real server takes a while);
 - ``dry_run`` validates and returns the would-be object but stores nothing;
+- create stores like apply (manager operation ``Update``) but answers 409 ``AlreadyExists``
+  when the object exists; creating a ``SelfSubjectAccessReview`` stores nothing and answers
+  with ``status`` filled in from the ``access`` rule (default: everything allowed), as
+  authorization.k8s.io/v1 does (kubernetes/api v0.36.3 ``authorization/v1/types.go``:
+  ``status.allowed``, ``status.denied``, ``status.reason``, ``status.evaluationError``);
 - label selectors follow the Kubernetes grammar (``a=b``, ``a==b``, ``a!=b``, ``a``, ``!a``,
   ``a in (x,y)``, ``a notin (x)``), see
   https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors.
 Objects are returned as deep copies, so a caller can never mutate the fake's state by accident.
 
 Test helpers: ``seed``, ``set_status``, ``calls`` (what was asked, in order), ``unreachable``
-(every call raises ``KubeUnreachable``) and ``fail_on`` (inject a server error).
+(every call raises ``KubeUnreachable``), ``fail_on`` (inject a server error) and ``reviews``
+(the ``resourceAttributes`` of every access review asked, in order).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import copy
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -31,6 +37,36 @@ from provisioning.spec import FIELD_MANAGER
 
 FAKE_SERVER = "https://127.0.0.1:6443"
 FAKE_TIMESTAMP = "2026-01-01T00:00:00Z"  # fixed, so test output is stable
+
+AUTHORIZATION_V1 = "authorization.k8s.io/v1"
+SSAR_KIND = "SelfSubjectAccessReview"
+
+# Decides one access review from its ``spec.resourceAttributes`` (a dict as sent: namespace,
+# verb, group, resource, subresource, name; absent keys mean ""). ``True``/``False`` become
+# ``{"allowed": ...}``; a mapping is used as the whole ``status`` (to script ``denied``,
+# ``reason``, ``evaluationError``).
+AccessRule = Callable[[Mapping[str, Any]], bool | Mapping[str, Any]]
+
+
+def review_status(rule: AccessRule | None, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``status`` of a ``SubjectAccessReview`` answered by ``rule`` (``None``: allow all)."""
+    answer = True if rule is None else rule(dict(attributes))
+    if isinstance(answer, Mapping):
+        return {"allowed": False, **copy.deepcopy(dict(answer))}
+    return {"allowed": bool(answer)}
+
+
+def review_spec_error(obj: Mapping[str, Any]) -> str | None:
+    """Why the server would refuse this review with 422, or ``None``.
+
+    The API server requires exactly one of resourceAttributes and nonResourceAttributes
+    (kubernetes/kubernetes pkg/apis/authorization/validation); the wording here is the fake's.
+    """
+    spec = obj.get("spec") or {}
+    given = [k for k in ("resourceAttributes", "nonResourceAttributes") if spec.get(k)]
+    if len(given) != 1:
+        return "spec: exactly one of nonResourceAttributes or resourceAttributes must be specified"
+    return None
 
 
 class Call(NamedTuple):
@@ -149,11 +185,20 @@ _Key = tuple[str, str, str, str]  # (group, kind, namespace or "", name)
 class FakeKube:
     """In-memory ``KubeApi``. See the module docstring for what it keeps faithful."""
 
-    def __init__(self, *, version: str = "v1.36.1", resources: Sequence[Resource] = ()) -> None:
-        """``resources`` declares kinds beyond ``KNOWN_RESOURCES`` (unknown kinds: namespaced)."""
+    def __init__(
+        self,
+        *,
+        version: str = "v1.36.1",
+        resources: Sequence[Resource] = (),
+        access: AccessRule | None = None,
+    ) -> None:
+        """``resources`` declares kinds beyond ``KNOWN_RESOURCES`` (unknown kinds: namespaced);
+        ``access`` answers access reviews (see ``AccessRule``; ``None`` allows everything)."""
         self.version = version
         self.unreachable = False
+        self.access = access
         self.calls: list[Call] = []
+        self.reviews: list[dict[str, Any]] = []
         self._resources = {(r.api_version, r.kind): r for r in resources}
         self._objects: dict[_Key, dict[str, Any]] = {}
         self._failures: list[_Failure] = []
@@ -180,6 +225,38 @@ class FakeKube:
                 self._objects[self._key_of(merged)] = merged
             results.append(copy.deepcopy(merged))
         return results
+
+    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        ref = ObjectRef.of(obj)
+        self._enter("create", ref.kind, ref.namespace, ref.name)
+        if not (obj.get("apiVersion") and obj.get("kind")):
+            raise KubeError("an object to create needs apiVersion and kind", ref=ref, verb="create")
+        if (obj["apiVersion"], obj["kind"]) == (AUTHORIZATION_V1, SSAR_KIND):
+            return self._review(obj, ref)
+        if not ref.name:
+            # apimachinery validation: metadata.name (or generateName, which the fake lacks).
+            raise KubeError(
+                "metadata.name: Required value: name or generateName is required",
+                status=422,
+                reason="Invalid",
+                ref=ref,
+                verb="create",
+            )
+        key = self._key(obj["apiVersion"], obj["kind"], ref.namespace, ref.name)
+        if key in self._objects:
+            # kubernetes/apimachinery pkg/api/errors/errors.go NewAlreadyExists:
+            # '<resource>[.<group>] "<name>" already exists', 409 AlreadyExists.
+            raise KubeError(
+                f'{self._qualified_resource(obj["apiVersion"], obj["kind"])} "{ref.name}" '
+                "already exists",
+                status=409,
+                reason="AlreadyExists",
+                ref=ref,
+                verb="create",
+            )
+        created = self._merge(obj, ref, verb="create", operation="Update")
+        self._objects[self._key_of(created)] = created
+        return copy.deepcopy(created)
 
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
@@ -273,7 +350,8 @@ class FakeKube:
     ) -> None:
         """Make matching calls raise ``error`` (default: HTTP 500), ``times`` times or always.
 
-        ``verb`` is one of apply, get, list, delete, server_version; ``None`` kind/name match any.
+        ``verb`` is one of apply, create, get, list, delete, server_version; ``None`` kind/name
+        match any.
         """
         error = error or KubeError("injected failure", status=500, reason="InternalError")
         self._failures.append(_Failure(verb, kind, name, error, times))
@@ -297,15 +375,45 @@ class FakeKube:
                     failure.times -= 1
                 raise failure.error
 
-    def _merge(self, obj: Mapping[str, Any], ref: ObjectRef) -> dict[str, Any]:
+    def _review(self, obj: Mapping[str, Any], ref: ObjectRef) -> dict[str, Any]:
+        """Answer a SelfSubjectAccessReview: nothing is stored, the status is the answer."""
+        if problem := review_spec_error(obj):
+            raise KubeError(
+                f"{SSAR_KIND}.authorization.k8s.io is invalid: {problem}",
+                status=422,
+                reason="Invalid",
+                ref=ref,
+                verb="create",
+            )
+        answered = copy.deepcopy(dict(obj))
+        attributes = (answered.get("spec") or {}).get("resourceAttributes") or {}
+        self.reviews.append(copy.deepcopy(attributes))
+        answered.setdefault("metadata", {})
+        answered["status"] = review_status(self.access, attributes)
+        return answered
+
+    def _qualified_resource(self, api_version: str, kind: str) -> str:
+        resource = known_resource(api_version, kind) or self._resources.get((api_version, kind))
+        plural = resource.plural if resource else f"{kind.lower()}s"  # unknown: a guess
+        group = _group(api_version)
+        return f"{plural}.{group}" if group else plural
+
+    def _merge(
+        self,
+        obj: Mapping[str, Any],
+        ref: ObjectRef,
+        *,
+        verb: str = "apply",
+        operation: str = "Apply",
+    ) -> dict[str, Any]:
         applied = copy.deepcopy(dict(obj))
         meta = applied.setdefault("metadata", {})
         if self._namespaced(applied["apiVersion"], applied["kind"]):
             if not ref.namespace:
                 raise KubeError(
-                    f"{ref.kind} is namespaced; set metadata.namespace", ref=ref, verb="apply"
+                    f"{ref.kind} is namespaced; set metadata.namespace", ref=ref, verb=verb
                 )
-            self._require_namespace(ref, "apply")
+            self._require_namespace(ref, verb)
         else:
             meta.pop("namespace", None)
         existing = self._objects.get(self._key_of(applied))
@@ -341,7 +449,7 @@ class FakeKube:
         managers.append(
             {
                 "manager": FIELD_MANAGER,
-                "operation": "Apply",
+                "operation": operation,
                 "apiVersion": applied["apiVersion"],
                 "time": FAKE_TIMESTAMP,
                 "fieldsType": "FieldsV1",

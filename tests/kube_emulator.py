@@ -8,9 +8,12 @@ real client talk plain HTTP to a real socket, and the tests read back exactly wh
 It records every request and answers like the API server for what the lab uses: the URL layout
 (``/api/v1``, ``/apis/<group>/<version>``, ``namespaces/<ns>/<plural>/<name>``), server-side
 apply (PATCH ``application/apply-patch+yaml``, ``fieldManager`` required, ``dryRun=All`` stores
-nothing), get, list with ``labelSelector``, delete, ``/version``, discovery documents, 404
-``Status`` bodies (``namespaces "x" not found`` for a missing namespace). ``reply`` scripts a
-fixed answer for one method and path, to provoke errors.
+nothing), create (POST ``application/json`` to the collection: 201, or 409 ``AlreadyExists``),
+get, list with ``labelSelector``, delete, ``/version``, discovery documents, 404 ``Status``
+bodies (``namespaces "x" not found`` for a missing namespace). A ``SelfSubjectAccessReview``
+POST is answered from ``access`` (the same rule type as ``FakeKube``'s; ``None`` allows all)
+and stored nowhere; ``reviews()`` reads back the ``resourceAttributes`` that were sent.
+``reply`` scripts a fixed answer for one method and path, to provoke errors.
 
 Status bodies follow https://kubernetes.io/docs/reference/using-api/api-concepts/ (``Status``).
 """
@@ -31,7 +34,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from tests.fake_kube import selector_matches
+from tests.fake_kube import (
+    AUTHORIZATION_V1,
+    SSAR_KIND,
+    AccessRule,
+    review_spec_error,
+    review_status,
+    selector_matches,
+)
+
+SSAR_PATH = f"/apis/{AUTHORIZATION_V1}/selfsubjectaccessreviews"
 
 _ObjKey = tuple[str, str, str, str]  # (group/version, namespace or "", plural, name)
 
@@ -61,6 +73,7 @@ class KubeEmulator:
     objects: dict[_ObjKey, dict[str, Any]] = field(default_factory=dict)
     scripted: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
     tls: ssl.SSLContext | None = None  # serve https with this server context
+    access: AccessRule | None = None  # answers SelfSubjectAccessReviews; None: allow all
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -136,6 +149,10 @@ class KubeEmulator:
     def requests_to(self, method: str | None = None) -> list[Recorded]:
         return [r for r in self.requests if method in (None, r.method)]
 
+    def reviews(self) -> list[Recorded]:
+        """The SelfSubjectAccessReview requests, in order (their bodies as sent)."""
+        return [r for r in self.requests if (r.method, r.path) == ("POST", SSAR_PATH)]
+
     # -- the API --
 
     def _answer(self, request: Recorded) -> tuple[int, bytes]:
@@ -170,7 +187,47 @@ class KubeEmulator:
             return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
         if request.method == "PATCH" and name:
             return self._apply(key, request)
+        if request.method == "POST" and name is None:
+            return self._create(group_version, namespace, plural, request)
         return _status(405, "MethodNotAllowed", f"{request.method} is not supported here")
+
+    def _create(
+        self, group_version: str, namespace: str | None, plural: str, request: Recorded
+    ) -> tuple[int, dict[str, Any]]:
+        if request.headers.get("content-type") != "application/json":
+            return _status(415, "UnsupportedMediaType", "the emulator only creates from JSON")
+        try:
+            obj = json.loads(request.body)
+        except ValueError:
+            return _status(400, "BadRequest", "the request body is not JSON")
+        if request.path == SSAR_PATH:
+            return self._review(obj)
+        if namespace and ("v1", "", "namespaces", namespace) not in self.objects:
+            return _status(404, "NotFound", f'namespaces "{namespace}" not found')
+        meta = obj.setdefault("metadata", {})
+        name = meta.get("name")
+        if not name:
+            return _status(422, "Invalid", "metadata.name: Required value")
+        key = (group_version, namespace or "", plural, name)
+        if key in self.objects:
+            group = group_version.rpartition("/")[0]
+            qualified = f"{plural}.{group}" if group else plural
+            return _status(409, "AlreadyExists", f'{qualified} "{name}" already exists')
+        meta["uid"] = f"uid-{name}"
+        meta["resourceVersion"] = str(next(self._versions))
+        self.objects[key] = obj
+        return 201, obj
+
+    def _review(self, obj: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if (obj.get("apiVersion"), obj.get("kind")) != (AUTHORIZATION_V1, SSAR_KIND):
+            return _status(400, "BadRequest", "the body is not an authorization.k8s.io/v1 SSAR")
+        if problem := review_spec_error(obj):
+            message = f"{SSAR_KIND}.authorization.k8s.io is invalid: {problem}"
+            return _status(422, "Invalid", message)
+        attributes = (obj.get("spec") or {}).get("resourceAttributes") or {}
+        obj.setdefault("metadata", {})
+        obj["status"] = review_status(self.access, attributes)
+        return 201, obj
 
     def _apply(self, key: _ObjKey, request: Recorded) -> tuple[int, dict[str, Any]]:
         if request.headers.get("content-type") != "application/apply-patch+yaml":

@@ -21,14 +21,16 @@ from typing import Any
 import pytest
 
 from provisioning.errors import OperationError, UsageError
+from provisioning.lab import pipeline
 from provisioning.lab.objects import HASH_ANNOTATION
 from provisioning.lab.observe import SCENARIO_LABEL
 from provisioning.lab.state import load_record
+from provisioning.lab.status import lab_status as shared_status
+from provisioning.lab.teardown import down as shared_down
 from provisioning.profiles import profile_names, resolve
 from provisioning.progress import Progress
 from provisioning.providers.aks.gateway import AksGateway
-from provisioning.providers.aks.lab import lab_down, lab_status, lab_up, render_status_text
-from provisioning.providers.aks.provider import lab_plan
+from provisioning.providers.aks.provider import AksProvider, make
 from provisioning.providers.aks.tags import tool_tags
 from provisioning.spec import LABEL_LAB, LABEL_MANAGED_BY, AksSettings, LabSpec, Timeouts
 from tests.aks.conftest import load
@@ -37,6 +39,109 @@ from tests.fake_kube import FakeKube
 from tests.test_pipeline import AllowEverything
 
 NAME, GROUP = "workshop-1", "workshop-1-rg"
+
+
+# --- the shared pipeline with the AKS provider (what `invoke up/plan/status/down` run) ---------
+
+
+class NoCommands:
+    """An AKS lab runs no local programs (probes are injected): any use is a bug."""
+
+    def run(self, argv: Any, **_: Any) -> Any:
+        raise AssertionError(f"the AKS lab ran a local command: {list(argv)}")
+
+    def which(self, program: str) -> None:
+        return None
+
+
+def provider(gateway_factory: Any = None, kube_factory: Any = None, **seams: Any) -> AksProvider:
+    return make(None, gateway_factory=gateway_factory, kube_factory=kube_factory, **seams)  # type: ignore[arg-type]
+
+
+def lab_plan(
+    spec: LabSpec, *, gateway_factory: Any = None, kube_factory: Any = None, validate: bool = True
+) -> Any:
+    quiet = Progress(io.StringIO(), spinner=False)
+    ctx = pipeline.build_context(spec, NoCommands(), quiet, provider(gateway_factory, kube_factory))
+    return pipeline.plan_for(ctx, validate=validate)
+
+
+def lab_up(
+    spec: LabSpec,
+    progress: Progress,
+    *,
+    yes: bool,
+    confirm: Any,
+    gateway_factory: Any = None,
+    kube_factory: Any = None,
+    poll_interval: float = 5.0,
+    validate: bool = True,
+    probe_timeout: float = 2.0,
+    deadline: float = 60.0,
+    probe_executor: Any = None,
+) -> dict[str, Any]:
+    ctx = pipeline.build_context(
+        spec,
+        NoCommands(),
+        progress,
+        provider(gateway_factory, kube_factory),
+        poll_interval=poll_interval,
+        probe_timeout=probe_timeout,
+        deadline=deadline,
+        probe_executor=probe_executor,
+    )
+    result = None
+    try:
+        result = pipeline.up(ctx, yes=yes, confirm=confirm, validate=validate)
+    finally:
+        doc = pipeline.up_document(ctx, result)
+        doc["resourceGroupCreated"] = bool(
+            doc["record"] and doc["record"]["resource_group_created"]
+        )
+        lab_up.last = doc  # type: ignore[attr-defined]
+    return lab_up.last  # type: ignore[attr-defined]
+
+
+class StatusDoc(dict):  # type: ignore[type-arg]
+    text = ""
+
+
+def lab_status(spec: LabSpec, *, gateway_factory: Any = None, kube_factory: Any = None) -> Any:
+    found = shared_status(spec, provider(gateway_factory, kube_factory))
+    doc = StatusDoc(found.document())
+    doc.text = found.text()
+    return doc
+
+
+def render_status_text(doc: Any) -> str:
+    return doc.text
+
+
+def lab_down(
+    spec: LabSpec,
+    progress: Progress,
+    *,
+    yes: bool,
+    confirm: Any,
+    no_wait: bool = False,
+    keep_cluster: bool = False,
+    gateway_factory: Any = None,
+    kube_factory: Any = None,
+    poll_interval: float = 5.0,
+) -> Any:
+    return shared_down(
+        spec,
+        provider(gateway_factory, kube_factory),
+        progress,
+        keep_cluster=keep_cluster,
+        yes=yes,
+        confirm=confirm,
+        no_wait=no_wait,
+        poll_interval=poll_interval,
+        sleep=lambda _s: None,
+    )
+
+
 ENGINES = ("azure", "calico", "cilium", "none")
 
 
@@ -282,20 +387,20 @@ def test_plan_with_a_subscription_but_no_credential_falls_back_with_the_login_ad
     azure.credential = FakeCredential(CredentialUnavailableError("no login\nmore detail"))
     plan = lab_plan(workshop(tmp_path, "calico"), gateway_factory=azure.gateway_factory)
 
-    assert plan.cluster.observed is False and plan.observed.observed is False
+    assert plan.provider_plan.observed is False and plan.observed.observed is False
     (note,) = plan.notes
     assert "az login" in note and "AZURE_CLIENT_ID" in note and "\n" not in note
-    assert plan.cluster.requests[-1].body["properties"]["networkProfile"]["networkPolicy"] == (
-        "calico"
-    )
+    assert plan.provider_plan.requests[-1].body["properties"]["networkProfile"][
+        "networkPolicy"
+    ] == ("calico")
     assert azure.arm.requests == []  # the token is refused before anything is sent
 
 
 def test_plan_with_credentials_uses_the_regions_default_version(tmp_path: Path) -> None:
     azure = Azure()
     plan = lab_plan(workshop(tmp_path, "azure"), gateway_factory=azure.gateway_factory)
-    assert plan.cluster.observed and not plan.notes
-    body = plan.cluster.requests[-1].body
+    assert plan.provider_plan.observed and not plan.notes
+    body = plan.provider_plan.requests[-1].body
     assert body["properties"]["kubernetesVersion"] == "1.33"  # isDefault, not the 1.35 preview
     assert any("2028-09-30" in w for w in plan.warnings)  # Azure NPM on Linux retires
     assert azure.puts("") == []  # planning changes nothing
@@ -400,7 +505,7 @@ def test_engine_change_azure_to_calico_asks_then_goes_through_none_with_etags(
         ("-", "networkPolicy: azure -> none"),
         ("+", "networkPolicy: none -> calico"),
     )
-    etag = plan.cluster.current.etag
+    etag = plan.provider_plan.current.etag
     text = plan.render_text(artifacts=False)
     assert (
         "1. - networkPolicy: azure -> none" in text and "2. + networkPolicy: none -> calico" in text
@@ -569,7 +674,7 @@ def test_an_entra_id_kubeconfig_is_checked_when_it_arrives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The observed cluster said nothing, but the credentials are a kubelogin exec plugin.
-    from provisioning.providers.aks import lab as aks_lab
+    from provisioning.providers.aks import provider as aks_lab
     from tests.aks.fake_arm import _entra_kubeconfig
 
     azure = Azure()
@@ -668,12 +773,12 @@ def test_status_reports_the_cluster_and_the_lab(tmp_path: Path) -> None:
 
     up(azure, spec)
     doc = lab_status(spec, gateway_factory=azure.gateway_factory, kube_factory=azure.kube_factory)
+    text = render_status_text(doc)
     doc = json.loads(json.dumps(doc))
     assert doc["owned"] and doc["engine"] == "cilium" and doc["scenario"] == "aks-demo"
     assert doc["aks"]["cluster"]["networkDataplane"] == "cilium"
     assert doc["aks"]["cluster"]["nodePools"][0]["count"] == 3
     assert sum(doc["pods_ready"].values()) == 4
-    text = render_status_text(doc)
     assert "created by netpol-lab" in text and "dataplane cilium" in text
     assert "4 pods (4 ready), 1 NetworkPolicies" in text
 
@@ -777,7 +882,7 @@ def test_each_engine_has_a_valid_aks_profile(engine: str) -> None:
     assert (spec.provider, spec.engine) == ("aks", engine)
     assert spec.profile and spec.profile.endswith(f"aks-{engine}.yaml")
     plan = lab_plan(spec, gateway_factory=lambda _s: pytest.fail("no subscription is set"))
-    net = plan.cluster.requests[-1].body["properties"]["networkProfile"]
+    net = plan.provider_plan.requests[-1].body["properties"]["networkProfile"]
     assert net["networkPolicy"] == engine
     assert f"aks-{engine}" in profile_names()
 
@@ -839,7 +944,7 @@ def test_a_failed_create_is_repaired_by_the_next_up(tmp_path: Path) -> None:
     plan = lab_plan(spec, gateway_factory=azure.gateway_factory, validate=False)
     assert plan.steps[0].action == "repair-cluster" and not plan.needs_confirmation
     assert "re-send its configuration to repair it" in plan.render_text(artifacts=False)
-    body = plan.cluster.requests[0].body
+    body = plan.provider_plan.requests[0].body
     azure.arm.requests.clear()
 
     up(azure, spec)  # no --yes needed: repairing reimages nothing
@@ -877,12 +982,13 @@ def test_up_ensures_the_group_once_and_records_who_created_it(
 def test_up_and_down_ask_through_the_one_confirmation_rule(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import provisioning.providers.aks.lab as aks_lab
+    import provisioning.lab.confirm as confirm_rule
 
     asked: list[tuple[str, bool]] = []
     monkeypatch.setattr(
-        aks_lab, "require_confirmation", lambda q, *, yes, confirm: asked.append((q, yes))
+        confirm_rule, "require_confirmation", lambda q, *, yes, confirm: asked.append((q, yes))
     )
+    monkeypatch.setattr(pipeline, "require_confirmation", confirm_rule.require_confirmation)
     azure = Azure()
     up(azure, workshop(tmp_path, "azure"))
     assert asked == []  # a create reimages nothing

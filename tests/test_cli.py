@@ -107,9 +107,9 @@ def test_plan_text_shows_markers_and_artifacts(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("up", "--engine=azure"), "runs only on AKS"),
+        (("up", "--engine=azure"), "it runs only on aks"),
         (("up", "--engine=bogus"), "unknown engine 'bogus'; choose one of: azure, calico, cilium"),
-        (("plan", "--provider=gke"), "unknown provider 'gke'; choose one of: aks, kind"),
+        (("plan", "--provider=gke"), "unknown provider 'gke'; choose one of: aks, existing, kind"),
         (("plan", "--scenario=nope"), "unknown scenario 'nope'; choose one of:"),
         (("plan", "--profile=nope"), "unknown profile 'nope'; choose one of:"),
     ],
@@ -203,7 +203,7 @@ def test_aks_plan_without_credentials_shows_the_arm_body(tmp_path: Path) -> None
     profile = put["body"]["properties"]["networkProfile"]
     assert profile["networkDataplane"] == "cilium" and profile["networkPluginMode"] == "overlay"
     assert profile["networkPolicy"] == "cilium" and profile["networkPlugin"] == "azure"
-    assert "no subscription set" in doc["notes"][0]
+    assert "no Azure subscription given" in doc["notes"][0]
 
 
 def test_aks_up_and_down_without_subscription_exit_2(tmp_path: Path) -> None:

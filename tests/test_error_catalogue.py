@@ -376,7 +376,7 @@ CASES: list[Case] = [
     Case("flag-provider", ("plan", "--provider", "gke"), 2, "--provider: unknown provider 'gke'"),
     Case("flag-scenario", ("plan", "--scenario", "nope"), 2, "--scenario: unknown scenario 'nope'"),
     Case("flag-name", ("plan", "--name", "Bad_Name"), 2, "--name must be a name of lowercase"),
-    Case("engine-azure-on-kind", ("plan", "--engine", "azure"), 2, "runs only on AKS"),
+    Case("engine-azure-on-kind", ("plan", "--engine", "azure"), 2, "it runs only on aks"),
     Case(
         "env-engine",
         ("plan",),

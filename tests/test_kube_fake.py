@@ -304,3 +304,85 @@ def test_equality_selector_built_from_labels_matches_them(labels: dict[str, str]
     if labels[first]:
         assert not selector_matches(f"{first} notin ({labels[first]},y)", labels)
         assert selector_matches(f"{first} in (y,{labels[first]})", labels)
+
+
+# --- create ---
+
+
+def test_create_stores_with_server_fields_and_refuses_duplicates(kube: FakeKube) -> None:
+    created_ns = kube.create(ns("demo"))
+    assert created_ns["status"] == {"phase": "Active"}
+    created = kube.create(pod("server", app="server"))
+    meta = created["metadata"]
+    assert meta["uid"] and meta["resourceVersion"] and meta["generation"] == 1
+    assert [(m["manager"], m["operation"]) for m in meta["managedFields"]] == [
+        (FIELD_MANAGER, "Update")
+    ]
+    assert kube.get("v1", "Pod", "server", "demo") == created
+
+    with pytest.raises(KubeError) as err:
+        kube.create(pod("server"))
+    assert (err.value.status, err.value.reason) == (409, "AlreadyExists")
+    assert str(err.value) == (
+        'create Pod/demo/server: HTTP 409 AlreadyExists: pods "server" already exists'
+    )
+    kube.create(policy("deny"))
+    with pytest.raises(KubeError, match=r'networkpolicies\.networking\.k8s\.io "deny" already'):
+        kube.create(policy("deny"))
+    assert kube.calls[-1] == Call("create", "NetworkPolicy", "demo", "deny")
+
+
+def test_create_needs_namespace_and_name(kube: FakeKube) -> None:
+    with pytest.raises(KubeError, match='namespaces "demo" not found') as err:
+        kube.create(pod("server"))
+    assert err.value.status == 404
+    with pytest.raises(KubeError) as err:
+        kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {}})
+    assert (err.value.status, err.value.reason) == (422, "Invalid")
+    assert kube.objects() == []
+
+
+def ssar(**attributes: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": attributes},
+    }
+
+
+def test_access_review_is_answered_by_the_rule_and_stores_nothing() -> None:
+    def rule(attrs: Any) -> Any:
+        if attrs.get("subresource") == "exec":
+            return {"denied": True, "reason": "no exec"}
+        return attrs.get("verb") != "delete"
+
+    kube = FakeKube(access=rule)
+    asked = ssar(verb="create", resource="pods", subresource="exec", namespace="demo")
+    answer = kube.create(asked)
+    assert answer["spec"] == asked["spec"]
+    assert answer["status"] == {"allowed": False, "denied": True, "reason": "no exec"}
+    assert kube.create(ssar(verb="delete", resource="pods"))["status"] == {"allowed": False}
+    assert kube.create(ssar(verb="get", resource="pods"))["status"] == {"allowed": True}
+    assert FakeKube().create(ssar(verb="delete", resource="nodes"))["status"]["allowed"] is True
+    assert [r["verb"] for r in kube.reviews] == ["create", "delete", "get"]
+    assert kube.objects() == []
+    assert kube.calls[0] == Call("create", "SelfSubjectAccessReview", None, None)
+
+
+def test_access_review_without_attributes_is_invalid(kube: FakeKube) -> None:
+    with pytest.raises(KubeError) as err:
+        kube.create({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview"})
+    assert err.value.status == 422
+    assert "exactly one of nonResourceAttributes or resourceAttributes" in str(err.value)
+
+
+def test_create_can_fail_and_be_unreachable(kube: FakeKube) -> None:
+    forbidden = KubeError("forbidden", status=403, reason="Forbidden")
+    kube.fail_on("create", "SelfSubjectAccessReview", error=forbidden, times=1)
+    with pytest.raises(KubeError) as err:
+        kube.create(ssar(verb="get", resource="pods"))
+    assert err.value is forbidden
+    kube.unreachable = True
+    with pytest.raises(KubeUnreachable) as unreachable:
+        kube.create(ns("demo"))
+    assert unreachable.value.cause == "[Errno 111] Connection refused"

@@ -6,6 +6,7 @@ answers (404, 409, 422, 500, connection refused) come back to the caller.
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,6 +152,70 @@ def test_apply_refuses_incomplete_objects_before_sending(
     with pytest.raises(KubeError, match=r"namespaced; set metadata\.namespace"):
         kube.apply([bare])
     assert emu.requests == []
+
+
+# --- create ---
+
+
+def test_create_posts_json_to_the_collection(kube: ClientKube, emu: KubeEmulator) -> None:
+    kube.apply([namespace("demo")])
+    created = kube.create(policy("deny"))
+
+    [request] = emu.requests_to("POST")
+    assert request.path == "/apis/networking.k8s.io/v1/namespaces/demo/networkpolicies"
+    assert request.query == {"fieldManager": ["netpol-lab"]}
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert json.loads(request.body) == policy("deny")
+    assert created["metadata"]["uid"] == "uid-deny"  # the server's object, not the input
+    assert kube.get("networking.k8s.io/v1", "NetworkPolicy", "deny", "demo") == created
+
+
+def test_create_of_an_existing_object_is_a_conflict(kube: ClientKube, emu: KubeEmulator) -> None:
+    kube.create(namespace("demo"))
+    assert emu.requests[0].path == "/api/v1/namespaces"
+    with pytest.raises(KubeError) as err:
+        kube.create(namespace("demo"))
+    assert str(err.value) == (
+        'create Namespace/demo: HTTP 409 AlreadyExists: namespaces "demo" already exists'
+    )
+
+
+def test_create_refuses_namespaced_objects_without_namespace(
+    kube: ClientKube, emu: KubeEmulator
+) -> None:
+    bare = policy()
+    del bare["metadata"]["namespace"]
+    with pytest.raises(KubeError, match=r"namespaced; set metadata\.namespace"):
+        kube.create(bare)
+    with pytest.raises(KubeError, match=r"needs apiVersion and kind"):
+        kube.create({"metadata": {"name": "x"}})
+    assert emu.requests == []
+
+
+def test_access_review_is_posted_cluster_scoped_and_answered(
+    kube: ClientKube, emu: KubeEmulator
+) -> None:
+    emu.access = lambda attrs: {"denied": True, "reason": "RBAC: no"}
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {
+            "resourceAttributes": {
+                "namespace": "demo",
+                "verb": "create",
+                "group": "",
+                "resource": "pods",
+                "subresource": "exec",
+            }
+        },
+    }
+    answer = kube.create(review)
+    [request] = emu.reviews()
+    assert request.path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+    assert json.loads(request.body) == review
+    assert answer["status"] == {"allowed": False, "denied": True, "reason": "RBAC: no"}
+    assert emu.objects == {}
 
 
 # --- get / list / delete ---
@@ -374,3 +439,16 @@ def test_fake_and_client_agree_on_observable_behaviour(api: KubeApi) -> None:
     assert api.list("networking.k8s.io/v1", "NetworkPolicy", "demo", "!app.kubernetes.io/x") == []
     assert api.delete("networking.k8s.io/v1", "NetworkPolicy", "deny", "demo") is True
     assert api.delete("networking.k8s.io/v1", "NetworkPolicy", "deny", "demo") is False
+    with pytest.raises(KubeError) as err:
+        api.create(namespace("demo"))
+    assert str(err.value) == (
+        'create Namespace/demo: HTTP 409 AlreadyExists: namespaces "demo" already exists'
+    )
+    created = api.create(policy("deny"))
+    assert created["metadata"]["uid"] and created["spec"] == policy()["spec"]
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"verb": "list", "group": "", "resource": "nodes"}},
+    }
+    assert api.create(review)["status"] == {"allowed": True}

@@ -539,11 +539,12 @@ def test_the_simulated_tools_report_the_pinned_versions() -> None:
     DisplayVersion) and the kubectl of the pinned node image's Kubernetes release
     (kubernetes/kubectl pkg/cmd/version/version.go at kubernetes-1.35.0)."""
     from provisioning import doctor, versions
+    from provisioning.providers.kind import doctor as kind_doctor
 
     world = World()
     kind = world.run(["kind", "version"])
     assert kind.stdout == f"kind {versions.KIND_VERSION} go1.25.5 linux/amd64\n"
-    assert doctor.parse_kind_version(kind.stdout) == doctor.parse_kind_version(
+    assert kind_doctor.parse_kind_version(kind.stdout) == kind_doctor.parse_kind_version(
         versions.KIND_VERSION
     )
     kubectl = world.run(["kubectl", "version", "--client"])

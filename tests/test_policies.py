@@ -7,6 +7,7 @@ Regenerate the golden files after an intended change with
 from __future__ import annotations
 
 import copy
+import functools
 import ipaddress
 import re
 import shutil
@@ -576,6 +577,183 @@ def test_the_analyzer_agrees_with_the_stated_expectations(name: str, engine: str
     scenario = policies.load_scenario(name)
     probes = [Probe(e.source, e.target, e.port, e.protocol) for e in scenario.expectations]
     objects = policies.render_scenario(name, LAB).objects
+    results = list(analyze(cluster, objects, probes, engine=engine).results())
+    wrong = [
+        e.describe()
+        for e, r in zip(scenario.expectations, results, strict=True)
+        if r.allowed != e.allowed
+    ]
+    assert not wrong
+
+
+# --- physical namespaces: a lab on a shared cluster ("existing") -----------------------------
+#
+# Scenarios and templates speak of demo/other; a lab whose namespaces carry a suffix must get
+# every object in demo-mylab/other-mylab and nothing in demo/other.
+
+SUFFIX = "-mylab"
+PHYSICAL = ("demo-mylab", "other-mylab")
+
+
+def _strings(value: object) -> list[str]:
+    """Every string key and value anywhere in ``value``."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def _moved(obj: dict, suffix: str) -> dict:
+    moved = copy.deepcopy(obj)
+    moved["metadata"]["namespace"] = workload.physical_namespace(
+        obj["metadata"]["namespace"], suffix
+    )
+    return moved
+
+
+def test_template_context_names_the_physical_namespaces() -> None:
+    context = policies.template_context(LAB, SUFFIX)
+    assert context["namespace"] == "demo-mylab"
+    assert context["namespaces"] == {"demo": "demo-mylab", "other": "other-mylab"}
+    assert policies.template_context(LAB) == policies.template_context(LAB, "")
+    assert policies.template_context(LAB)["namespaces"] == {"demo": "demo", "other": "other"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_scenario_renders_into_the_physical_namespaces_only(name: str) -> None:
+    rendered = policies.prepare_scenario(name, LAB, suffix=SUFFIX)  # validate_rendered passes
+    assert rendered.suffix == SUFFIX and rendered.namespaces == PHYSICAL
+    for template, obj in rendered.items():
+        assert obj["metadata"]["namespace"] in PHYSICAL, template
+        logical = [s for s in _strings(obj) if s in workload.NAMESPACES]
+        assert not logical, (template, logical)
+    # The same policies as the unsuffixed lab's, each moved to the physical namespace.
+    plain = policies.prepare_scenario(name, LAB)
+    assert [_moved(o, SUFFIX) for o in plain.objects] == list(rendered.objects)
+    assert rendered.templates == plain.templates
+
+
+def test_a_scenarios_namespace_var_is_made_physical() -> None:
+    # zero-trust says {template: default-deny-ingress, vars: {namespace: other}}: logical.
+    objects = policies.prepare_scenario("zero-trust", LAB, suffix=SUFFIX).objects
+    deny = {
+        o["metadata"]["namespace"]
+        for o in objects
+        if o["metadata"]["name"] == "default-deny-ingress"
+    }
+    assert deny == set(PHYSICAL)
+    assert policies.physical_vars({"namespace": "other", "x": "other"}, SUFFIX) == {
+        "namespace": "other-mylab",
+        "x": "other",
+    }
+    assert policies.physical_vars({"namespace": "kube-system"}, SUFFIX) == {
+        "namespace": "kube-system"
+    }
+
+
+def test_a_template_that_hard_codes_a_namespace_is_refused_on_a_suffixed_lab(
+    lab_dir: Path,
+) -> None:
+    add_template(
+        lab_dir,
+        "fixed",
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: fixed, namespace: demo, labels: {{ labels | tojson }}}\n"
+        "spec: {podSelector: {}}\n",
+    )
+    add_scenario(lab_dir, "- {name: fixed, title: t, description: d, policies: [fixed]}\n")
+    policies.prepare_scenario("fixed", LAB, lab_dir)  # fine where demo is the real name
+    message = usage_error(
+        functools.partial(policies.prepare_scenario, suffix=SUFFIX), "fixed", LAB, lab_dir
+    )
+    assert "fixed.yaml.j2" in message
+    assert "metadata.namespace is 'demo'" in message and "demo-mylab, other-mylab" in message
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        "{matchLabels: {kubernetes.io/metadata.name: other}}",
+        "{matchExpressions: [{key: kubernetes.io/metadata.name, operator: In, values: [other]}]}",
+    ],
+    ids=["matchLabels", "matchExpressions"],
+)
+def test_a_namespace_selected_by_its_logical_name_is_refused_on_a_suffixed_lab(
+    lab_dir: Path, selector: str
+) -> None:
+    body = GOOD_HEADER.format(name="by-name") + (
+        "spec:\n  podSelector: {}\n  ingress:\n    - from:\n"
+        f"        - namespaceSelector: {selector}\n"
+    )
+    add_template(lab_dir, "by-name", body)
+    add_scenario(lab_dir, "- {name: by-name, title: t, description: d, policies: [by-name]}\n")
+    policies.prepare_scenario("by-name", LAB, lab_dir)
+    message = usage_error(
+        functools.partial(policies.prepare_scenario, suffix=SUFFIX), "by-name", LAB, lab_dir
+    )
+    assert "by-name.yaml.j2" in message
+    assert "selects namespace 'other' by kubernetes.io/metadata.name" in message
+    assert "'other-mylab'" in message and "namespaces.other" in message
+
+
+def test_a_namespace_selected_through_the_variable_gets_the_physical_name(lab_dir: Path) -> None:
+    body = GOOD_HEADER.format(name="by-name") + (
+        "spec:\n  podSelector: {}\n  ingress:\n    - from:\n        - namespaceSelector:\n"
+        "            matchLabels: {kubernetes.io/metadata.name: {{ namespaces.other }}}\n"
+    )
+    add_template(lab_dir, "by-name", body)
+    add_scenario(lab_dir, "- {name: by-name, title: t, description: d, policies: [by-name]}\n")
+    (obj,) = policies.prepare_scenario("by-name", LAB, lab_dir, suffix=SUFFIX).objects
+    (peer,) = obj["spec"]["ingress"][0]["from"]
+    assert peer["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "other-mylab"
+    }
+    assert obj["metadata"]["namespace"] == "demo-mylab"
+
+
+@pytest.mark.parametrize("engine", ["calico", "cilium"])
+@pytest.mark.parametrize("name", NAMES)
+def test_the_analyzer_agrees_with_the_stated_expectations_on_a_suffixed_lab(
+    name: str, engine: str
+) -> None:
+    # The suffixed manifests and policies, the stated expectations mapped to physical refs:
+    # the verdicts must be those of the unsuffixed lab (the stated ones).
+    from provisioning.analysis.analyzer import analyze
+    from provisioning.analysis.model import ClusterModel, Probe
+
+    manifests = workload.demo_manifests(LAB, suffix=SUFFIX)
+    cluster = ClusterModel.from_dict(
+        {
+            "namespaces": {
+                o["metadata"]["name"]: {"labels": o["metadata"]["labels"]}
+                for o in manifests
+                if o["kind"] == "Namespace"
+            },
+            "pods": [
+                {
+                    "namespace": o["metadata"]["namespace"],
+                    "name": o["metadata"]["name"],
+                    "labels": o["metadata"]["labels"],
+                    "ip": f"10.244.1.{i + 10}",
+                    "ports": [p for c in o["spec"]["containers"] for p in c.get("ports", [])],
+                }
+                for i, o in enumerate(o for o in manifests if o["kind"] == "Pod")
+            ],
+        }
+    )
+    scenario = policies.load_scenario(name)
+    probes = [
+        Probe(
+            workload.physical_ref(e.source, SUFFIX),
+            workload.physical_ref(e.target, SUFFIX),
+            e.port,
+            e.protocol,
+        )
+        for e in scenario.expectations
+    ]
+    assert all(p.source.startswith(PHYSICAL) for p in probes)
+    objects = policies.prepare_scenario(name, LAB, suffix=SUFFIX).objects
     results = list(analyze(cluster, objects, probes, engine=engine).results())
     wrong = [
         e.describe()

@@ -10,6 +10,8 @@ import pytest
 
 from provisioning import doctor, versions
 from provisioning.progress import Progress, want_spinner
+from provisioning.providers.kind import doctor as kind_doctor
+from provisioning.spec import LabSpec
 from tests.fake_world import World
 
 
@@ -83,7 +85,7 @@ def test_doctor_on_a_ready_machine(tmp_path: Path) -> None:
     cgroup = tmp_path / "cgroup"
     cgroup.mkdir()
     (cgroup / "cgroup.controllers").write_text("cpu memory\n")
-    findings = doctor.run_checks(World(), engine="cilium", proc=proc, cgroup_root=cgroup)
+    findings = kind_doctor.run_checks(World(), engine="cilium", proc=proc, cgroup_root=cgroup)
     assert [f.status for f in findings] == ["ok"] * 7, doctor.render(findings)
     assert doctor.healthy(findings)
     text = doctor.render(findings)
@@ -97,7 +99,7 @@ def test_doctor_says_how_to_fix_each_problem(tmp_path: Path) -> None:
     (proc / "sys/fs/inotify/max_user_watches").write_text("8192\n")
     (proc / "sys/fs/inotify/max_user_instances").write_text("128\n")
     world = World(programs={"docker", "kubectl"}, docker_running=False)
-    findings = doctor.run_checks(world, engine="cilium", proc=proc, cgroup_root=tmp_path)
+    findings = kind_doctor.run_checks(world, engine="cilium", proc=proc, cgroup_root=tmp_path)
     by_name = {f.name: f for f in findings}
     assert by_name["docker"].status == "fail" and "systemctl start docker" in by_name["docker"].fix
     assert by_name["kind"].status == "fail" and versions.KIND_VERSION in by_name["kind"].fix
@@ -111,7 +113,7 @@ def test_doctor_says_how_to_fix_each_problem(tmp_path: Path) -> None:
 
 
 def test_helm_is_optional_for_calico() -> None:
-    finding = doctor.check_cilium_installer(World(programs={"kind"}), "calico")
+    finding = kind_doctor.check_cilium_installer(World(programs={"kind"}), "calico")
     assert finding.status == "skip" and not finding.required
 
 
@@ -124,7 +126,7 @@ def test_helm_is_optional_for_calico() -> None:
     ],
 )
 def test_kind_versions(text: str, version: tuple[int, int, int] | None) -> None:
-    assert doctor.parse_kind_version(text) == version
+    assert kind_doctor.parse_kind_version(text) == version
 
 
 class KindAt(World):
@@ -139,17 +141,17 @@ class KindAt(World):
 def test_kind_min_version_is_node_labels() -> None:
     # Node `labels` in the v1alpha4 config arrived in kind v0.11.0 (kind's config types.go).
     assert versions.KIND_MIN_VERSION == (0, 11, 0)
-    old = doctor.check_kind(KindAt("v0.10.0"))
+    old = kind_doctor.check_kind(KindAt("v0.10.0"))
     assert old.status == "fail" and "too old" in old.detail and "v0.11.0" in old.detail
     # v0.11.0 has labels: not a failure, only the warning about an older kind than pinned.
-    assert doctor.check_kind(KindAt("v0.11.0")).status == "warn"
+    assert kind_doctor.check_kind(KindAt("v0.11.0")).status == "warn"
 
 
 def test_kind_older_than_the_pinned_release_warns() -> None:
-    finding = doctor.check_kind(KindAt("v0.27.0"))
+    finding = kind_doctor.check_kind(KindAt("v0.27.0"))
     assert finding.status == "warn"
     assert f"older than {versions.KIND_VERSION}" in finding.detail
-    assert doctor.check_kind(KindAt(versions.KIND_VERSION)).status == "ok"
+    assert kind_doctor.check_kind(KindAt(versions.KIND_VERSION)).status == "ok"
 
 
 class KubectlAt(World):
@@ -201,17 +203,19 @@ def test_kubectl_skew_against_the_pinned_node_image(client: str, status: str) ->
 def test_doctor_warns_on_kubectl_skew_with_the_pinned_image(tmp_path: Path) -> None:
     major, minor, _ = versions.node_kubernetes_version()
     world = KubectlAt(f"Client Version: v{major}.{minor - 2}.0\n")
-    findings = doctor.run_checks(world, engine="calico", proc=tmp_path, cgroup_root=tmp_path)
+    findings = kind_doctor.run_checks(world, engine="calico", proc=tmp_path, cgroup_root=tmp_path)
     kubectl = next(f for f in findings if f.name == "kubectl")
     assert kubectl.status == "warn" and f"v{major}.{minor - 2}.0" in kubectl.detail
     assert doctor.healthy([kubectl])  # a skew is a warning, not a failed requirement
     # AKS chooses its own Kubernetes version: no skew check against the kind pin there.
-    aks = doctor.run_checks(world, engine="azure", provider="aks")
+    from provisioning.providers.aks.provider import AksProvider
+
+    aks = doctor.run_checks(AksProvider(runner=world), LabSpec(provider="aks", engine="azure"))
     assert next(f for f in aks if f.name == "kubectl").status == "ok"
 
 
 def test_pins_are_reported_with_sources_and_ranges() -> None:
-    finding = doctor.check_pins()
+    finding = kind_doctor.check_pins()
     assert finding.status == "ok" and not finding.required
     data = finding.as_dict()["data"]
     assert isinstance(data, dict)
@@ -226,9 +230,9 @@ def test_pins_are_reported_with_sources_and_ranges() -> None:
 
 
 def test_pins_warn_when_the_node_image_leaves_an_engine_range() -> None:
-    finding = doctor.check_pins("kindest/node:v1.36.1@sha256:" + "0" * 64)
+    finding = kind_doctor.check_pins("kindest/node:v1.36.1@sha256:" + "0" * 64)
     assert finding.status == "warn"
     assert "Kubernetes 1.36" in finding.detail and "Cilium" in finding.detail
     assert "Calico" not in finding.detail  # 3.32 is tested on 1.36
-    untagged = doctor.check_pins("registry:5000/kindest/node@sha256:" + "0" * 64)
+    untagged = kind_doctor.check_pins("registry:5000/kindest/node@sha256:" + "0" * 64)
     assert untagged.status == "warn" and "cannot read" in untagged.detail

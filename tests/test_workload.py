@@ -131,3 +131,71 @@ def test_readiness_targets_cover_every_pod_server_first() -> None:
     assert {(t.namespace, t.name) for t in targets} == pods
     assert targets[0].describe() == "demo/server"
     assert all(t.kind == "Pod" for t in targets)
+
+
+# --- physical namespaces: a lab on a shared cluster ("existing") -----------------------------
+
+SUFFIX = "-mylab"
+
+
+def _without_namespaces(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects with every namespace name blanked, to compare everything else."""
+    out = []
+    for obj in objects:
+        metadata = dict(obj["metadata"])
+        if obj["kind"] == "Namespace":
+            metadata["name"] = "<ns>"
+        else:
+            metadata["namespace"] = "<ns>"
+        out.append({**obj, "metadata": metadata})
+    return out
+
+
+def test_physical_names_follow_the_spec_and_leave_foreign_namespaces_alone() -> None:
+    from provisioning.spec import LabSpec
+
+    spec = LabSpec(name="mylab", namespace_suffix=SUFFIX)
+    for logical in workload.NAMESPACES:
+        assert workload.physical_namespace(logical, SUFFIX) == spec.namespace(logical)
+        assert workload.physical_namespace(logical) == logical
+    assert workload.physical_namespaces(SUFFIX) == ("demo-mylab", "other-mylab")
+    assert workload.physical_ref("demo/client", SUFFIX) == "demo-mylab/client"
+    assert workload.physical_ref("other/client", SUFFIX) == "other-mylab/client"
+    assert workload.physical_ref("kube-system/kube-dns", SUFFIX) == "kube-system/kube-dns"
+    assert workload.physical_ref("demo/client") == "demo/client"
+
+
+def test_suffixed_manifests_put_nothing_in_the_logical_namespaces() -> None:
+    objects = workload.demo_manifests("mylab", suffix=SUFFIX)
+    physical = {"demo-mylab", "other-mylab"}
+    namespaces = _by_kind(objects, "Namespace")
+    assert [o["metadata"]["name"] for o in namespaces] == ["demo-mylab", "other-mylab"]
+    # The role label keeps the logical name: it says what the namespace is for.
+    assert [o["metadata"]["labels"][workload.LABEL_ROLE] for o in namespaces] == ["demo", "other"]
+    namespaced = [o for o in objects if o["kind"] != "Namespace"]
+    assert namespaced and {o["metadata"]["namespace"] for o in namespaced} == physical
+    for obj in objects:
+        assert obj["metadata"].get("namespace") not in workload.NAMESPACES, obj["metadata"]
+        assert obj["metadata"]["name"] not in workload.NAMESPACES, obj["metadata"]
+        assert lab_labels("mylab").items() <= obj["metadata"]["labels"].items()
+    pods = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in _by_kind(objects, "Pod")}
+    assert pods == {(f"{p.namespace}{SUFFIX}", p.name) for p in workload.pods()}
+
+
+def test_the_suffix_changes_namespace_names_and_nothing_else() -> None:
+    plain = workload.demo_manifests("mylab")
+    suffixed = workload.demo_manifests("mylab", suffix=SUFFIX)
+    assert plain == workload.demo_manifests("mylab", suffix="")
+    assert plain != suffixed
+    assert _without_namespaces(plain) == _without_namespaces(suffixed)
+
+
+def test_suffixed_readiness_targets_are_in_the_physical_namespaces() -> None:
+    targets = workload.readiness_targets(suffix=SUFFIX)
+    pods = {
+        (o["metadata"]["namespace"], o["metadata"]["name"])
+        for o in _by_kind(workload.demo_manifests("mylab", suffix=SUFFIX), "Pod")
+    }
+    assert {(t.namespace, t.name) for t in targets} == pods
+    assert targets[0].describe() == "demo-mylab/server"
+    assert workload.readiness_targets() == workload.readiness_targets(suffix="")

@@ -40,10 +40,15 @@ class ObservedLab:
     pods_ready: dict[str, bool] = field(default_factory=dict)  # "ns/name" -> Ready
     scenario: str | None = None  # scenario label on the lab's policies
     half_created: bool = False  # an earlier `up` was interrupted while creating the cluster
+    usage: bool = False  # not observed because of the user's settings (exit 2), not the machine
+    hint: str = ""  # what to do about ``reason``
+    # The provider's own observation (AKS: the ARM cluster; existing: the engine detection),
+    # handed back to it by the pipeline; not part of the JSON document.
+    details: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def unobserved(cls, reason: str) -> ObservedLab:
-        return cls(observed=False, reason=reason)
+    def unobserved(cls, reason: str, *, usage: bool = False, hint: str = "") -> ObservedLab:
+        return cls(observed=False, reason=reason, usage=usage, hint=hint)
 
     def as_dict(self) -> dict[str, Any]:
         return {

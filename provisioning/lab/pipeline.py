@@ -1,47 +1,37 @@
-"""``up``: observe, plan, confirm, then execute exactly the plan's steps, one small action each.
+"""``up`` on every provider: observe, plan, confirm, execute exactly the plan's steps, re-observe.
 
-The pipeline is one readable table (``ACTIONS``) from a plan step's action key to a function
-``(ctx, step) -> None``, in the spirit of kind's create actions: steps that are not needed are
-simply not in the plan. After executing, the lab is observed again so the result is what is
-really there, not what was hoped for.
+The pipeline talks to the cluster's provider only through ``provisioning.lab.provider.Provider``
+and imports no provider module. Steps are dispatched from one table: the shared actions
+(``ACTIONS``: the demo workload, the scenario's policies, validation) plus the provider's own
+(``Provider.actions``: create, update or recreate the cluster, install the engine), in the
+spirit of kind's create actions: steps that are not needed are simply not in the plan. After
+executing, the lab is observed again so the result is what is really there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from provisioning.errors import OperationError, UsageError
 from provisioning.lab.confirm import require_confirmation
+from provisioning.lab.engine import EngineSettings
 from provisioning.lab.objects import ref, with_hash
-from provisioning.lab.observe import SCENARIO_LABEL, ObservedLab
-from provisioning.lab.plan import REMOVE, SAME, Plan, PlanStep, make_plan
+from provisioning.lab.observe import SCENARIO_LABEL, ObservedLab, observe_objects
+from provisioning.lab.plan import SAME, VALIDATE_STEP, Plan, PlanStep, assemble, object_steps
+from provisioning.lab.provider import Provider
 from provisioning.lab.readiness import Check, all_ready, pod_problem, pod_ready, wait_for
-from provisioning.lab.state import (
-    LabRecord,
-    load_record,
-    remember_scenario,
-    save_record,
-    write_lab_file,
-)
+from provisioning.lab.state import LabRecord, load_record, remember_scenario, save_record
 from provisioning.progress import Progress, StepHandle
-from provisioning.providers.kind import engines
-from provisioning.providers.kind.engines import EngineSettings
-from provisioning.providers.kind.provider import KindProvider, config_path, kind_config
 from provisioning.runner import Runner
 from provisioning.spec import LabSpec
 from provisioning.workload import demo as workload
 
-
-class LabProvider(Protocol):
-    """What the shared actions need from a provider (kind here; AKS in providers/aks.py)."""
-
-    kube_factory: Callable[[Path], Any]
-
-    def observe(self, spec: LabSpec) -> ObservedLab: ...
+# The step actions the pipeline itself carries out; every other key is the provider's.
+SHARED_ACTIONS = ("deploy-workload", "apply-policies", "validate")
 
 
 @dataclass
@@ -49,8 +39,8 @@ class Context:
     """What every action shares: the spec, the seams, the progress printer."""
 
     spec: LabSpec
-    runner: Runner
-    provider: LabProvider
+    runner: Runner  # local commands: the provider's tools, kubectl for probes
+    provider: Provider
     progress: Progress
     engine: EngineSettings
     workload: list[dict[str, Any]]
@@ -61,14 +51,18 @@ class Context:
     probe_timeout: float = 2.0
     deadline: float = 60.0
     validation: Any = None  # the ValidationReport of the last validate step
+    canary: Any = None  # the CanaryResult of the last validate step
     probe_executor: Any = None  # None: kubectl exec into the client pods (tests inject one)
+    # Set by a provider action that replaced the nodes (an AKS engine update reimages them):
+    # bare pods that were on them do not come back, so those not Ready are created again.
+    nodes_replaced: bool = False
     _kube: Any = field(default=None, repr=False)
 
     @property
     def kube(self) -> Any:
-        """The lab's Kubernetes API, built lazily: the kubeconfig exists only after create."""
+        """The lab's Kubernetes API, built lazily: the kubeconfig may exist only after create."""
         if self._kube is None:
-            self._kube = self.provider.kube_factory(self.spec.kubeconfig)
+            self._kube = self.provider.kube(self.spec)
         return self._kube
 
     def reset_kube(self) -> None:
@@ -88,13 +82,6 @@ class Context:
         )
 
 
-def cilium_installer(runner: Runner) -> str:
-    """Helm when the machine has it, else the cilium CLI; Helm is what plans show by default."""
-    if runner.which("helm") is None and runner.which("cilium") is not None:
-        return "cilium"
-    return "helm"
-
-
 def desired_objects(spec: LabSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The demo workload and the scenario's policies, rendered, validated and hash-annotated.
 
@@ -102,7 +89,7 @@ def desired_objects(spec: LabSpec) -> tuple[list[dict[str, Any]], list[dict[str,
     """
     from provisioning.workload.policies import prepare_scenario
 
-    rendered = prepare_scenario(spec.scenario, spec.name)
+    rendered = prepare_scenario(spec.scenario, spec.name, suffix=spec.namespace_suffix)
     policies = []
     for obj in rendered.objects:
         labelled = dict(obj)
@@ -110,23 +97,31 @@ def desired_objects(spec: LabSpec) -> tuple[list[dict[str, Any]], list[dict[str,
         meta["labels"] = {**meta.get("labels", {}), SCENARIO_LABEL: spec.scenario}
         labelled["metadata"] = meta
         policies.append(with_hash(labelled))
-    return [with_hash(o) for o in workload.demo_manifests(spec.name)], policies
+    manifests = workload.demo_manifests(spec.name, suffix=spec.namespace_suffix)
+    return [with_hash(o) for o in manifests], policies
 
 
 def build_context(
-    spec: LabSpec, runner: Runner, progress: Progress, provider: KindProvider | None = None
+    spec: LabSpec,
+    runner: Runner,
+    progress: Progress,
+    provider: Provider,
+    **settings: Any,
 ) -> Context:
-    provider = provider or KindProvider(runner)
-    engine = engines.kind_engine(spec, cilium_installer=cilium_installer(runner))
+    """The context of one run. The engine is the provider's answer: on a cluster the user
+    already has, that is the engine found running there, and the spec follows it."""
+    engine = provider.engine(spec)
+    if engine.engine != spec.engine:
+        spec = replace(spec, engine=engine.engine)
     workload_objs, policy_objs = desired_objects(spec)
-    return Context(spec, runner, provider, progress, engine, workload_objs, policy_objs)
+    return Context(spec, runner, provider, progress, engine, workload_objs, policy_objs, **settings)
 
 
-def artifacts(ctx: Context) -> dict[str, Any]:
+def lab_artifacts(ctx: Context) -> dict[str, Any]:
+    """What every provider's plan shows: the engine, the demo manifests, the policies."""
     import yaml
 
     return {
-        f"kind config ({config_path(ctx.spec)})": kind_config(ctx.spec, ctx.engine),
         "engine": ctx.engine.as_dict(),
         "demo manifests": yaml.safe_dump_all(ctx.workload, sort_keys=False),
         f"policies (scenario {ctx.spec.scenario})": (
@@ -135,107 +130,45 @@ def artifacts(ctx: Context) -> dict[str, Any]:
     }
 
 
-def cluster_summary(spec: LabSpec) -> str:
-    image = spec.kind.node_image.split("@")[0]
-    return f"kind, 1 control-plane + {spec.kind.workers} worker(s), {image}"
-
-
 def plan_for(ctx: Context, *, validate: bool = False) -> Plan:
-    from provisioning.providers.kind.preload import image_status
-
+    """Observe the lab and plan: the provider's cluster steps, then the shared lab steps."""
     observed = ctx.provider.observe(ctx.spec)
-    images = tuple(
-        (image.ref, image.purpose, cached) for image, cached in image_status(ctx.spec, ctx.runner)
-    )
-    return make_plan(
+    cluster = ctx.provider.plan_cluster(ctx.spec, observed, ctx.engine)
+    return assemble(
         ctx.spec,
         observed,
-        ctx.engine,
+        cluster,
         workload=ctx.workload,
         policies=ctx.policies,
-        artifacts=artifacts(ctx),
+        artifacts={**cluster.artifacts, **lab_artifacts(ctx)},
         validate=validate,
-        cluster_summary=cluster_summary(ctx.spec),
-        images=images,
     )
 
 
-# --- actions --------------------------------------------------------------------------------
+# --- shared actions ---------------------------------------------------------------------------
 
 
-def _record(ctx: Context, phase: str) -> None:
+def record(ctx: Context, phase: str, *, resource_group_created: bool | None = None) -> None:
+    """The lab record: which provider and engine, how far ``up`` got. Recorded before a long
+    create too, so an interrupted ``up`` is still known to be the tool's and ``down`` cleans it."""
     previous = load_record(ctx.spec)
+    same = previous is not None and previous.provider == ctx.spec.provider
     save_record(
         ctx.spec,
         LabRecord(
             lab=ctx.spec.name,
             provider=ctx.spec.provider,
             engine=ctx.spec.engine,
-            cluster_created=True,
+            cluster_created=ctx.provider.info.creates_clusters,
             phase=phase,
-            resource_group_created=bool(previous and previous.resource_group_created),
-            scenario=previous.scenario if previous else None,
+            resource_group_created=bool(
+                resource_group_created
+                if resource_group_created is not None
+                else (same and previous and previous.resource_group_created)
+            ),
+            scenario=previous.scenario if same and previous else None,
         ),
     )
-
-
-def create_cluster(ctx: Context, step: PlanStep) -> None:
-    import yaml
-
-    with ctx.progress.step(
-        f"Create kind cluster {ctx.spec.name} ({cluster_summary(ctx.spec)})"
-    ) as h:
-        # Recorded first: an interrupted create is still known to be ours, so down can clean it.
-        _record(ctx, "creating")
-        ctx.provider.create(
-            ctx.spec, yaml.safe_dump(kind_config(ctx.spec, ctx.engine), sort_keys=False)
-        )
-        ctx.reset_kube()
-        _record(ctx, "created")
-        h.note(
-            f"kubeconfig: {ctx.spec.kubeconfig} (mode 0600; your current kubectl context "
-            "is unchanged)"
-        )
-        from provisioning.providers.kind.preload import load_cached_images
-
-        # Before the engine is installed, so its pods find their images (after `preload`).
-        loaded, problems = load_cached_images(ctx.spec, ctx.runner)
-        for image in loaded:
-            h.note(f"loaded {image} from the local Docker into the nodes")
-        for problem in problems:
-            ctx.progress.warn(f"{problem}; the nodes will pull it from its registry")
-
-
-def recreate_cluster(ctx: Context, step: PlanStep) -> None:
-    with ctx.progress.step(f"Delete kind cluster {ctx.spec.name} ({step.detail.split(':')[0]})"):
-        ctx.provider.delete(ctx.spec)
-    create_cluster(ctx, step)
-
-
-def install_engine(ctx: Context, step: PlanStep) -> None:
-    for warning in ctx.engine.warnings:
-        ctx.progress.warn(warning)
-    for action in ctx.engine.actions:
-        with ctx.progress.step(action.title[:1].upper() + action.title[1:]):
-            for path, content in action.files:
-                write_lab_file(ctx.spec, Path(path).name, content)
-            if action.argv:
-                ctx.runner.run(action.argv, env=dict(action.env), timeout=ctx.spec.timeouts.engine)
-            if action.objects:
-                ctx.kube.apply([with_hash(o) for o in action.objects])
-    wait_engine(ctx, step)
-
-
-def wait_engine(ctx: Context, step: PlanStep) -> None:
-    with ctx.progress.step(f"Wait for {ctx.spec.engine} and all nodes to be ready") as h:
-        done = ctx.wait(
-            engines.readiness_check(ctx.spec.engine, ctx.kube),
-            ctx.spec.timeouts.engine,
-            h,
-            hint="see `invoke status`; on small machines raise timeouts.engine",
-        )
-        h.note(done.detail)
-    _record(ctx, "ready")
 
 
 def _remove(ctx: Context, step: PlanStep) -> None:
@@ -246,7 +179,7 @@ def _remove(ctx: Context, step: PlanStep) -> None:
         "NetworkPolicy": "networking.k8s.io/v1",
     }
     for marker, key in step.items:
-        if marker != REMOVE:
+        if marker != "-":
             continue
         parts = key.split("/")
         kind, name = parts[0], parts[-1]
@@ -278,7 +211,7 @@ def deploy_workload(ctx: Context, step: PlanStep) -> None:
 
 
 def wait_workload(ctx: Context) -> None:
-    targets = workload.readiness_targets()
+    targets = workload.readiness_targets(suffix=ctx.spec.namespace_suffix)
     with ctx.progress.step(f"Wait for {len(targets)} demo pods to be Ready") as h:
 
         def check() -> Check:
@@ -290,12 +223,12 @@ def wait_workload(ctx: Context) -> None:
                 pods.append(pod)
             return all_ready("demo pods", pods, pod_ready, expect=len(targets), why=pod_problem)
 
+        kubectl = " ".join(ctx.provider.kubectl_args(ctx.spec))
         done = ctx.wait(
             check,
             ctx.spec.timeouts.workload,
             h,
-            hint="see `kubectl --kubeconfig "
-            f"{ctx.spec.kubeconfig} get pods -A` for image pulls or scheduling",
+            hint=f"see `kubectl {kubectl} get pods -A` for image pulls or scheduling",
         )
         h.note(done.detail)
 
@@ -311,24 +244,34 @@ def apply_policies(ctx: Context, step: PlanStep) -> None:
             ctx.kube.apply(ctx.policies, dry_run=True)
             ctx.kube.apply(ctx.policies)
         _remove(ctx, step)
-        remember_scenario(ctx.spec)
         for obj in ctx.policies:
             h.note(f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
 
 
+def probe_executor(ctx: Context) -> Any:
+    """The injected executor, else kubectl exec into the lab's pods through the provider's
+    kubeconfig and context."""
+    if ctx.probe_executor is not None:
+        return ctx.probe_executor
+    from provisioning.validation.probe_kubectl import KubectlExecutor
+
+    return KubectlExecutor(ctx.runner, ctx.spec.kubeconfig, context=ctx.spec.kube_context)
+
+
 def validate_lab(ctx: Context, step: PlanStep) -> None:
-    """Probe the live lab and compare with the analyzer's expectations (issue 4's validator)."""
+    """Probe the live lab and compare with the analyzer's expectations."""
     from provisioning.report import render
     from provisioning.validation.validate import exit_code, run_validation
     from provisioning.workload.policies import load_scenario
 
     stated = load_scenario(ctx.spec.scenario).expectations
+    executor = probe_executor(ctx)
     with ctx.progress.step("Validate: probe every client -> server port") as h:
         report = run_validation(
             ctx.kube,
             ctx.runner,
             ctx.spec,
-            executor=ctx.probe_executor,
+            executor=executor,
             stated_expectations=stated,
             probe_timeout=ctx.probe_timeout,
             deadline=ctx.deadline,
@@ -348,41 +291,57 @@ def validate_lab(ctx: Context, step: PlanStep) -> None:
 
 
 ACTIONS: Mapping[str, Callable[[Context, PlanStep], None]] = {
-    "create-cluster": create_cluster,
-    "recreate-cluster": recreate_cluster,
-    "install-engine": install_engine,
-    "wait-engine": wait_engine,
     "deploy-workload": deploy_workload,
     "apply-policies": apply_policies,
     "validate": validate_lab,
 }
 
 
-def run_steps(
-    ctx: Context,
-    steps: Sequence[PlanStep],
-    *,
-    extra: Mapping[str, Callable[[Context, PlanStep], None]] | None = None,
-) -> None:
+def run_steps(ctx: Context, steps: Sequence[PlanStep]) -> None:
     """Run the given steps that change something, in order (any provider's plan)."""
-    actions = {**ACTIONS, **(extra or {})}
+    actions = {**ctx.provider.actions(), **ACTIONS}
     for step in steps:
         if step.marker == SAME:
             continue
         if step.action == "deploy-workload" and not any(m != SAME for m, _ in step.items):
             wait_workload(ctx)  # objects match; only readiness is missing
             continue
+        if step.action not in actions:
+            raise OperationError(f"no action for plan step {step.action!r} ({step.title})")
         actions[step.action](ctx, step)
 
 
-def execute(
-    plan: Plan,
-    ctx: Context,
-    *,
-    extra: Mapping[str, Callable[[Context, PlanStep], None]] | None = None,
-) -> None:
-    """Run exactly the plan's steps that change something, in order."""
-    run_steps(ctx, plan.steps, extra=extra)
+def lab_steps(ctx: Context, plan: Plan, *, cluster_changed: bool) -> tuple[PlanStep, ...]:
+    """The workload and policy steps to run now. After the cluster changed, they are planned
+    again from the objects really there (an update may have taken pods with its nodes)."""
+    planned = tuple(s for s in plan.steps if s.action in ("deploy-workload", "apply-policies"))
+    if not cluster_changed:
+        return planned
+    state = observe_objects(ctx.kube, ctx.spec)
+    objects, pods_ready = state.objects, state.pods_ready
+    if ctx.nodes_replaced:
+        stale = {p for p, ready in pods_ready.items() if not ready}
+        pods_ready = {p: r for p, r in pods_ready.items() if p not in stale}
+        objects = {k: ("" if _pod_key(k) in stale else v) for k, v in objects.items()}
+    return object_steps(ctx.spec, ctx.workload, ctx.policies, objects, pods_ready)
+
+
+def _pod_key(key: str) -> str:
+    parts = key.split("/")
+    return f"{parts[1]}/{parts[2]}" if parts[0] == "Pod" and len(parts) == 3 else ""
+
+
+def execute(plan: Plan, ctx: Context) -> None:
+    """Run the plan: the provider's cluster steps, ``connect``, the lab's steps, validation."""
+    cluster_steps = [s for s in plan.steps if s.action not in SHARED_ACTIONS]
+    run_steps(ctx, cluster_steps)
+    ctx.provider.connect(ctx)
+    changed = any(s.marker != SAME for s in cluster_steps)
+    run_steps(ctx, lab_steps(ctx, plan, cluster_changed=changed))
+    # The lab now carries the scenario's policies, also when they were already in place.
+    remember_scenario(ctx.spec)
+    if any(s.action == VALIDATE_STEP.action for s in plan.steps):
+        validate_lab(ctx, VALIDATE_STEP)
 
 
 @dataclass(frozen=True)
@@ -399,8 +358,9 @@ def up(
     dry_run: bool = False,
     confirm: Callable[[str], bool] | None = None,
     validate: bool = False,
-    extra: Mapping[str, Callable[[Context, PlanStep], None]] | None = None,
 ) -> UpResult:
+    if not dry_run:
+        ctx.provider.preflight(ctx.spec)
     with ctx.progress.step(f"Observe lab {ctx.spec.name}") as h:
         plan = plan_for(ctx, validate=validate)
         for note in plan.notes:
@@ -410,14 +370,39 @@ def up(
     if dry_run:
         return UpResult(plan, None, executed=False)
     if not plan.observed.observed:
-        # Planning from nothing is fine for `plan`; `up` needs kind and Docker to act.
-        raise OperationError(
+        # Planning from nothing is fine for `plan`; `up` needs to see the cluster to act.
+        error = UsageError if plan.observed.usage else OperationError
+        raise error(
             plan.observed.reason,
-            hint="run `invoke doctor` to see what is missing and how to fix it",
+            hint=plan.observed.hint
+            or "run `invoke doctor` to see what is missing and how to fix it",
         )
     if plan.needs_confirmation:
-        question = "; ".join(s.detail for s in plan.steps if s.destructive)
+        question = plan.confirmation or "; ".join(s.detail for s in plan.steps if s.destructive)
         require_confirmation(f"This run would {question}. Continue", yes=yes, confirm=confirm)
-    execute(plan, ctx, extra=extra)
+    for warning in plan.warnings:
+        ctx.progress.warn(warning)
+    execute(plan, ctx)
     after = ctx.provider.observe(ctx.spec)
     return UpResult(plan, after, executed=True)
+
+
+def up_document(ctx: Context, result: UpResult | None) -> dict[str, Any]:
+    """The JSON document of ``up`` on every provider, also when a step failed."""
+    doc: dict[str, Any] = {
+        "lab": ctx.spec.name,
+        "provider": ctx.spec.provider,
+        "kubeconfig": str(ctx.spec.kubeconfig),
+        "plan": result.plan.as_dict() if result else None,
+        "executed": bool(result and result.executed),
+        "steps": [r.as_dict() for r in ctx.progress.records],
+        "after": result.after.as_dict() if result and result.after else None,
+        "validation": None,
+        "canary": ctx.canary.as_dict() if ctx.canary is not None else None,
+        "record": dataclasses.asdict(record) if (record := load_record(ctx.spec)) else None,
+    }
+    if ctx.validation is not None:
+        from provisioning.report.json_report import report_document
+
+        doc["validation"] = report_document(ctx.validation)
+    return doc

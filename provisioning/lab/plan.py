@@ -13,7 +13,7 @@ from typing import Any
 
 from provisioning.lab.objects import ref, spec_hash
 from provisioning.lab.observe import ObservedLab
-from provisioning.providers.kind.engines import EngineSettings
+from provisioning.lab.provider import ClusterPlan
 from provisioning.spec import LabSpec
 
 CREATE, CHANGE, REMOVE, REPLACE, SAME = "+", "~", "-", "-/+", "="
@@ -51,6 +51,14 @@ class Plan:
     # (image, what it is for, in the local Docker: True/False, None when Docker was not asked).
     # An image not cached is pulled from its registry during `up`; `invoke preload` caches them.
     images: tuple[tuple[str, str, bool | None], ...] = field(default=())
+    # The provider's own view of its steps (AKS: each ARM request), shown in place of the step
+    # lines of the actions in ``shown_by_lines``; ``details`` join the JSON document.
+    provider_lines: tuple[str, ...] = ()
+    shown_by_lines: frozenset[str] = frozenset()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    confirmation: str = ""  # what a destructive step does, as `up` asks about it
+    confirmation_note: str = ""  # the same for the plan text ("deletes a cluster")
+    provider_plan: Any = field(default=None, compare=False, repr=False)  # ClusterPlan.native
 
     @property
     def needs_confirmation(self) -> bool:
@@ -60,6 +68,9 @@ class Plan:
     def changes(self) -> tuple[PlanStep, ...]:
         """Steps that change the lab; validation runs on every `up` but changes nothing."""
         return changes_of(self.steps)
+
+    def render_text(self, *, artifacts: bool = True) -> str:
+        return render_text(self, artifacts=artifacts)
 
     def as_dict(self) -> dict[str, Any]:
         spec = self.spec
@@ -80,6 +91,7 @@ class Plan:
                 {"image": image, "for": purpose, "cached": cached}
                 for image, purpose, cached in self.images
             ],
+            **dict(self.details),
             "artifacts": dict(self.artifacts),
         }
 
@@ -164,105 +176,44 @@ def object_steps(
     )
 
 
-def make_plan(
+def assemble(
     spec: LabSpec,
     observed: ObservedLab,
-    engine: EngineSettings,
+    cluster: ClusterPlan,
     *,
     workload: Sequence[Mapping[str, Any]],
     policies: Sequence[Mapping[str, Any]],
     artifacts: Mapping[str, Any],
     validate: bool = False,
-    cluster_summary: str = "",
-    images: tuple[tuple[str, str, bool | None], ...] = (),
 ) -> Plan:
-    """The ordered steps that take ``observed`` to the desired lab. Pure: no I/O."""
+    """The whole plan: the provider's cluster steps, then the lab's own steps. Pure: no I/O."""
     notes: list[str] = []
     if not observed.observed:
         notes.append(f"{observed.reason}; planning from nothing")
     elif observed.reason:
         notes.append(observed.reason)
-
-    blocked = None
-    if observed.cluster_exists and observed.owned is False:
-        blocked = (
-            f"{spec.provider} cluster {spec.name!r} exists but was not created by netpol-lab "
-            "(its nodes lack the netpol-lab.io labels); choose another --name, or remove it "
-            f"yourself (kind delete cluster --name {spec.name})"
-        )
-    elif observed.cluster_exists and observed.owned is None:
-        blocked = (
-            f"{spec.provider} cluster {spec.name!r} exists but its API does not answer and "
-            "nothing records that netpol-lab created it; check it with `docker ps` and "
-            "`kind get clusters`, or choose another --name"
-        )
-    if blocked:
-        return Plan(
-            spec,
-            observed,
-            (),
-            artifacts,
-            engine.warnings,
-            blocked=blocked,
-            notes=tuple(notes),
-            images=images,
-        )
-
-    steps: list[PlanStep] = []
-    fresh = True
-    if not observed.cluster_exists:
-        steps.append(
-            PlanStep(CREATE, "create-cluster", f"create cluster {spec.name}", cluster_summary)
-        )
-    elif observed.half_created:
-        # Nothing of value can be in a cluster whose creation never finished: no confirmation.
-        steps.append(
-            PlanStep(
-                REPLACE,
-                "recreate-cluster",
-                f"recreate cluster {spec.name}",
-                "its creation was interrupted, so it is deleted and created again",
-            )
-        )
-    elif observed.engine != spec.engine:
-        steps.append(
-            PlanStep(
-                REPLACE,
-                "recreate-cluster",
-                f"recreate cluster {spec.name}",
-                f"engine {observed.engine or 'unknown'} -> {spec.engine}: the CNI of a running "
-                "kind cluster cannot be swapped, so the cluster and everything in it is deleted "
-                "and created again",
-                destructive=True,
-            )
-        )
-    else:
-        fresh = False
-        steps.append(
-            PlanStep(SAME, "keep-cluster", f"cluster {spec.name}", f"exists, engine {spec.engine}")
-        )
-
-    if fresh or not observed.engine_installed:
-        steps.append(
-            PlanStep(CREATE, "install-engine", f"install engine {spec.engine}", engine.summary)
-        )
-    elif not observed.engine_ready:
-        steps.append(
-            PlanStep(
-                CHANGE, "wait-engine", f"wait for engine {spec.engine}", observed.engine_detail
-            )
-        )
-    else:
-        steps.append(PlanStep(SAME, "keep-engine", f"engine {spec.engine}", "ready"))
-
-    current = {} if fresh else observed.objects
-    waiting = {} if fresh else observed.pods_ready
-    steps += object_steps(spec, workload, policies, current, waiting)
-    if validate:
-        steps.append(VALIDATE_STEP)
-    return Plan(
-        spec, observed, tuple(steps), artifacts, engine.warnings, notes=tuple(notes), images=images
+    notes += [n for n in cluster.notes if n not in notes]
+    common: dict[str, Any] = {
+        "warnings": cluster.warnings,
+        "notes": tuple(notes),
+        "images": cluster.images,
+        "provider_lines": cluster.lines,
+        "shown_by_lines": cluster.shown_by_lines,
+        "details": cluster.details,
+        "confirmation": cluster.confirmation,
+        "confirmation_note": cluster.confirmation_note,
+        "provider_plan": cluster.native,
+    }
+    if cluster.blocked:
+        return Plan(spec, observed, (), artifacts, blocked=cluster.blocked, **common)
+    current = {} if cluster.fresh else observed.objects
+    waiting = {} if cluster.fresh else observed.pods_ready
+    steps = (
+        *cluster.steps,
+        *object_steps(spec, workload, policies, current, waiting),
+        *((VALIDATE_STEP,) if validate else ()),
     )
+    return Plan(spec, observed, steps, artifacts, **common)
 
 
 def changes_of(steps: Sequence[PlanStep]) -> tuple[PlanStep, ...]:
@@ -310,7 +261,7 @@ def image_lines(images: Sequence[tuple[str, str, bool | None]]) -> list[str]:
 
 
 def render_text(plan: Plan, *, artifacts: bool = True) -> str:
-    """The human view of a plan."""
+    """The human view of a plan, the same for every provider."""
     import yaml
 
     spec = plan.spec
@@ -320,14 +271,19 @@ def render_text(plan: Plan, *, artifacts: bool = True) -> str:
     ]
     lines += [f"  note: {n}" for n in plan.notes]
     lines += [f"  ! warning: {w}" for w in plan.warnings]
+    if plan.provider_lines:
+        # Four spaces: a "+" here lines up with the right-aligned step markers below.
+        lines += ["", *(f"    {line}" for line in plan.provider_lines)]
     if plan.blocked:
         lines.append(f"  ✗ cannot proceed: {plan.blocked}")
         return "\n".join(lines) + "\n"
-    lines.append("")
-    lines += step_lines(plan.steps)
-    if plan.needs_confirmation:
+    if not plan.provider_lines:
         lines.append("")
-        lines.append("  This plan deletes a cluster; `up` asks for confirmation (or pass --yes).")
+    lines += step_lines([s for s in plan.steps if s.action not in plan.shown_by_lines])
+    if plan.needs_confirmation:
+        what = plan.confirmation_note or "deletes a cluster"
+        lines.append("")
+        lines.append(f"  This plan {what}; `up` asks for confirmation (or pass --yes).")
     lines += ["", summary_line(plan.steps)]
     lines += image_lines(plan.images)
     if artifacts:

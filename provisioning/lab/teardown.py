@@ -1,8 +1,8 @@
-"""``down``: remove exactly what the lab created, and nothing the user made.
+"""``down``: remove exactly what the lab created, and nothing the user made, on every provider.
 
-Only objects carrying the tool's labels are deleted, and only a cluster the tool created (its
-nodes carry the lab's labels, or the lab record says the tool began creating it). A second run
-finds nothing and says so quietly.
+Only objects carrying the tool's labels are deleted, and only a cluster the tool created (the
+provider decides: kind nodes carry the lab's labels, AKS resources its tags; a cluster the user
+already has is never deleted). A second run finds nothing and says so quietly.
 """
 
 from __future__ import annotations
@@ -11,12 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning.errors import OperationError
-from provisioning.lab.confirm import require_confirmation
+from provisioning.lab.provider import Provider
 from provisioning.lab.readiness import Check, wait_for
-from provisioning.lab.state import forget, load_record
+from provisioning.lab.state import forget
 from provisioning.progress import Progress
-from provisioning.providers.kind.provider import KindProvider
 from provisioning.spec import LabSpec, lab_selector
 
 
@@ -31,70 +29,32 @@ class DownResult:
 
 def down(
     spec: LabSpec,
-    provider: KindProvider,
+    provider: Provider,
     progress: Progress,
     *,
     keep_cluster: bool = False,
     yes: bool = False,
     confirm: Callable[[str], bool] | None = None,
+    no_wait: bool = False,
     poll_interval: float = 2.0,
     sleep: Callable[[float], None] | None = None,
 ) -> DownResult:
-    record = load_record(spec)
-    names = provider.clusters()
-    if isinstance(names, str):
-        if record is None:
+    """Remove the lab on any provider. The cluster goes only when the provider created it and
+    ``keep_cluster`` is not set; otherwise only the lab's namespaces (by its labels) go, which
+    is all ``down`` ever does on a cluster the user already has."""
+    provider.preflight(spec)
+    if keep_cluster or not provider.info.creates_clusters:
+        kube, kept = provider.teardown_kube(spec)
+        if kube is None:
             forget(spec)
-            return DownResult(())  # the tool never created anything here
-        raise OperationError(
-            f"cannot check lab {spec.name!r}: {names}",
-            hint="fix that (see `invoke doctor`) and run `invoke down` again",
+            return DownResult(())
+        result = delete_lab_namespaces(
+            kube, spec, progress, kept=kept, poll_interval=poll_interval, sleep=sleep
         )
-    if spec.name not in names:
-        forget(spec)
-        return DownResult(())
-
-    observed = provider.observe(spec)
-    if observed.owned is False:
-        raise OperationError(
-            f"kind cluster {spec.name!r} was not created by netpol-lab; leaving it alone",
-            hint="if it is yours to remove: kind delete cluster --name " + spec.name,
-        )
-    if observed.owned is None:
-        raise OperationError(
-            f"kind cluster {spec.name!r} does not answer and no record says netpol-lab created "
-            "it; leaving it alone",
-            hint=f"check it with `docker ps`; to remove it: kind delete cluster --name {spec.name}",
-        )
-
-    if keep_cluster:
-        return _remove_lab_objects(spec, provider, progress, poll_interval, sleep)
-
-    require_confirmation(
-        f"Delete kind cluster {spec.name!r} and everything in it", yes=yes, confirm=confirm
-    )
-    with progress.step(f"Delete kind cluster {spec.name}"):
-        provider.delete(spec)
-    forget(spec)
-    return DownResult((f"kind cluster {spec.name}",))
-
-
-def _remove_lab_objects(
-    spec: LabSpec,
-    provider: KindProvider,
-    progress: Progress,
-    poll_interval: float,
-    sleep: Callable[[float], None] | None,
-) -> DownResult:
-    kube = provider.kube_factory(spec.kubeconfig)
-    return delete_lab_namespaces(
-        kube,
-        spec,
-        progress,
-        kept=f"kind cluster {spec.name}",
-        poll_interval=poll_interval,
-        sleep=sleep,
-    )
+        if not provider.info.creates_clusters:
+            forget(spec)  # nothing else of the lab's is left
+        return result
+    return provider.delete_cluster(spec, progress, yes=yes, confirm=confirm, no_wait=no_wait)
 
 
 def delete_lab_namespaces(

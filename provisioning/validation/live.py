@@ -25,6 +25,7 @@ from typing import Any
 from provisioning import versions
 from provisioning.errors import LabError, OperationError
 from provisioning.spec import CLUSTER_DNS_LABELS, LabSpec, lab_selector
+from provisioning.validation.model import Expectation, LeftOut
 from provisioning.validation.probe import (
     CLUSTER_DNS,
     DNS_PORT,
@@ -32,7 +33,6 @@ from provisioning.validation.probe import (
     Probe,
     dns_probe,
 )
-from provisioning.validation.validate import LeftOut
 
 # The lab's engine name -> the analyzer's engine profile; none enforces nothing.
 ANALYZER_ENGINES = {"calico": "calico", "cilium": "cilium", "azure": "azure", "none": "none"}
@@ -248,12 +248,11 @@ def plan_probes(lab: LiveLab, *, protocols: Sequence[str] = ("TCP", "UDP")) -> l
     return probes
 
 
-def analyzer_expectations(lab: LiveLab, probes: Sequence[Probe], engine: str) -> list[Any]:
+def analyzer_expectations(lab: LiveLab, probes: Sequence[Probe], engine: str) -> list[Expectation]:
     """The analyzer's verdict for each probe, with the sentence that explains it."""
     from provisioning.analysis.analyzer import analyze
     from provisioning.analysis.model import ClusterModel
     from provisioning.analysis.model import Probe as AnalyzerProbe
-    from provisioning.validation.validate import Expectation
 
     model = ClusterModel.from_dict(lab.cluster_dict(), source="live cluster")
     wanted = [AnalyzerProbe(p.source.key, p.destination.key, p.port, p.protocol) for p in probes]
@@ -283,7 +282,7 @@ def plan_dns_probes(lab: LiveLab) -> list[Probe]:
     return [dns_probe(p.ref()) for p in lab.pods if p.is_source]
 
 
-def dns_expectations(lab: LiveLab, probes: Sequence[Probe], engine: str) -> list[Any]:
+def dns_expectations(lab: LiveLab, probes: Sequence[Probe], engine: str) -> list[Expectation]:
     """Whether each client should resolve names: may it reach a cluster DNS pod on UDP/53?
 
     The analyzer answers for the client -> DNS pod connection on UDP/53 (the resolver's first
@@ -316,10 +315,8 @@ def dns_expectations(lab: LiveLab, probes: Sequence[Probe], engine: str) -> list
     ]
 
 
-def dns_expectation(results: Sequence[Any]) -> Any:
+def dns_expectation(results: Sequence[Any]) -> Expectation:
     """From the analyzer's UDP/53 and TCP/53 results for one client (per DNS pod, UDP first)."""
-    from provisioning.validation.validate import Expectation
-
     udp, tcp = results[0::2], results[1::2]
     chosen = next((r for r in udp if r.allowed), udp[0])
     sentence = dns_sentence(chosen)

@@ -110,6 +110,8 @@ class KubectlExecutor:
     exec_margin: float = 30.0  # extra seconds an exec may take beyond the probe timeout
     kubectl: str = "kubectl"
     agnhost: str = AGNHOST  # the binary's path inside the pod's image
+    # The kubeconfig context to use (kubectl's global --context flag); None: its current-context.
+    context: str | None = None
 
     def __post_init__(self) -> None:
         # A mistyped mode would otherwise run per-source silently.
@@ -136,8 +138,10 @@ class KubectlExecutor:
 
     def exec_argv(self, probe: Probe, command: Sequence[str]) -> list[str]:
         src = probe.source
-        argv = [self.kubectl, "--kubeconfig", str(self.kubeconfig), "exec", "-n", src.namespace]
-        argv.append(src.name)
+        argv = [self.kubectl, "--kubeconfig", str(self.kubeconfig)]
+        if self.context:
+            argv += ["--context", self.context]
+        argv += ["exec", "-n", src.namespace, src.name]
         if src.container:
             argv += ["-c", src.container]
         return [*argv, "--", *command]

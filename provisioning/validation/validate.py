@@ -18,13 +18,19 @@ Kubernetes seam, asks the analyzer what to expect, probes with ``kubectl exec`` 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provisioning.errors import UsageError
+
+# Expectation and LeftOut live in ``model``, shared with ``live`` without an import cycle;
+# ``from provisioning.validation.validate import Expectation, LeftOut`` keeps working.
+from provisioning.validation.model import Expectation, LeftOut
 from provisioning.validation.probe import TIMING_PROBE, Executor, Outcome, Probe, ProbeResult
+from provisioning.workload.demo import physical_ref
 
 if TYPE_CHECKING:
     from provisioning.runner import Runner
@@ -32,35 +38,6 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
-
-
-@dataclass(frozen=True)
-class Expectation:
-    """What the analyzer says about one probe, in the words a report needs."""
-
-    allowed: bool
-    explanation: str = ""  # one readable sentence: why allowed or denied
-
-    @property
-    def verdict(self) -> str:
-        return "allow" if self.allowed else "deny"
-
-    @property
-    def dns_verdict(self) -> str:
-        """The verdict in the words of a DNS check."""
-        return "resolve" if self.allowed else "fail"
-
-
-@dataclass(frozen=True)
-class LeftOut:
-    """A lab pod that was left out of the probe plan, and why; validation fails while one is."""
-
-    pod: str  # namespace/name
-    reason: str  # e.g. "phase Pending, no IP yet"
-
-    @property
-    def message(self) -> str:
-        return f"{self.pod} was not probed: {self.reason}"
 
 
 NOTHING_PROBED = "no probe was made, so nothing was validated"
@@ -119,7 +96,11 @@ class ProbeCheck:
 
 @dataclass(frozen=True)
 class StatedExpectation:
-    """A scenario's own claim: ``{from: demo/client, to: demo/server, port: 80, expect: allow}``."""
+    """A scenario's own claim: ``{from: demo/client, to: demo/server, port: 80, expect: allow}``.
+
+    Scenarios name pods logically (``demo/client``); ``physical`` gives the names the live lab
+    has when its namespaces carry a suffix (``demo-mylab/client``).
+    """
 
     source: str
     destination: str
@@ -154,6 +135,17 @@ class StatedExpectation:
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise UsageError(f"bad stated expectation {dict(data)!r} in {where}: {exc}") from exc
+
+    def physical(self, suffix: str) -> StatedExpectation:
+        """The same claim about the pods as the cluster names them (``LabSpec.namespace_suffix``
+        appended to the lab's namespaces); itself when there is no suffix."""
+        if not suffix:
+            return self
+        return dataclasses.replace(
+            self,
+            source=physical_ref(self.source, suffix),
+            destination=physical_ref(self.destination, suffix),
+        )
 
     @property
     def text(self) -> str:
@@ -370,6 +362,7 @@ def validate_planned(
     executor: Executor,
     *,
     stated_expectations: Sequence[Any] = (),
+    namespace_suffix: str = "",
     lab: str = "",
     engine: str = "",
     scenario: str = "",
@@ -392,8 +385,12 @@ def validate_planned(
     given, else with ``planned``: on engine ``none`` the policies still say deny although
     nothing enforces them. ``left_out`` (pods not in the plan) fail the report and explain a
     stated expectation without a probe, as ``not_sources`` (pods without agnhost) do.
+
+    Stated expectations name pods logically (``demo/client``) while probes carry the live names;
+    ``namespace_suffix`` (``LabSpec.namespace_suffix``) maps the former onto the latter, and the
+    report shows the live names.
     """
-    stated = [StatedExpectation.coerce(s) for s in stated_expectations]
+    stated = [StatedExpectation.coerce(s).physical(namespace_suffix) for s in stated_expectations]
     checks, elapsed, rounds = validate(
         planned,
         executor,
@@ -465,6 +462,11 @@ def run_validation(
     (``live.dns_expectations``). When any policy has the Egress type, each source pod also
     checks that it can resolve the cluster's names. Raises ``OperationError`` when there is no
     lab; a lab pod that cannot be probed (or nothing to probe at all) is a failing report.
+
+    The live lab is found by the tool's labels, so probes carry the namespaces' real names;
+    ``stated_expectations`` (written ``demo/client``) are mapped onto them with
+    ``spec.namespace_suffix``. The default executor runs kubectl with ``spec.kubeconfig`` and
+    ``spec.kube_context``.
     """
     from provisioning.validation import live
     from provisioning.validation.probe_kubectl import KubectlExecutor
@@ -483,8 +485,9 @@ def run_validation(
     planned += [PlannedProbe(p, e) for p, e in zip(dns_probes, dns_expected, strict=True)]
     return validate_planned(
         planned,
-        executor or KubectlExecutor(runner, spec.kubeconfig),
+        executor or KubectlExecutor(runner, spec.kubeconfig, context=spec.kube_context),
         stated_expectations=stated_expectations,
+        namespace_suffix=spec.namespace_suffix,
         lab=spec.name,
         engine=spec.engine,
         scenario=spec.scenario,

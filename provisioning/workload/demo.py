@@ -14,6 +14,12 @@ made richer so every classic recipe has something to show:
 
 The pod table below is the single source of truth: manifests, the template variables of the
 policies (``provisioning.workload.policies``) and the scenario expectations are all derived from it.
+
+Names in the table are logical (``demo``, ``other``). On a cluster the lab shares with other
+workloads each namespace gets a suffix (``LabSpec.namespace_suffix``, e.g. ``demo-mylab``) so it
+can never collide with the user's own; ``physical_namespace`` and ``physical_ref`` give the real
+names, and only the functions that build objects for the cluster (``demo_manifests``,
+``readiness_targets``) take the suffix. With the default empty suffix both names are the same.
 """
 
 from __future__ import annotations
@@ -99,6 +105,26 @@ OTHER_CLIENT = PodSpec(OTHER_NAMESPACE, "client", "client", "client")
 PODS = (SERVER, CLIENT, INTRUDER, OTHER_CLIENT)
 
 
+def physical_namespace(logical: str, suffix: str = "") -> str:
+    """The real name of lab namespace ``logical`` (``demo`` -> ``demo-mylab``); the same rule as
+    ``LabSpec.namespace``. A namespace the lab does not own (``kube-system``) is left as it is."""
+    return f"{logical}{suffix}" if logical in NAMESPACES else logical
+
+
+def physical_namespaces(suffix: str = "") -> tuple[str, ...]:
+    """The lab's namespaces as the cluster names them, in ``NAMESPACES`` order."""
+    return tuple(physical_namespace(ns, suffix) for ns in NAMESPACES)
+
+
+def physical_ref(ref: str, suffix: str = "") -> str:
+    """``demo/client`` -> ``demo-mylab/client``: a pod ref written logically, as the cluster
+    names it. Refs outside the lab's namespaces, or without a namespace, are left as they are."""
+    namespace, sep, name = ref.partition("/")
+    if not sep:
+        return ref
+    return f"{physical_namespace(namespace, suffix)}/{name}"
+
+
 def pods() -> tuple[PodSpec, ...]:
     """Every demo pod, servers first."""
     return PODS
@@ -119,34 +145,48 @@ def find_pod(ref: str) -> PodSpec | None:
     return next((p for p in PODS if p.ref == ref), None)
 
 
-def readiness_targets() -> tuple[ReadinessTarget, ...]:
-    """What to wait for after apply, in the order worth reporting (the server first)."""
-    return tuple(ReadinessTarget("Pod", p.namespace, p.name) for p in PODS)
+def readiness_targets(suffix: str = "") -> tuple[ReadinessTarget, ...]:
+    """What to wait for after apply, in the order worth reporting (the server first), in the
+    namespaces as the cluster names them (``suffix``: ``LabSpec.namespace_suffix``)."""
+    return tuple(
+        ReadinessTarget("Pod", physical_namespace(p.namespace, suffix), p.name) for p in PODS
+    )
 
 
-def demo_manifests(lab: str) -> list[dict[str, Any]]:
-    """Namespaces, then the server's Service, then the pods: the order they can be applied in."""
-    objects: list[dict[str, Any]] = [_namespace(ns, lab) for ns in NAMESPACES]
-    objects += [_service(p, lab) for p in servers()]
-    objects += [_pod(p, lab) for p in PODS]
+def demo_manifests(lab: str, suffix: str = "") -> list[dict[str, Any]]:
+    """Namespaces, then the server's Service, then the pods: the order they can be applied in.
+
+    Every object goes into the physical namespaces (``demo`` + ``suffix``); each Namespace's
+    ``netpol-lab.io/role`` label keeps the logical name.
+    """
+    objects: list[dict[str, Any]] = [_namespace(ns, lab, suffix) for ns in NAMESPACES]
+    objects += [_service(p, lab, suffix) for p in servers()]
+    objects += [_pod(p, lab, suffix) for p in PODS]
     return objects
 
 
-def _namespace(name: str, lab: str) -> dict[str, Any]:
+def _namespace(logical: str, lab: str, suffix: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": name, "labels": {**lab_labels(lab), LABEL_ROLE: name}},
+        "metadata": {
+            "name": physical_namespace(logical, suffix),
+            "labels": {**lab_labels(lab), LABEL_ROLE: logical},
+        },
     }
 
 
-def _service(pod: PodSpec, lab: str) -> dict[str, Any]:
+def _service(pod: PodSpec, lab: str, suffix: str) -> dict[str, Any]:
     # A ClusterIP Service lets attendees probe by DNS name (`server.demo`), which is what makes
     # the "egress deny also blocks DNS" lesson visible; policies still see pod IPs after DNAT.
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": pod.name, "namespace": pod.namespace, "labels": lab_labels(lab)},
+        "metadata": {
+            "name": pod.name,
+            "namespace": physical_namespace(pod.namespace, suffix),
+            "labels": lab_labels(lab),
+        },
         "spec": {
             "selector": pod.labels,
             "ports": [
@@ -157,7 +197,7 @@ def _service(pod: PodSpec, lab: str) -> dict[str, Any]:
     }
 
 
-def _pod(pod: PodSpec, lab: str) -> dict[str, Any]:
+def _pod(pod: PodSpec, lab: str, suffix: str) -> dict[str, Any]:
     if pod.role == "server":
         containers = [_server_container(p) for p in pod.ports]
     else:
@@ -168,7 +208,7 @@ def _pod(pod: PodSpec, lab: str) -> dict[str, Any]:
         "kind": "Pod",
         "metadata": {
             "name": pod.name,
-            "namespace": pod.namespace,
+            "namespace": physical_namespace(pod.namespace, suffix),
             "labels": {**lab_labels(lab), **pod.labels},
         },
         "spec": {

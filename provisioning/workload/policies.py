@@ -9,6 +9,12 @@ namespace the lab does not own or a NetworkPolicy the API server would reject na
 template and the problem. The caller gets one ``UsageError`` (exit 2) and applies nothing.
 
 Use ``prepare_scenario`` (render, then validate) before an apply or a plan.
+
+Scenarios and templates speak of the lab's namespaces logically (``demo``, ``other``); a lab on
+a shared cluster puts them under physical names (``demo-mylab``: ``LabSpec.namespace_suffix``).
+Rendering with ``suffix`` gives the templates the physical names (``namespace``,
+``namespaces.demo``, and a scenario's ``vars: {namespace: other}``), and validation accepts only
+the physical names: a template that hard-codes ``demo`` is refused on such a lab.
 """
 
 from __future__ import annotations
@@ -38,7 +44,9 @@ __all__ = [
     "RenderedScenario",
     "Scenario",
     "load_scenario",
+    "physical_vars",
     "prepare_scenario",
+    "render_policies",
     "render_scenario",
     "scenario_names",
     "template_context",
@@ -60,6 +68,9 @@ CLUSTER_DNS = {"namespace": CLUSTER_DNS_NAMESPACE, "selector": CLUSTER_DNS_LABEL
 
 _NOTHING_APPLIED = "fix the template; nothing was applied"
 
+# Set by the API server on every namespace to its real (physical) name.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
 
 @dataclass(frozen=True)
 class RenderedScenario:
@@ -69,19 +80,31 @@ class RenderedScenario:
     lab: str
     objects: tuple[dict[str, Any], ...]
     templates: tuple[str, ...]
+    suffix: str = ""  # appended to the lab's namespace names (LabSpec.namespace_suffix)
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """The lab's namespaces as the cluster names them: the only ones objects may be in."""
+        return workload.physical_namespaces(self.suffix)
 
     def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """``(template file, object)`` pairs, for messages and plans."""
         return zip(self.templates, self.objects, strict=True)
 
 
-def template_context(lab: str) -> dict[str, Any]:
-    """The variables every template sees; a scenario's ``vars`` override them per template."""
+def template_context(lab: str, suffix: str = "") -> dict[str, Any]:
+    """The variables every template sees; a scenario's ``vars`` override them per template.
+
+    ``namespace`` and ``namespaces.demo``/``.other`` are physical names (``suffix`` appended).
+    """
     return {
         "lab": lab,
         "labels": lab_labels(lab),
-        "namespace": workload.DEMO_NAMESPACE,
-        "namespaces": {"demo": workload.DEMO_NAMESPACE, "other": workload.OTHER_NAMESPACE},
+        "namespace": workload.physical_namespace(workload.DEMO_NAMESPACE, suffix),
+        "namespaces": {
+            "demo": workload.physical_namespace(workload.DEMO_NAMESPACE, suffix),
+            "other": workload.physical_namespace(workload.OTHER_NAMESPACE, suffix),
+        },
         "selectors": {
             "server": workload.SERVER.labels,
             "client": workload.CLIENT.labels,
@@ -96,22 +119,24 @@ def template_context(lab: str) -> dict[str, Any]:
     }
 
 
-def render_scenario(name: str, lab: str, root: Path | None = None) -> RenderedScenario:
+def render_scenario(
+    name: str, lab: str, root: Path | None = None, *, suffix: str = ""
+) -> RenderedScenario:
     """Render every template of scenario ``name`` for ``lab``; raises UsageError naming the file."""
-    return render_policies(load_scenario(name, root), lab)
+    return render_policies(load_scenario(name, root), lab, suffix=suffix)
 
 
-def render_policies(scenario: Scenario, lab: str) -> RenderedScenario:
+def render_policies(scenario: Scenario, lab: str, *, suffix: str = "") -> RenderedScenario:
     """Render every template ``scenario`` lists for ``lab`` (a loaded scenario, possibly with
-    templates added, as an exercise's baseline adds them)."""
+    templates added, as an exercise's baseline adds them), into the physical namespaces."""
     env = _environment(scenario.root)
     objects: list[dict[str, Any]] = []
     templates: list[str] = []
     for ref in scenario.policies:
-        for obj in _render(env, scenario, ref, lab):
+        for obj in _render(env, scenario, ref, lab, suffix):
             objects.append(obj)
             templates.append(ref.filename)
-    return RenderedScenario(scenario, lab, tuple(objects), tuple(templates))
+    return RenderedScenario(scenario, lab, tuple(objects), tuple(templates), suffix)
 
 
 def validate_rendered(rendered: RenderedScenario) -> None:
@@ -125,7 +150,7 @@ def validate_rendered(rendered: RenderedScenario) -> None:
     root = rendered.scenario.root
     for template, obj in rendered.items():
         where = f"template {display_path(root / template)}"
-        problem = _check_object(obj, expected_labels)
+        problem = _check_object(obj, expected_labels, rendered.namespaces, rendered.suffix)
         if problem is None and (errors := validate_networkpolicy(obj)):
             problem = f"{_describe(obj)} would be rejected by the API server: {errors[0]}"
             if len(errors) > 1:
@@ -147,9 +172,12 @@ def validate_rendered(rendered: RenderedScenario) -> None:
         )
 
 
-def prepare_scenario(name: str, lab: str, root: Path | None = None) -> RenderedScenario:
-    """Render and validate: what an apply or a plan should call."""
-    rendered = render_scenario(name, lab, root)
+def prepare_scenario(
+    name: str, lab: str, root: Path | None = None, *, suffix: str = ""
+) -> RenderedScenario:
+    """Render and validate: what an apply or a plan should call (``suffix``:
+    ``LabSpec.namespace_suffix``)."""
+    rendered = render_scenario(name, lab, root, suffix=suffix)
     validate_rendered(rendered)
     return rendered
 
@@ -169,8 +197,18 @@ def _environment(root: Path) -> jinja2.Environment:
     return env
 
 
+def physical_vars(variables: Mapping[str, Any], suffix: str = "") -> dict[str, Any]:
+    """A scenario's ``vars`` with a logical ``namespace`` (``other``) made physical
+    (``other-mylab``); every other variable, and a namespace the lab does not own, unchanged."""
+    out = dict(variables)
+    namespace = out.get("namespace")
+    if isinstance(namespace, str):
+        out["namespace"] = workload.physical_namespace(namespace, suffix)
+    return out
+
+
 def _render(
-    env: jinja2.Environment, scenario: Scenario, ref: PolicyRef, lab: str
+    env: jinja2.Environment, scenario: Scenario, ref: PolicyRef, lab: str, suffix: str = ""
 ) -> list[dict[str, Any]]:
     import jinja2
     import jinja2.meta
@@ -181,7 +219,7 @@ def _render(
         source = path.read_text(encoding="utf-8")
         used = jinja2.meta.find_undeclared_variables(env.parse(source, ref.filename, str(path)))
         template = env.get_template(ref.filename)
-        text = template.render({**template_context(lab), **ref.vars})
+        text = template.render({**template_context(lab, suffix), **physical_vars(ref.vars, suffix)})
     except jinja2.TemplateSyntaxError as exc:
         raise UsageError(
             f"template {where} line {exc.lineno}: syntax error: {exc.message}",
@@ -235,8 +273,18 @@ def _parse(text: str, where: str, template: str) -> list[dict[str, Any]]:
     return documents
 
 
-def _check_object(obj: Mapping[str, Any], expected_labels: Mapping[str, str]) -> str | None:
-    """The first lab-level problem with ``obj`` (the schema is validate_networkpolicy's job)."""
+def _check_object(
+    obj: Mapping[str, Any],
+    expected_labels: Mapping[str, str],
+    namespaces: tuple[str, ...] = workload.NAMESPACES,
+    suffix: str = "",
+) -> str | None:
+    """The first lab-level problem with ``obj`` (the schema is validate_networkpolicy's job).
+
+    ``namespaces`` are the lab's namespaces as the cluster names them (physical); with a
+    ``suffix``, a namespaceSelector on ``kubernetes.io/metadata.name`` naming a logical one
+    (``demo`` instead of ``demo-mylab``) would select nothing, and is refused.
+    """
     kind = (obj.get("apiVersion"), obj.get("kind"))
     if kind not in ALLOWED_KINDS:
         allowed = ", ".join(f"{v}/{k}" for v, k in ALLOWED_KINDS)
@@ -245,11 +293,11 @@ def _check_object(obj: Mapping[str, Any], expected_labels: Mapping[str, str]) ->
     if not isinstance(metadata, Mapping) or not isinstance(metadata.get("name"), str):
         return "metadata.name is missing"
     namespace = metadata.get("namespace")
-    if namespace not in workload.NAMESPACES:
+    if namespace not in namespaces:
         # Only the lab's namespaces are removed by `down`; anything elsewhere would be left over.
         return (
             f"metadata.namespace is {namespace!r}; it must be one of the lab's namespaces: "
-            f"{', '.join(workload.NAMESPACES)}"
+            f"{', '.join(namespaces)} (render `namespace` or `namespaces.NAME`)"
         )
     labels = metadata.get("labels")
     labels = labels if isinstance(labels, Mapping) else {}
@@ -260,7 +308,35 @@ def _check_object(obj: Mapping[str, Any], expected_labels: Mapping[str, str]) ->
             f"{_describe(obj)} lacks the lab labels {wanted} (render `labels` into "
             "metadata.labels) so `down` could not find it"
         )
+    if suffix:
+        for name in _metadata_names_selected(obj.get("spec")):
+            if name in workload.NAMESPACES:
+                return (
+                    f"{_describe(obj)} selects namespace {name!r} by {NAMESPACE_NAME_LABEL}, "
+                    f"but in this lab it is named {workload.physical_namespace(name, suffix)!r}: "
+                    f"render `namespaces.{name}` instead of writing the name"
+                )
     return None
+
+
+def _metadata_names_selected(spec: Any) -> Iterator[str]:
+    """Every namespace name a namespaceSelector of ``spec`` matches by name, at any depth."""
+    if isinstance(spec, Mapping):
+        for key, value in spec.items():
+            if key == "namespaceSelector" and isinstance(value, Mapping):
+                labels = value.get("matchLabels")
+                if isinstance(labels, Mapping) and isinstance(
+                    labels.get(NAMESPACE_NAME_LABEL), str
+                ):
+                    yield labels[NAMESPACE_NAME_LABEL]
+                for expr in value.get("matchExpressions") or ():
+                    if isinstance(expr, Mapping) and expr.get("key") == NAMESPACE_NAME_LABEL:
+                        yield from (v for v in expr.get("values") or () if isinstance(v, str))
+            else:
+                yield from _metadata_names_selected(value)
+    elif isinstance(spec, list):
+        for item in spec:
+            yield from _metadata_names_selected(item)
 
 
 def _describe(obj: Mapping[str, Any]) -> str:

@@ -158,7 +158,8 @@ def lab_flag_names() -> list[str]:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == "LAB_FLAGS" for t in node.targets
         ):
-            return list(ast.literal_eval(node.value))
+            assert isinstance(node.value, ast.Dict)
+            return [ast.literal_eval(key) for key in node.value.keys if key is not None]
     raise LookupError("tasks.py has no LAB_FLAGS")
 
 

@@ -4,6 +4,9 @@ The pods get loopback IPs inside a network namespace of our own; the server's po
 listeners there; the "dataplane" is a handful of iptables DROP rules written by hand from what
 the demo policy means (not from the analyzer, so the comparison is not circular). ``missing``
 leaves rules out, to show what validation reports when enforcement is incomplete.
+
+``spec.namespace_suffix`` puts the lab under physical namespace names (``demo-mylab``), as on a
+cluster the lab shares; ``pod_ips`` gives the IP table under those names.
 """
 
 from __future__ import annotations
@@ -47,9 +50,16 @@ DEMO_DROPS = [
 ]
 
 
+def pod_ips(suffix: str = "") -> dict[str, str]:
+    """``POD_IPS`` keyed by the pods' physical refs (``demo-mylab/server``)."""
+    return {workload.physical_ref(ref, suffix): ip for ref, ip in POD_IPS.items()}
+
+
 def fake_demo_kube(spec: LabSpec, *, policies: bool = True) -> FakeKube:
+    suffix = spec.namespace_suffix
+    ips = pod_ips(suffix)
     kube = FakeKube()
-    for obj in workload.demo_manifests(spec.name):
+    for obj in workload.demo_manifests(spec.name, suffix=suffix):
         kube.seed(obj)
         if obj["kind"] == "Pod":
             key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
@@ -58,11 +68,15 @@ def fake_demo_kube(spec: LabSpec, *, policies: bool = True) -> FakeKube:
                 "Pod",
                 obj["metadata"]["name"],
                 obj["metadata"]["namespace"],
-                {"phase": "Running", "podIP": POD_IPS[key]},
+                {"phase": "Running", "podIP": ips[key]},
             )
     if policies:
         policy = dict(DEMO_POLICY)
-        policy["metadata"] = {**DEMO_POLICY["metadata"], "labels": lab_labels(spec.name)}
+        policy["metadata"] = {
+            **DEMO_POLICY["metadata"],
+            "namespace": spec.namespace(DEMO_POLICY["metadata"]["namespace"]),
+            "labels": lab_labels(spec.name),
+        }
         kube.seed(policy)
     return kube
 

@@ -44,6 +44,30 @@ def test_single_probe_command_is_the_documented_agnhost_call() -> None:
     ]  # fmt: skip
 
 
+def test_a_context_goes_right_after_the_kubeconfig_in_every_command() -> None:
+    # kubectl's global flags (genericclioptions: --kubeconfig, --context) precede the verb.
+    p = probe("demo-mylab/client", "demo-mylab/server", 80, dst_ip="10.244.1.7")
+    executor = KubectlExecutor(
+        ReplayRunner(lambda a: Result(tuple(a), 0, "")), KUBECONFIG, context="team-ctx"
+    )
+    head = ["kubectl", "--kubeconfig", "/state/lab/kubeconfig", "--context", "team-ctx", "exec",
+            "-n", "demo-mylab", "client", "-c", "agnhost", "--"]  # fmt: skip
+    assert executor.connect_argv(p, 2.0)[: len(head)] == head
+    assert executor.batch_argv([p], 2.0)[: len(head)] == head
+    plain = KubectlExecutor(ReplayRunner(lambda a: Result(tuple(a), 0, "")), KUBECONFIG)
+    assert "--context" not in plain.connect_argv(p, 2.0)
+    assert "--context" not in plain.batch_argv([p], 2.0)
+
+
+def test_the_context_reaches_kubectl_in_both_modes() -> None:
+    runner = ReplayRunner(lambda a: Result(tuple(a), 0, ""))
+    probes = [probe("demo/client", "demo/server", port) for port in (80, 8080)]
+    for mode in ("per-source", "pool"):
+        KubectlExecutor(runner, KUBECONFIG, mode=mode, context="ctx-a").run(probes, 1.0)
+    assert len(runner.calls) == 3
+    assert all(a[3:5] == ["--context", "ctx-a"] for a in runner.calls)
+
+
 def test_durations_and_ipv6_addresses_are_in_go_syntax() -> None:
     assert go_duration(2) == "2s"
     assert go_duration(1.5) == "1500ms"

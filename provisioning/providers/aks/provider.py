@@ -1,9 +1,11 @@
-"""AKS labs, observed and planned: the provider the shared pipeline sees, and ``plan``.
+"""The AKS provider: the lab's cluster in Azure, behind the shared pipeline's ``Provider``.
 
-Azure specifics (bodies, transitions, the ARM gateway, teardown) live beside it in
-``provisioning.providers.aks``; this module turns them into the lab's plan: the cluster step with
-its exact ARM requests, then the same workload and policy steps as on kind.
-``provisioning.providers.aks.lab`` runs ``up``, ``status`` and ``down`` from it.
+Azure specifics live beside this module in ``provisioning.providers.aks``: request bodies
+(``body``), engine transitions and AKS's rules (``transitions``, ``retirements``), the ARM
+gateway over the Azure SDK (``gateway``), tags and teardown. This module turns them into the
+provider protocol: observe the cluster through ARM, plan its one step with the exact ARM
+requests, run it with progress, fetch the user kubeconfig into the lab's own file (0600), wait
+for the nodes, and remove only what carries the lab's tags.
 
 Seams: ``gateway_factory(subscription) -> AksGateway`` (tests: the fake ARM transport) and
 ``kube_factory(kubeconfig path) -> KubeApi`` (tests: ``FakeKube``). Nothing here imports the Azure
@@ -14,36 +16,42 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+import shutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioning.errors import LabError, OperationError, UsageError
+from provisioning.lab.engine import EngineSettings
 from provisioning.lab.observe import ObservedLab, safe_observe_objects
-from provisioning.lab.plan import (
-    CHANGE,
-    REMOVE,
-    SAME,
-    VALIDATE_STEP,
-    PlanStep,
-    changes_of,
-    object_steps,
-    step_lines,
-    summary_line,
-)
+from provisioning.lab.plan import CHANGE, REMOVE, SAME, PlanStep
 from provisioning.lab.plan import CREATE as PLUS
+from provisioning.lab.provider import Action, ClusterPlan
+from provisioning.lab.state import forget, write_lab_file
+from provisioning.providers import REGISTRY
 from provisioning.providers.aks.gateway import SUBSCRIPTION_ENV, SUBSCRIPTION_KEY
 from provisioning.providers.aks.plan import AksPlan, plan_cluster
 from provisioning.providers.aks.tags import TAG_MANAGED_BY
-from provisioning.providers.aks.transitions import CREATE, NOOP, REIMAGE_WARNING, REPAIR, UPDATE
-from provisioning.providers.kind.engines import EngineSettings
+from provisioning.providers.aks.transitions import (
+    CREATE,
+    NOOP,
+    REIMAGE_WARNING,
+    REPAIR,
+    UPDATE,
+    stopped_reason,
+)
 from provisioning.spec import TOOL, LabSpec
 
 if TYPE_CHECKING:
+    from provisioning.doctor import Finding
+    from provisioning.lab.pipeline import Context
+    from provisioning.lab.readiness import Check
+    from provisioning.lab.teardown import DownResult
+    from provisioning.progress import Progress, StepHandle
     from provisioning.providers.aks.gateway import AksGateway
     from provisioning.providers.aks.observed import ObservedCluster
-    from provisioning.runner import Result
+    from provisioning.runner import Runner
 
 GatewayFactory = Callable[[str], "AksGateway"]
 KubeFactory = Callable[[Path], Any]
@@ -95,43 +103,83 @@ def aks_engine(spec: LabSpec) -> EngineSettings:
     )
 
 
-class NoCommands:
-    """The ``Runner`` for an AKS context: the lab runs no local programs, so any use is a bug."""
+@dataclass(frozen=True)
+class AksObservation:
+    """What ``observe`` saw in Azure, handed back to ``plan_cluster`` by the pipeline."""
 
-    def run(self, argv: Sequence[str], **_: Any) -> Result:
-        raise OperationError(f"the AKS lab runs no local commands (asked for {list(argv)})")
-
-    def which(self, program: str) -> str | None:
-        return None
+    subscription: str | None
+    cluster: ObservedCluster | None
 
 
-# --- the provider ----------------------------------------------------------------------------
+CLUSTER_ACTIONS = frozenset({"create-cluster", "update-cluster", "repair-cluster", "keep-cluster"})
 
 
 @dataclass
 class AksProvider:
-    """``LabProvider`` for AKS: the cluster through the gateway, the lab's objects through kube."""
+    """``Provider`` for AKS: the cluster through the ARM gateway, the lab through its kube."""
 
-    gateway: AksGateway | None  # None: no subscription configured, nothing can be observed
+    gateway_factory: GatewayFactory = default_gateway_factory
     kube_factory: KubeFactory = default_kube_factory
-    name: str = "aks"
+    runner: Runner | None = None  # only for doctor's kubectl check
+    poll_interval: float = 5.0
+    info = REGISTRY["aks"]
+    _gateways: dict[str, AksGateway] = field(default_factory=dict, repr=False)
+    _planned: AksPlan | None = field(default=None, repr=False)
+
+    def gateway(self, subscription: str) -> AksGateway:
+        if subscription not in self._gateways:
+            self._gateways[subscription] = self.gateway_factory(subscription)
+        return self._gateways[subscription]
+
+    def _gateway_for(self, spec: LabSpec) -> AksGateway:
+        subscription = configured_subscription(spec)
+        if subscription is None:
+            from provisioning.providers.aks.gateway import missing_subscription
+
+            raise missing_subscription()
+        return self.gateway(subscription)
 
     def cluster(self, spec: LabSpec) -> ObservedCluster | None:
-        if self.gateway is None:
-            raise no_subscription_error()
-        return self.gateway.observe(spec.aks.group_for(spec.name), spec.name)
+        return self._gateway_for(spec).observe(spec.aks.group_for(spec.name), spec.name)
+
+    # --- observe and plan -------------------------------------------------------------------
+
+    def preflight(self, spec: LabSpec) -> None:
+        """A subscription must be configured (the profile or AZURE_SUBSCRIPTION_ID)."""
+        self._gateway_for(spec)
+
+    def engine(self, spec: LabSpec) -> EngineSettings:
+        return aks_engine(spec)
 
     def observe(self, spec: LabSpec) -> ObservedLab:
-        try:
-            cluster = self.cluster(spec)
-        except LabError as exc:
-            return ObservedLab.unobserved(f"could not observe: {exc}")
-        return self.lab_state(spec, cluster)
+        subscription = configured_subscription(spec)
+        if subscription is None:
+            # No subscription: say so at once rather than let DefaultAzureCredential probe.
+            from provisioning.providers.aks.gateway import missing_subscription
 
-    def lab_state(self, spec: LabSpec, cluster: ObservedCluster | None) -> ObservedLab:
+            return ObservedLab.unobserved(
+                f"Azure not consulted: {missing_subscription().message}", usage=True
+            )
+        try:
+            cluster = self.gateway(subscription).observe(spec.aks.group_for(spec.name), spec.name)
+        except LabError as exc:
+            # Bad credentials or no network: plan still shows the requests, marked unobserved.
+            return ObservedLab(
+                observed=False,
+                reason=f"Azure not consulted ({exc})",
+                usage=isinstance(exc, UsageError),
+                hint="check the subscription and `az login`, then re-run",
+                details=AksObservation(subscription, None),
+            )
+        return self.lab_state(spec, cluster, subscription)
+
+    def lab_state(
+        self, spec: LabSpec, cluster: ObservedCluster | None, subscription: str | None = None
+    ) -> ObservedLab:
         """The shared ``ObservedLab`` for an observed cluster (None: it does not exist)."""
+        details = AksObservation(subscription or configured_subscription(spec), cluster)
         if cluster is None:
-            return ObservedLab(observed=True, cluster_exists=False)
+            return ObservedLab(observed=True, cluster_exists=False, details=details)
         owned = cluster.owned_by(spec.name)
         base: dict[str, Any] = {
             "observed": True,
@@ -142,6 +190,7 @@ class AksProvider:
             "engine_installed": True,
             "engine_ready": cluster.provisioning_state.lower() == "succeeded",
             "engine_detail": f"managed by AKS, provisioningState {cluster.provisioning_state}",
+            "details": details,
         }
         if not owned:
             return ObservedLab(**base)
@@ -161,255 +210,177 @@ class AksProvider:
             scenario=state.scenario if state else None,
         )
 
+    def plan_cluster(
+        self, spec: LabSpec, observed: ObservedLab, engine: EngineSettings
+    ) -> ClusterPlan:
+        seen: AksObservation | None = observed.details
+        subscription = seen.subscription if seen else None
+        if not observed.observed:
+            cluster = plan_cluster(
+                spec,
+                None,
+                kubernetes_version=spec.aks.kubernetes_version,
+                subscription=subscription,
+                observed=False,
+            )
+        else:
+            assert seen is not None and subscription is not None
+            gateway = self.gateway(subscription)
+            current = seen.cluster
+            version = spec.aks.kubernetes_version
+            group_exists: bool | None = None
+            if current is None:
+                group_exists = gateway.group_exists(spec.aks.group_for(spec.name))
+                version = version or gateway.default_kubernetes_version(spec.aks.location)
+            cluster = plan_cluster(
+                spec,
+                current,
+                kubernetes_version=version,
+                group_exists=group_exists,
+                subscription=subscription,
+                pods=self._pods_for_npm(spec, current),
+            )
+        self._planned = cluster
+        return cluster_plan(spec, cluster, subscription)
 
-def no_subscription_error() -> UsageError:
-    from provisioning.providers.aks.gateway import missing_subscription
+    def _pods_for_npm(self, spec: LabSpec, current: ObservedCluster | None) -> int | None:
+        """The cluster's pod count when ``up`` would install Azure NPM on it; None when unknown.
 
-    return missing_subscription()
+        Azure NPM is not supported past 20,000 pods (use-network-policies.md), so the count is
+        read only for that change, and only through the lab's kubeconfig (a stopped or
+        unreachable cluster gives None: the node count still decides).
+        """
+        if current is None or spec.engine != "azure" or current.engine == "azure":
+            return None
+        if current.stopped or not spec.kubeconfig.exists():
+            return None
+        try:
+            return len(self.kube_factory(spec.kubeconfig).list("v1", "Pod"))
+        except LabError:
+            return None
+
+    # --- execute ----------------------------------------------------------------------------
+
+    def actions(self) -> Mapping[str, Action]:
+        return {
+            "create-cluster": apply_cluster_step,
+            "update-cluster": apply_cluster_step,
+            "repair-cluster": apply_cluster_step,
+        }
+
+    def connect(self, ctx: Context) -> None:
+        """Fetch the user kubeconfig into the lab's file, then wait for the engine and nodes."""
+        from provisioning.lab.pipeline import record
+
+        spec = ctx.spec
+        group = spec.aks.group_for(spec.name)
+        cluster = self.cluster(spec)
+        if cluster is None:
+            raise OperationError(f"AKS cluster {spec.name!r} in {group!r} is gone")
+        if cluster.entra_id:
+            require_kubelogin(group, spec.name, "uses Microsoft Entra ID")
+        with ctx.progress.step(f"Fetch the user kubeconfig of {spec.name}") as h:
+            kubeconfig = self._gateway_for(spec).user_kubeconfig(group, spec.name)
+            login = kubelogin_mode(kubeconfig)
+            if login is not None:
+                require_kubelogin(group, spec.name, "gave an Entra ID kubeconfig")
+            write_lab_file(spec, "kubeconfig", kubeconfig)
+            ctx.reset_kube()
+            h.note(
+                f"kubeconfig: {spec.kubeconfig} (mode 0600; your current kubectl context is "
+                "unchanged)"
+            )
+            if login == "devicecode":
+                h.note(
+                    "it signs in through kubelogin with a device code; to use your az login "
+                    "instead: kubelogin convert-kubeconfig -l azurecli --kubeconfig "
+                    f"{spec.kubeconfig}"
+                )
+        record(ctx, "created")
+        wait_nodes(ctx, expect=sum(p.count for p in cluster.node_pools) or spec.aks.node_count)
+        record(ctx, "ready")
+
+    def kube(self, spec: LabSpec) -> Any:
+        return self.kube_factory(spec.kubeconfig)
+
+    def kubectl_args(self, spec: LabSpec) -> tuple[str, ...]:
+        return ("--kubeconfig", str(spec.kubeconfig))
+
+    # --- status, down, doctor ---------------------------------------------------------------
+
+    def status_details(
+        self, spec: LabSpec, observed: ObservedLab
+    ) -> tuple[dict[str, Any], list[str]]:
+        seen: AksObservation | None = observed.details
+        details = status_details(spec, seen.subscription if seen else None, seen and seen.cluster)
+        return details, status_lines(spec, details, observed)
+
+    def teardown_kube(self, spec: LabSpec) -> tuple[Any | None, str]:
+        from provisioning.providers.aks.teardown import not_owned_error
+
+        group = spec.aks.group_for(spec.name)
+        cluster = self.cluster(spec)
+        if cluster is None:
+            return None, ""
+        if not cluster.owned_by(spec.name):
+            raise not_owned_error(group, spec.name, spec.name)
+        if cluster.stopped:  # its API server is deallocated: nothing to talk to
+            raise UsageError(stopped_reason(cluster))
+        if cluster.entra_id:
+            require_kubelogin(group, spec.name, "uses Microsoft Entra ID")
+        if not spec.kubeconfig.exists():  # e.g. another machine ran up: fetch it the same way
+            write_lab_file(
+                spec, "kubeconfig", self._gateway_for(spec).user_kubeconfig(group, spec.name)
+            )
+        return self.kube(spec), f"AKS cluster {spec.name}"
+
+    def delete_cluster(
+        self,
+        spec: LabSpec,
+        progress: Progress,
+        *,
+        yes: bool,
+        confirm: Callable[[str], bool] | None,
+        no_wait: bool,
+    ) -> DownResult:
+        return delete_lab_cluster(self, spec, progress, yes=yes, confirm=confirm, no_wait=no_wait)
+
+    def doctor(self, spec: LabSpec) -> list[Finding]:
+        from provisioning.doctor import check_kubectl
+        from provisioning.runner import SubprocessRunner
+
+        # AKS picks the cluster's Kubernetes version; the kind pins and skew do not apply.
+        return [check_kubectl(self.runner or SubprocessRunner()), check_azure_env()]
+
+    def preload(self, spec: LabSpec, progress: Progress) -> Any:
+        raise UsageError(
+            "preload caches images for kind nodes; AKS nodes pull the lab's images from their "
+            "registries (nothing to preload for --provider aks)"
+        )
+
+
+def make(
+    spec: LabSpec,
+    *,
+    runner: Runner | None = None,
+    gateway_factory: GatewayFactory | None = None,
+    kube_factory: KubeFactory | None = None,
+    poll_interval: float = 5.0,
+    **_: Any,
+) -> AksProvider:
+    return AksProvider(
+        gateway_factory or default_gateway_factory,
+        kube_factory or default_kube_factory,
+        runner=runner,
+        poll_interval=poll_interval,
+    )
 
 
 # --- plan ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AksLabPlan:
-    """The whole AKS lab plan: the cluster (exact ARM requests) plus workload and policy steps."""
-
-    spec: LabSpec
-    cluster: AksPlan
-    steps: tuple[PlanStep, ...]
-    subscription: str | None
-    observed: ObservedLab
-    workload: tuple[dict[str, Any], ...] = field(repr=False, default=())
-    policies: tuple[dict[str, Any], ...] = field(repr=False, default=())
-    notes: tuple[str, ...] = ()
-    blocked: str | None = None
-
-    @property
-    def warnings(self) -> tuple[str, ...]:
-        extra = aks_engine(self.spec).warnings
-        return (*self.cluster.transition.warnings, *extra)
-
-    @property
-    def needs_confirmation(self) -> bool:
-        return self.blocked is None and self.cluster.transition.needs_confirmation
-
-    @property
-    def changes(self) -> tuple[PlanStep, ...]:
-        return changes_of(self.steps)
-
-    def confirmation_question(self) -> str:
-        t = self.cluster.transition
-        notes = [n for s in t.steps for n in s.notes if "reimage" in n]
-        effect = (
-            REIMAGE_WARNING
-            if t.reimages_node_pools
-            else (notes[0] if notes else "the running cluster changes")
-        )
-        return (
-            f"change AKS cluster {self.spec.name!r} from engine {t.current_engine} to "
-            f"{t.target_engine} in {len(t.steps)} update(s); {effect}"
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        import yaml
-
-        spec = self.spec
-        return {
-            "lab": spec.name,
-            "provider": "aks",
-            "engine": spec.engine,
-            "scenario": spec.scenario,
-            "profile": spec.profile,
-            "kubeconfig": str(spec.kubeconfig),
-            "subscription": self.subscription,
-            "observed": self.observed.as_dict(),
-            "blocked": self.blocked,
-            "needs_confirmation": self.needs_confirmation,
-            "warnings": list(self.warnings),
-            "notes": list(self.notes),
-            "cluster": self.cluster.as_dict(),
-            "steps": [s.as_dict() for s in self.steps],
-            "artifacts": {
-                "demo manifests": yaml.safe_dump_all(self.workload, sort_keys=False),
-                f"policies (scenario {spec.scenario})": (
-                    yaml.safe_dump_all(self.policies, sort_keys=False)
-                    if self.policies
-                    else "(none)"
-                ),
-            },
-        }
-
-    def render_text(self, *, artifacts: bool = True) -> str:
-        spec = self.spec
-        lines = [
-            f"Plan for lab {spec.name} (aks, engine {spec.engine}, scenario {spec.scenario})"
-            + (f" from profile {spec.profile}" if spec.profile else ""),
-        ]
-        lines += [f"  note: {n}" for n in self.notes]
-        lines += [f"  ! warning: {w}" for w in self.warnings]
-        lines.append("")
-        # Four spaces: the cluster's "+" lines up with the right-aligned markers below.
-        lines += [f"    {line}" for line in self.cluster.lines() if not line.startswith("! ")]
-        if self.blocked:
-            lines.append(f"  ✗ cannot proceed: {self.blocked}")
-            return "\n".join(lines) + "\n"
-        # The cluster step is shown by the AKS plan's own lines above (with each update's notes).
-        lines += step_lines(self.steps[1:])
-        if self.needs_confirmation:
-            what = (
-                "reimages every node pool"
-                if self.cluster.transition.reimages_node_pools
-                else "changes the running cluster"
-            )
-            lines += ["", f"  This plan {what}; `up` asks for confirmation (or pass --yes)."]
-        lines += ["", summary_line(self.steps)]
-        if artifacts:
-            for request in self.cluster.requests:
-                lines += ["", f"--- {request.method} {request.path}"]
-                lines += [f"{k}: {v}" for k, v in request.headers.items()]
-                if request.note:
-                    lines.append(f"# {request.note}")
-                lines.append(json.dumps(request.body, indent=2))
-            for name, content in self.as_dict()["artifacts"].items():
-                lines += ["", f"--- {name}", content.rstrip()]
-        return "\n".join(lines) + "\n"
-
-
-def lab_plan(
-    spec: LabSpec,
-    *,
-    gateway_factory: GatewayFactory | None = None,
-    kube_factory: KubeFactory | None = None,
-    validate: bool = True,
-) -> AksLabPlan:
-    """What ``up`` would do. Works without credentials (then the cluster is assumed absent).
-
-    ``validate``: ``up`` ends by probing the lab, so the plan ends with that step.
-    """
-    workload, policies = lab_objects(spec)
-    subscription = configured_subscription(spec)
-    if subscription is None:
-        # No subscription: say so at once rather than let DefaultAzureCredential probe for one.
-        note = (
-            f"Azure not consulted: no subscription set ({SUBSCRIPTION_ENV} or "
-            f"{SUBSCRIPTION_KEY}); planning from nothing"
-        )
-        return _offline_plan(spec, None, note, workload, policies, validate=validate)
-    provider = AksProvider(
-        (gateway_factory or default_gateway_factory)(subscription),
-        kube_factory or default_kube_factory,
-    )
-    try:
-        return observed_plan(spec, provider, subscription, workload, policies, validate=validate)
-    except LabError as exc:
-        # Bad credentials or no network: still show the requests, marked as not observed.
-        note = f"Azure not consulted ({exc}); planning from nothing"
-        return _offline_plan(spec, subscription, note, workload, policies, validate=validate)
-
-
-def lab_objects(spec: LabSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from provisioning.lab.pipeline import desired_objects
-
-    if spec.provider != "aks":
-        raise UsageError(f"lab {spec.name!r} is a {spec.provider} lab; use --provider aks")
-    return desired_objects(spec)  # a broken template fails here, before any Azure call
-
-
-def _offline_plan(
-    spec: LabSpec,
-    subscription: str | None,
-    note: str,
-    workload: list[dict[str, Any]],
-    policies: list[dict[str, Any]],
-    *,
-    validate: bool,
-) -> AksLabPlan:
-    cluster = plan_cluster(
-        spec,
-        None,
-        kubernetes_version=spec.aks.kubernetes_version,
-        subscription=subscription,
-        observed=False,
-    )
-    observed = ObservedLab.unobserved(note)
-    return _assemble(
-        spec, cluster, observed, subscription, workload, policies, {}, (note,), validate=validate
-    )
-
-
-def observed_plan(
-    spec: LabSpec,
-    provider: AksProvider,
-    subscription: str,
-    workload: list[dict[str, Any]],
-    policies: list[dict[str, Any]],
-    *,
-    validate: bool = True,
-) -> AksLabPlan:
-    gateway = provider.gateway
-    assert gateway is not None
-    group = spec.aks.group_for(spec.name)
-    current = provider.cluster(spec)
-    version = spec.aks.kubernetes_version
-    group_exists: bool | None = None
-    if current is None:
-        group_exists = gateway.group_exists(group)
-        version = version or gateway.default_kubernetes_version(spec.aks.location)
-    cluster = plan_cluster(
-        spec,
-        current,
-        kubernetes_version=version,
-        group_exists=group_exists,
-        subscription=subscription,
-        pods=_pods_for_npm(spec, provider, current),
-    )
-    observed = provider.lab_state(spec, current)
-    notes = (observed.reason,) if observed.reason else ()
-    return _assemble(
-        spec,
-        cluster,
-        observed,
-        subscription,
-        workload,
-        policies,
-        observed.objects,
-        notes,
-        validate=validate,
-    )
-
-
-def _pods_for_npm(
-    spec: LabSpec, provider: AksProvider, current: ObservedCluster | None
-) -> int | None:
-    """The cluster's pod count when ``up`` would install Azure NPM on it; None when unknown.
-
-    Azure NPM is not supported past 20,000 pods (use-network-policies.md), so the count is read
-    only for that change, and only through the lab's kubeconfig (a stopped or unreachable
-    cluster gives None: the node count still decides).
-    """
-    if current is None or spec.engine != "azure" or current.engine == "azure":
-        return None
-    if current.stopped or not spec.kubeconfig.exists():
-        return None
-    try:
-        return len(provider.kube_factory(spec.kubeconfig).list("v1", "Pod"))
-    except LabError:
-        return None
-
-
-def _assemble(
-    spec: LabSpec,
-    cluster: AksPlan,
-    observed: ObservedLab,
-    subscription: str | None,
-    workload: list[dict[str, Any]],
-    policies: list[dict[str, Any]],
-    current_objects: Mapping[str, str],
-    notes: tuple[str, ...],
-    *,
-    validate: bool,
-) -> AksLabPlan:
+def cluster_plan(spec: LabSpec, cluster: AksPlan, subscription: str | None) -> ClusterPlan:
+    """The provider's part of the lab plan: the cluster step with its exact ARM requests."""
     t = cluster.transition
     blocked: str | None = None
     if t.refused:
@@ -428,23 +399,42 @@ def _assemble(
             f"{cluster.current.provisioning_state}; wait until that operation finishes "
             f"(az aks show -g {cluster.group} -n {spec.name}), then re-run"
         )
-    steps: tuple[PlanStep, ...] = ()
-    if blocked is None:
-        steps = (
-            _cluster_step(spec, cluster),
-            *object_steps(spec, workload, policies, current_objects, observed.pods_ready),
-            *((VALIDATE_STEP,) if validate else ()),
-        )
-    return AksLabPlan(
-        spec,
-        cluster,
-        steps,
-        subscription,
-        observed,
-        tuple(workload),
-        tuple(policies),
-        notes,
-        blocked,
+    artifacts: dict[str, Any] = {}
+    for request in cluster.requests:
+        text = [f"{k}: {v}" for k, v in request.headers.items()]
+        if request.note:
+            text.append(f"# {request.note}")
+        text.append(json.dumps(request.body, indent=2))
+        artifacts[f"{request.method} {request.path}"] = "\n".join(text)
+    needs = blocked is None and t.needs_confirmation
+    return ClusterPlan(
+        () if blocked else (_cluster_step(spec, cluster),),
+        artifacts,
+        blocked=blocked,
+        warnings=(*t.warnings, *aks_engine(spec).warnings),
+        confirmation=confirmation_question(spec, cluster) if needs else "",
+        confirmation_note=(
+            "reimages every node pool" if t.reimages_node_pools else "changes the running cluster"
+        ),
+        fresh=cluster.current is None,
+        lines=tuple(line for line in cluster.lines() if not line.startswith("! ")),
+        shown_by_lines=CLUSTER_ACTIONS,
+        details={"subscription": subscription, "cluster": cluster.as_dict()},
+        native=cluster,
+    )
+
+
+def confirmation_question(spec: LabSpec, cluster: AksPlan) -> str:
+    t = cluster.transition
+    notes = [n for s in t.steps for n in s.notes if "reimage" in n]
+    effect = (
+        REIMAGE_WARNING
+        if t.reimages_node_pools
+        else (notes[0] if notes else "the running cluster changes")
+    )
+    return (
+        f"change AKS cluster {spec.name!r} from engine {t.current_engine} to "
+        f"{t.target_engine} in {len(t.steps)} update(s); {effect}"
     )
 
 
@@ -481,4 +471,260 @@ def _cluster_step(spec: LabSpec, cluster: AksPlan) -> PlanStep:
     assert t.action == NOOP
     return PlanStep(
         SAME, "keep-cluster", f"AKS cluster {spec.name} in {where}", f"engine {spec.engine}"
+    )
+
+
+# --- execute ---------------------------------------------------------------------------------
+
+
+def apply_cluster_step(ctx: Context, step: PlanStep) -> None:
+    """Create, update or repair the cluster: exactly the requests the plan showed."""
+    from provisioning.lab.pipeline import record
+    from provisioning.providers.aks.apply import apply_cluster, ensure_group
+
+    provider = ctx.provider
+    assert isinstance(provider, AksProvider) and provider._planned is not None
+    planned = provider._planned
+    spec = ctx.spec
+    group = spec.aks.group_for(spec.name)
+    gateway = provider._gateway_for(spec)
+    if planned.current is not None and planned.current.entra_id:
+        # Before any change: without kubelogin the lab could not use the cluster afterwards.
+        require_kubelogin(group, spec.name, "uses Microsoft Entra ID")
+    t = planned.transition
+    if t.action == CREATE:
+        with ctx.progress.step(f"Resource group {group} ({spec.aks.location})") as h:
+            created = ensure_group(gateway, planned)
+            h.note("created, tagged as netpol-lab's" if created else "exists, left as is")
+        # Recorded before the long create: an interrupted up is still known to be ours.
+        record(ctx, "creating", resource_group_created=created or None)
+    with ctx.progress.step(_cluster_title(spec, planned, step)) as h:
+        cluster = apply_cluster(gateway, spec, planned, progress=_arm_progress(h))
+        h.note(f"provisioningState {cluster.provisioning_state}, engine {cluster.engine}")
+    # An engine update reimages the node pools: bare pods that were on them are gone.
+    ctx.nodes_replaced = t.action in (UPDATE, REPAIR)
+
+
+def _cluster_title(spec: LabSpec, planned: AksPlan, step: PlanStep) -> str:
+    t = planned.transition
+    if t.action == CREATE:
+        return f"Create AKS cluster {spec.name} ({step.detail})"
+    if t.action == REPAIR:
+        return f"Repair AKS cluster {spec.name} ({t.steps[0].summary})"
+    return f"Update AKS cluster {spec.name}: engine {t.current_engine} -> {t.target_engine}"
+
+
+def _arm_progress(handle: StepHandle) -> Callable[[float, str], None]:
+    def report(elapsed: float, state: str) -> None:
+        handle.update(f"provisioningState {state} ({elapsed:.0f}s)")
+
+    return report
+
+
+def wait_nodes(ctx: Context, *, expect: int) -> Check:
+    """The managed engine's agents rolled out and every node Ready (aks_readiness_check)."""
+    from provisioning.providers.kind.engines import aks_readiness_check
+
+    engine = ctx.spec.engine
+    with ctx.progress.step(f"Wait for {engine} and all {expect} nodes to be ready") as h:
+        done = ctx.wait(
+            aks_readiness_check(engine, ctx.kube, nodes=expect),
+            ctx.spec.timeouts.engine,
+            h,
+            hint=f"see `kubectl --kubeconfig {ctx.spec.kubeconfig} get nodes,ds -A`; "
+            "raise timeouts.engine if the nodes are still starting",
+        )
+        h.note(done.detail)
+    return done
+
+
+def kubelogin_mode(kubeconfig: bytes) -> str | None:
+    """The ``--login`` mode when the kubeconfig's user runs kubelogin (exec plugin), else None.
+
+    An Entra ID cluster's user kubeconfig carries ``exec: {command: kubelogin, args: [get-token,
+    --login, devicecode, ...]}`` (azure-cli 2.91.0 ``acs/custom.py`` ``uses_kubelogin_devicecode``
+    reads the same fields).
+    """
+    import yaml
+
+    try:
+        users = (yaml.safe_load(kubeconfig) or {}).get("users") or [{}]
+        exec_info = (users[0].get("user") or {}).get("exec") or {}
+    except (yaml.YAMLError, AttributeError, TypeError):
+        return None
+    if "kubelogin" not in str(exec_info.get("command") or ""):
+        return None
+    args = [str(a) for a in exec_info.get("args") or []]
+    for flag in ("--login", "-l"):
+        if flag in args[:-1]:
+            return args[args.index(flag) + 1]
+    return ""
+
+
+def require_kubelogin(group: str, name: str, why: str) -> None:
+    """A UsageError unless ``kubelogin`` is on PATH: an Entra ID kubeconfig runs it.
+
+    azure-cli 2.91.0 ``acs/custom.py`` (``aks_get_credentials``): "The kubeconfig uses devicecode
+    authentication which requires kubelogin. Please install kubelogin ... or run 'az aks
+    install-cli' to install both kubectl and kubelogin." (azure-aks-docs
+    ``articles/aks/kubelogin-authentication.md``).
+    """
+    if shutil.which("kubelogin"):
+        return
+    raise UsageError(
+        f"cluster {name!r} in resource group {group!r} {why}, so its kubeconfig runs kubelogin, "
+        "which is not on PATH; install it with `az aks install-cli` (or from "
+        "https://github.com/Azure/kubelogin) and re-run"
+    )
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+def status_details(
+    spec: LabSpec, subscription: str | None, cluster: ObservedCluster | None
+) -> dict[str, Any]:
+    group = spec.aks.group_for(spec.name)
+    aks: dict[str, Any] = {"subscription": subscription, "resourceGroup": group, "cluster": None}
+    if cluster is not None:
+        net = (cluster.raw.get("properties") or {}).get("networkProfile") or {}
+        aks["cluster"] = {
+            "name": cluster.name,
+            "location": cluster.location,
+            "provisioningState": cluster.provisioning_state,
+            "powerState": cluster.power_state,
+            "kubernetesVersion": cluster.kubernetes_version,
+            "engine": cluster.engine,
+            "networkPlugin": cluster.network_plugin,
+            "networkPluginMode": cluster.network_plugin_mode or "node subnet",
+            "networkDataplane": cluster.network_dataplane,
+            "networkPolicy": net.get("networkPolicy") or "none",
+            "nodeResourceGroup": cluster.node_resource_group,
+            "nodePools": [
+                {"name": p.name, "os": p.os_type, "count": p.count, "vmSize": p.vm_size}
+                for p in cluster.node_pools
+            ],
+            "tags": dict(cluster.tags),
+        }
+    return aks
+
+
+def status_lines(spec: LabSpec, aks: Mapping[str, Any], observed: ObservedLab) -> list[str]:
+    """The cluster and engine lines of ``status`` for an AKS lab."""
+    cluster = aks.get("cluster")
+    if not cluster:
+        return [
+            f"resource group: {aks.get('resourceGroup')}",
+            f"cluster:    none (create it with `invoke up --provider aks --name {spec.name}`)",
+        ]
+    owner = "created by netpol-lab" if observed.owned else "NOT created by netpol-lab"
+    pools = ", ".join(f"{p['name']} {p['count']} x {p['vmSize']}" for p in cluster["nodePools"])
+    return [
+        f"cluster:    {cluster['name']} in {cluster['location']} (resource group "
+        f"{aks.get('resourceGroup')}), {owner}, "
+        f"provisioningState {cluster['provisioningState']}, "
+        f"{str(cluster.get('powerState') or 'Running').lower()}, Kubernetes "
+        f"{cluster['kubernetesVersion']}",
+        f"engine:     {cluster['engine']} (networkPlugin {cluster['networkPlugin']}, "
+        f"{cluster['networkPluginMode']}, dataplane {cluster['networkDataplane']}, "
+        f"networkPolicy {cluster['networkPolicy']})",
+        f"node pools: {pools or '(none)'}",
+    ]
+
+
+# --- down ------------------------------------------------------------------------------------
+
+
+def delete_lab_cluster(
+    provider: AksProvider,
+    spec: LabSpec,
+    progress: Progress,
+    *,
+    yes: bool,
+    confirm: Callable[[str], bool] | None,
+    no_wait: bool = False,
+) -> DownResult:
+    """Remove what the lab created in Azure: the cluster and, when the tool created it and
+    nothing else is in it, its resource group. Only resources carrying the tool's tags for this
+    lab are deleted; a second run finds nothing and returns ``DownResult(())`` without a word.
+    """
+    from provisioning.lab.confirm import require_confirmation
+    from provisioning.lab.teardown import DownResult
+    from provisioning.providers.aks.teardown import (
+        ABSENT,
+        DELETED,
+        DELETING,
+        KEPT,
+        LATER,
+        PRESENT,
+        not_owned_error,
+        teardown,
+    )
+
+    gateway = provider._gateway_for(spec)
+    group = spec.aks.group_for(spec.name)
+    cluster = provider.cluster(spec)
+    if cluster is not None and not cluster.owned_by(spec.name):
+        raise not_owned_error(group, spec.name, spec.name)  # before anything is asked
+    status = gateway.group_status(group, spec.name)
+    group_goes = status.exists and status.owned and not status.foreign
+    if cluster is None and not group_goes:
+        forget(spec)
+        kept = (f"resource group {group}",) if status.exists and status.owned else ()
+        return DownResult((), kept=kept)
+
+    what = [f"AKS cluster {spec.name!r}"] if cluster is not None else []
+    what += [f"resource group {group!r} (created by netpol-lab)"] if group_goes else []
+    require_confirmation(f"Delete {' and '.join(what)}", yes=yes, confirm=confirm)
+
+    with progress.step(f"Delete {' and '.join(what)}") as h:
+        report = teardown(
+            gateway,
+            group,
+            spec.name,
+            lab=spec.name,
+            wait=not no_wait,
+            progress=_arm_progress(h),
+            timeout=spec.timeouts.cluster,
+        )
+        for line in report.lines():
+            h.note(line)
+        if no_wait:
+            h.note(
+                "not waiting: run `invoke down --provider aks` again once the cluster is gone "
+                f"(az aks show -g {group} -n {spec.name} finds nothing) to finish"
+            )
+    if report.group != LATER:
+        forget(spec)  # else the next down still has the group to remove
+    removed: list[str] = []
+    kept: list[str] = []
+    started = " (deletion started)"
+    if report.cluster in (DELETED, DELETING):
+        removed.append(f"AKS cluster {spec.name}" + (started if report.cluster == DELETING else ""))
+    if report.group in (DELETED, DELETING):
+        removed.append(f"resource group {group}" + (started if report.group == DELETING else ""))
+    elif report.group == KEPT:
+        kept.append(f"resource group {group}")
+    elif report.group == LATER:
+        kept.append(f"resource group {group} (until the next down, once the cluster is gone)")
+    if report.node_group == PRESENT:
+        kept.append(f"node resource group {report.node_group_name}")
+    if report.cluster == ABSENT and not removed:
+        return DownResult((), kept=tuple(kept))
+    return DownResult(tuple(removed), kept=tuple(kept))
+
+
+def check_azure_env() -> Finding:
+    from provisioning.doctor import OK, WARN, Finding
+
+    if os.environ.get(SUBSCRIPTION_ENV):
+        return Finding("azure subscription", OK, f"{SUBSCRIPTION_ENV} is set")
+    return Finding(
+        "azure subscription",
+        WARN,
+        f"{SUBSCRIPTION_ENV} is not set",
+        f"export {SUBSCRIPTION_ENV}=<id> or set aks.subscription_id in the profile; "
+        "log in with `az login` (or set AZURE_CLIENT_ID/AZURE_TENANT_ID/"
+        "AZURE_CLIENT_SECRET)",
+        required=False,
     )

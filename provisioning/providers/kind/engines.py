@@ -7,11 +7,11 @@ pipeline's job. Sources for each choice are cited next to it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from provisioning import versions
 from provisioning.errors import choice_error
+from provisioning.lab.engine import Action, EngineSettings
 from provisioning.lab.readiness import (
     Check,
     all_ready,
@@ -24,53 +24,6 @@ from provisioning.spec import FIELD_MANAGER, LabSpec, lab_labels
 
 KIND_ENGINES = ("calico", "cilium", "none")
 CILIUM_INSTALLERS = ("helm", "cilium")
-
-
-@dataclass(frozen=True)
-class Action:
-    """One install action: an external command, or objects applied through the Kubernetes API."""
-
-    title: str
-    argv: tuple[str, ...] = ()
-    objects: tuple[dict[str, Any], ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
-    files: tuple[tuple[str, str], ...] = ()  # (path, content) written before argv runs
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"title": self.title}
-        if self.argv:
-            out["command"] = list(self.argv)
-        if self.env:
-            out["env"] = dict(self.env)
-        if self.objects:
-            out["objects"] = [dict(o) for o in self.objects]
-        if self.files:
-            out["files"] = {path: content for path, content in self.files}
-        return out
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    engine: str
-    summary: str
-    enforces: bool
-    kind_networking: dict[str, Any]
-    actions: tuple[Action, ...]
-    readiness: tuple[str, ...]
-    warnings: tuple[str, ...] = field(default=())
-    needs: tuple[str, ...] = field(default=())  # external programs the install runs
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "engine": self.engine,
-            "summary": self.summary,
-            "enforces_network_policy": self.enforces,
-            "kind_networking": self.kind_networking,
-            "install": [a.as_dict() for a in self.actions],
-            "ready_when": list(self.readiness),
-            "warnings": list(self.warnings),
-            "needs": list(self.needs),
-        }
 
 
 def kind_engine(spec: LabSpec, *, cilium_installer: str = "helm") -> EngineSettings:

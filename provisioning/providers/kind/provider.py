@@ -13,24 +13,35 @@ The kubeconfig goes to the lab's own file (``kind create cluster --kubeconfig``)
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provisioning.errors import OperationError
+from provisioning.lab.engine import EngineSettings
 from provisioning.lab.observe import ObservedLab, safe_observe_objects
+from provisioning.lab.plan import CHANGE, CREATE, REPLACE, SAME, PlanStep
+from provisioning.lab.provider import Action, ClusterPlan
 from provisioning.lab.state import (
     claim,
     discard,
+    forget,
     load_record,
     note_written,
     owned_files,
     write_lab_file,
 )
-from provisioning.providers.kind.engines import EngineSettings, installed_check, readiness_check
+from provisioning.providers import REGISTRY
+from provisioning.providers.kind.engines import installed_check, readiness_check
 from provisioning.runner import Runner
 from provisioning.spec import LABEL_ENGINE, LABEL_LAB, TOOL, LabSpec
+
+if TYPE_CHECKING:
+    from provisioning.doctor import Finding
+    from provisioning.lab.pipeline import Context
+    from provisioning.lab.teardown import DownResult
+    from provisioning.progress import Progress
 
 # Kubelets may not set labels under kubernetes.io, so nodes carry the tool's own prefix.
 NODE_LABEL_MANAGED_BY = "netpol-lab.io/managed-by"
@@ -76,6 +87,7 @@ class KindProvider:
     runner: Runner
     kube_factory: KubeFactory = default_kube_factory
     name: str = "kind"
+    info = REGISTRY["kind"]
     # `plan` and `status` only look: they read the cluster through a private, temporary copy
     # of its kubeconfig and never write (or remove) anything in the lab's folder.
     read_only: bool = False
@@ -227,3 +239,291 @@ class KindProvider:
             ],
             timeout=spec.timeouts.cluster,
         )
+
+    # --- the Provider protocol (provisioning.lab.provider) ---------------------------------
+
+    def preflight(self, spec: LabSpec) -> None:
+        """Nothing: what kind needs (Docker, kind) is found by ``observe`` and ``doctor``."""
+
+    def engine(self, spec: LabSpec) -> EngineSettings:
+        from provisioning.providers.kind.engines import kind_engine
+
+        return kind_engine(spec, cilium_installer=cilium_installer(self.runner))
+
+    def plan_cluster(
+        self, spec: LabSpec, observed: ObservedLab, engine: EngineSettings
+    ) -> ClusterPlan:
+        return plan_cluster(spec, observed, engine, images=self._images(spec))
+
+    def _images(self, spec: LabSpec) -> tuple[tuple[str, str, bool | None], ...]:
+        from provisioning.providers.kind.preload import image_status
+
+        return tuple(
+            (image.ref, image.purpose, cached) for image, cached in image_status(spec, self.runner)
+        )
+
+    def actions(self) -> Mapping[str, Action]:
+        return ACTIONS
+
+    def connect(self, ctx: Context) -> None:
+        """Nothing: the cluster steps wrote the kubeconfig and waited for the engine."""
+
+    def kube(self, spec: LabSpec) -> Any:
+        return self.kube_factory(spec.kubeconfig)
+
+    def kubectl_args(self, spec: LabSpec) -> tuple[str, ...]:
+        return ("--kubeconfig", str(spec.kubeconfig))
+
+    def status_details(
+        self, spec: LabSpec, observed: ObservedLab
+    ) -> tuple[dict[str, Any], list[str]]:
+        return {}, []
+
+    def teardown_kube(self, spec: LabSpec) -> tuple[Any | None, str]:
+        if self._ours(spec) is None:
+            return None, ""
+        return self.kube(spec), f"kind cluster {spec.name}"
+
+    def _ours(self, spec: LabSpec) -> ObservedLab | None:
+        """The lab's cluster as observed, None when there is none; raises when it is not ours."""
+        names = self.clusters()
+        if isinstance(names, str):
+            if load_record(spec) is None:
+                return None  # the tool never created anything here
+            raise OperationError(
+                f"cannot check lab {spec.name!r}: {names}",
+                hint="fix that (see `invoke doctor`) and run `invoke down` again",
+            )
+        if spec.name not in names:
+            return None
+        observed = self.observe(spec)
+        if observed.owned is False:
+            raise OperationError(
+                f"kind cluster {spec.name!r} was not created by netpol-lab; leaving it alone",
+                hint="if it is yours to remove: kind delete cluster --name " + spec.name,
+            )
+        if observed.owned is None:
+            raise OperationError(
+                f"kind cluster {spec.name!r} does not answer and no record says netpol-lab "
+                "created it; leaving it alone",
+                hint=f"check it with `docker ps`; to remove it: kind delete cluster --name "
+                f"{spec.name}",
+            )
+        return observed
+
+    def delete_cluster(
+        self,
+        spec: LabSpec,
+        progress: Progress,
+        *,
+        yes: bool,
+        confirm: Callable[[str], bool] | None,
+        no_wait: bool,
+    ) -> DownResult:
+        from provisioning.lab.confirm import require_confirmation
+        from provisioning.lab.teardown import DownResult
+
+        if self._ours(spec) is None:
+            forget(spec)
+            return DownResult(())
+        require_confirmation(
+            f"Delete kind cluster {spec.name!r} and everything in it", yes=yes, confirm=confirm
+        )
+        with progress.step(f"Delete kind cluster {spec.name}"):
+            self.delete(spec)
+        forget(spec)
+        return DownResult((f"kind cluster {spec.name}",))
+
+    def doctor(self, spec: LabSpec) -> list[Finding]:
+        from provisioning.providers.kind.doctor import run_checks
+
+        return run_checks(self.runner, engine=spec.engine, node_image=spec.kind.node_image)
+
+    def preload(self, spec: LabSpec, progress: Progress) -> Any:
+        from provisioning.providers.kind.preload import preload
+
+        return preload(spec, self.runner, self, progress)
+
+
+def make(
+    spec: LabSpec,
+    *,
+    runner: Runner,
+    kube_factory: KubeFactory | None = None,
+    read_only: bool = False,
+    **_: Any,
+) -> KindProvider:
+    return KindProvider(runner, kube_factory or default_kube_factory, read_only=read_only)
+
+
+def cilium_installer(runner: Runner) -> str:
+    """Helm when the machine has it, else the cilium CLI; Helm is what plans show by default."""
+    if runner.which("helm") is None and runner.which("cilium") is not None:
+        return "cilium"
+    return "helm"
+
+
+def cluster_summary(spec: LabSpec) -> str:
+    image = spec.kind.node_image.split("@")[0]
+    return f"kind, 1 control-plane + {spec.kind.workers} worker(s), {image}"
+
+
+# --- plan ------------------------------------------------------------------------------------
+
+
+def plan_cluster(
+    spec: LabSpec,
+    observed: ObservedLab,
+    engine: EngineSettings,
+    *,
+    images: tuple[tuple[str, str, bool | None], ...] = (),
+) -> ClusterPlan:
+    """The cluster and engine steps of a kind lab. Pure: no I/O."""
+    artifacts = {f"kind config ({config_path(spec)})": kind_config(spec, engine)}
+    blocked = None
+    if observed.cluster_exists and observed.owned is False:
+        blocked = (
+            f"kind cluster {spec.name!r} exists but was not created by netpol-lab "
+            "(its nodes lack the netpol-lab.io labels); choose another --name, or remove it "
+            f"yourself (kind delete cluster --name {spec.name})"
+        )
+    elif observed.cluster_exists and observed.owned is None:
+        blocked = (
+            f"kind cluster {spec.name!r} exists but its API does not answer and "
+            "nothing records that netpol-lab created it; check it with `docker ps` and "
+            "`kind get clusters`, or choose another --name"
+        )
+    if blocked:
+        return ClusterPlan((), artifacts, blocked=blocked, warnings=engine.warnings, images=images)
+
+    steps: list[PlanStep] = []
+    fresh = True
+    if not observed.cluster_exists:
+        steps.append(
+            PlanStep(CREATE, "create-cluster", f"create cluster {spec.name}", cluster_summary(spec))
+        )
+    elif observed.half_created:
+        # Nothing of value can be in a cluster whose creation never finished: no confirmation.
+        steps.append(
+            PlanStep(
+                REPLACE,
+                "recreate-cluster",
+                f"recreate cluster {spec.name}",
+                "its creation was interrupted, so it is deleted and created again",
+            )
+        )
+    elif observed.engine != spec.engine:
+        steps.append(
+            PlanStep(
+                REPLACE,
+                "recreate-cluster",
+                f"recreate cluster {spec.name}",
+                f"engine {observed.engine or 'unknown'} -> {spec.engine}: the CNI of a running "
+                "kind cluster cannot be swapped, so the cluster and everything in it is deleted "
+                "and created again",
+                destructive=True,
+            )
+        )
+    else:
+        fresh = False
+        steps.append(
+            PlanStep(SAME, "keep-cluster", f"cluster {spec.name}", f"exists, engine {spec.engine}")
+        )
+
+    if fresh or not observed.engine_installed:
+        steps.append(
+            PlanStep(CREATE, "install-engine", f"install engine {spec.engine}", engine.summary)
+        )
+    elif not observed.engine_ready:
+        steps.append(
+            PlanStep(
+                CHANGE, "wait-engine", f"wait for engine {spec.engine}", observed.engine_detail
+            )
+        )
+    else:
+        steps.append(PlanStep(SAME, "keep-engine", f"engine {spec.engine}", "ready"))
+    return ClusterPlan(
+        tuple(steps),
+        artifacts,
+        warnings=engine.warnings,
+        fresh=fresh,
+        images=images,
+        confirmation_note="deletes a cluster",
+    )
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+def create_cluster(ctx: Context, step: PlanStep) -> None:
+    import yaml
+
+    from provisioning.lab.pipeline import record
+
+    spec = ctx.spec
+    provider = ctx.provider
+    assert isinstance(provider, KindProvider)
+    with ctx.progress.step(f"Create kind cluster {spec.name} ({cluster_summary(spec)})") as h:
+        # Recorded first: an interrupted create is still known to be ours, so down can clean it.
+        record(ctx, "creating")
+        provider.create(spec, yaml.safe_dump(kind_config(spec, ctx.engine), sort_keys=False))
+        ctx.reset_kube()
+        record(ctx, "created")
+        h.note(
+            f"kubeconfig: {spec.kubeconfig} (mode 0600; your current kubectl context is unchanged)"
+        )
+        from provisioning.providers.kind.preload import load_cached_images
+
+        # Before the engine is installed, so its pods find their images (after `preload`).
+        loaded, problems = load_cached_images(spec, ctx.runner)
+        for image in loaded:
+            h.note(f"loaded {image} from the local Docker into the nodes")
+        for problem in problems:
+            ctx.progress.warn(f"{problem}; the nodes will pull it from its registry")
+
+
+def recreate_cluster(ctx: Context, step: PlanStep) -> None:
+    provider = ctx.provider
+    assert isinstance(provider, KindProvider)
+    with ctx.progress.step(f"Delete kind cluster {ctx.spec.name} ({step.detail.split(':')[0]})"):
+        provider.delete(ctx.spec)
+    create_cluster(ctx, step)
+
+
+def install_engine(ctx: Context, step: PlanStep) -> None:
+    from provisioning.lab.objects import with_hash
+
+    for warning in ctx.engine.warnings:
+        ctx.progress.warn(warning)
+    for action in ctx.engine.actions:
+        with ctx.progress.step(action.title[:1].upper() + action.title[1:]):
+            for path, content in action.files:
+                write_lab_file(ctx.spec, Path(path).name, content)
+            if action.argv:
+                ctx.runner.run(action.argv, env=dict(action.env), timeout=ctx.spec.timeouts.engine)
+            if action.objects:
+                ctx.kube.apply([with_hash(o) for o in action.objects])
+    wait_engine(ctx, step)
+
+
+def wait_engine(ctx: Context, step: PlanStep) -> None:
+    from provisioning.lab.pipeline import record
+    from provisioning.providers.kind import engines
+
+    with ctx.progress.step(f"Wait for {ctx.spec.engine} and all nodes to be ready") as h:
+        done = ctx.wait(
+            engines.readiness_check(ctx.spec.engine, ctx.kube),
+            ctx.spec.timeouts.engine,
+            h,
+            hint="see `invoke status`; on small machines raise timeouts.engine",
+        )
+        h.note(done.detail)
+    record(ctx, "ready")
+
+
+ACTIONS: Mapping[str, Action] = {
+    "create-cluster": create_cluster,
+    "recreate-cluster": recreate_cluster,
+    "install-engine": install_engine,
+    "wait-engine": wait_engine,
+}
