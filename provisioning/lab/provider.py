@@ -9,8 +9,9 @@ its folder under ``provisioning.providers`` and is reached through this protocol
 
 A provider answers five questions and performs the cluster's own steps:
 
-* what the run needs before it starts (``preflight``), what is there (``observe``) and what must change in the cluster and its engine
-  (``plan_cluster``, which returns those steps with the provider's own details);
+* what the run needs before it starts (``preflight``), what is there (``observe``) and what
+  must change in the cluster and its engine (``plan_cluster``, which returns those steps with
+  the provider's own details);
 * how to do each of those steps (``actions``: step key -> function of the pipeline context),
   and what to do once the cluster is reachable (``connect``);
 * how to talk to the cluster (``kube``, ``kubectl_args``) and which engine runs in it
@@ -29,13 +30,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from provisioning.doctor import Finding
+    from provisioning.lab.engine import EngineSettings
     from provisioning.lab.observe import ObservedLab
     from provisioning.lab.pipeline import Context
     from provisioning.lab.plan import PlanStep
     from provisioning.lab.teardown import DownResult
     from provisioning.progress import Progress
     from provisioning.providers import ProviderInfo
-    from provisioning.providers.kind.engines import EngineSettings
     from provisioning.spec import LabSpec
 
 Action = Callable[["Context", "PlanStep"], None]

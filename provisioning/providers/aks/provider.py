@@ -30,7 +30,7 @@ from provisioning.lab.plan import CREATE as PLUS
 from provisioning.lab.provider import Action, ClusterPlan
 from provisioning.lab.state import forget, write_lab_file
 from provisioning.providers import REGISTRY
-from provisioning.providers.aks.gateway import SUBSCRIPTION_ENV, SUBSCRIPTION_KEY
+from provisioning.providers.aks.gateway import SUBSCRIPTION_ENV
 from provisioning.providers.aks.plan import AksPlan, plan_cluster
 from provisioning.providers.aks.tags import TAG_MANAGED_BY
 from provisioning.providers.aks.transitions import (
