@@ -36,7 +36,7 @@ from provisioning.spec import LABEL_LAB, LABEL_MANAGED_BY, AksSettings, LabSpec,
 from tests.aks.conftest import load
 from tests.aks.fake_arm import FakeArm, FakeCredential
 from tests.fake_kube import FakeKube
-from tests.test_pipeline import AllowEverything
+from tests.fake_network import PolicyNetwork
 
 NAME, GROUP = "workshop-1", "workshop-1-rg"
 
@@ -80,11 +80,14 @@ def lab_up(
     deadline: float = 60.0,
     probe_executor: Any = None,
 ) -> dict[str, Any]:
+    now = [0.0]  # simulated time: the canary's deadline passes without real sleeping
     ctx = pipeline.build_context(
         spec,
         NoCommands(),
         progress,
         provider(gateway_factory, kube_factory),
+        clock=lambda: now[0],
+        sleep=lambda s: now.__setitem__(0, now[0] + max(s, 0.25)),
         poll_interval=poll_interval,
         probe_timeout=probe_timeout,
         deadline=deadline,
@@ -866,7 +869,7 @@ def test_down_keep_cluster_removes_only_the_lab_namespaces(tmp_path: Path) -> No
     azure.arm.requests.clear()
 
     result = down(azure, spec, keep_cluster=True)
-    assert set(result.removed) == {"namespace demo", "namespace other"}
+    assert set(result.removed) == {"namespace canary", "namespace demo", "namespace other"}
     assert result.kept == (f"AKS cluster {NAME}",)
     names = {n["metadata"]["name"] for n in azure.kube.list("v1", "Namespace")}
     assert names == {"default", "kube-system", "mine"}
@@ -1046,11 +1049,11 @@ def test_down_and_teardown_refuse_a_foreign_cluster_with_the_same_message(tmp_pa
 def test_up_validates_the_lab_and_reports_it(tmp_path: Path) -> None:
     azure = Azure()
     spec = dataclasses.replace(workshop(tmp_path, "calico"), scenario="open")
-    executor = AllowEverything()
+    executor = PolicyNetwork(azure.kube, enforcing=True)
     p = progress()
     doc = up(azure, spec, p=p, validate=True, probe_executor=executor, deadline=0)
 
-    assert executor.batches >= 1
+    assert executor.rounds >= 2 and doc["canary"]["enforced"] == "yes"
     validation = json.loads(json.dumps(doc))["validation"]
     assert validation["ok"] is True and validation["scenario"] == "open"
     assert p.records[-1].title.startswith("Validate")
@@ -1065,9 +1068,18 @@ def test_up_fails_when_the_engine_does_not_enforce_the_policies(tmp_path: Path) 
     azure = Azure()
     spec = workshop(tmp_path, "calico")  # scenario aks-demo: demo-policy must block
     p = progress()
-    with pytest.raises(OperationError, match="validation failed"):
-        up(azure, spec, p=p, validate=True, probe_executor=AllowEverything(), deadline=0)
-    assert "demo" in output(p)  # the table was printed before the error
+    with pytest.raises(
+        OperationError, match="policies are not enforced here: engine calico"
+    ) as err:
+        up(
+            azure,
+            spec,
+            p=p,
+            validate=True,
+            probe_executor=PolicyNetwork(azure.kube, enforcing=False),
+            deadline=0,
+        )
+    assert "✗ Canary" in output(p) and "still connected" in str(err.value)
 
 
 def test_up_records_the_scenario_the_lab_carries(tmp_path: Path) -> None:

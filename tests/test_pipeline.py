@@ -31,8 +31,46 @@ def make(world: World, tmp_path: Path, **spec_fields: object) -> pipeline.Contex
     provider = KindProvider(world, kube_factory=world.kube_factory())
     progress = Progress(io.StringIO(), spinner=False)
     ctx = pipeline.build_context(spec, world, progress, provider=provider)
-    ctx.sleep = lambda _s: None
+    now = [0.0]  # simulated time: waits and the canary's deadline pass without real sleeping
+    ctx.clock = lambda: now[0]
+    ctx.sleep = lambda s: now.__setitem__(0, now[0] + max(s, 0.25))
     return ctx
+
+
+class ClusterOf:
+    """The lab's simulated cluster, looked up when used (it exists only once `up` made it)."""
+
+    def __init__(self, world: World, name: str = "netpol-lab") -> None:
+        self.world, self.name = world, name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.world.clusters[self.name], attr)
+
+
+def network(world: World, *, enforcing: bool = True, name: str = "netpol-lab") -> Any:
+    """The simulated dataplane: connections decided from the cluster's own pods and policies."""
+    from tests.fake_network import PolicyNetwork
+
+    return PolicyNetwork(ClusterOf(world, name), enforcing=enforcing)
+
+
+class ForgetsIntruderDenial:
+    """An engine with a bug: it enforces policies (the canary passes) but lets demo/intruder
+    through wherever a policy should stop it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def run(self, probes, timeout):  # type: ignore[no-untyped-def]
+        from provisioning.validation.probe import Outcome, ProbeResult
+
+        results = self.inner.run(probes, timeout)
+        return [
+            ProbeResult(r.probe, Outcome.CONNECTED, "", 0.01)
+            if r.probe.source.name == "intruder"
+            else r
+            for r in results
+        ]
 
 
 def commands(world: World, tool: str) -> list[str]:
@@ -238,7 +276,7 @@ def test_down_keep_cluster_removes_only_lab_namespaces(tmp_path: Path) -> None:
     cluster = world.clusters["netpol-lab"]
     cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "users-own"}}])
     result = down(ctx.spec, ctx.provider, ctx.progress, keep_cluster=True, poll_interval=0)
-    assert set(result.removed) == {"namespace demo", "namespace other"}
+    assert set(result.removed) == {"namespace canary", "namespace demo", "namespace other"}
     names = {n["metadata"]["name"] for n in cluster.list("v1", "Namespace")}
     assert names == {"default", "kube-system", "users-own"}
     assert "netpol-lab" in world.clusters
@@ -302,33 +340,40 @@ def test_workers_setting_reaches_the_kind_config(tmp_path: Path) -> None:
     assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker", "worker"]
 
 
-class AllowEverything:
-    """A network that enforces nothing: every probe connects (what engine `none` gives)."""
-
-    def __init__(self) -> None:
-        self.batches = 0
-
-    def run(self, probes, timeout):  # type: ignore[no-untyped-def]
-        from provisioning.validation.probe import Outcome, ProbeResult
-
-        self.batches += 1
-        return [ProbeResult(p, Outcome.CONNECTED, "", 0.01) for p in probes]
-
-
 def test_up_validates_last_and_passes_when_traffic_matches(tmp_path: Path) -> None:
     world = World()
-    ctx = make(world, tmp_path, scenario="open")
-    ctx.probe_executor = AllowEverything()
+    ctx = make(world, tmp_path, scenario="aks-demo")
+    ctx.probe_executor = network(world)
     result = pipeline.up(ctx, validate=True)
     assert result.plan.steps[-1].action == "validate"
-    assert ctx.validation is not None and ctx.probe_executor.batches >= 1
+    assert ctx.validation is not None and ctx.probe_executor.rounds >= 2
+    assert ctx.canary.enforced == "yes"  # checked first, in its own namespace
+    assert ctx.progress.records[-2].title.startswith("Canary")
     assert ctx.progress.records[-1].title.startswith("Validate")
+    cluster = world.clusters["netpol-lab"]
+    assert not [p for p in cluster.list("v1", "Pod") if "canary" in p["metadata"]["name"]]
+
+
+def test_an_engine_that_enforces_nothing_is_reported_as_such_before_any_probe(
+    tmp_path: Path,
+) -> None:
+    """Calico installed but enforcing nothing: "policies are not enforced here", with the
+    canary's evidence, not a table of mismatching probes."""
+    world = World()
+    ctx = make(world, tmp_path, scenario="aks-demo", engine="calico")
+    ctx.probe_executor = network(world, enforcing=False)
+    with pytest.raises(OperationError, match="policies are not enforced here") as err:
+        pipeline.up(ctx, validate=True)
+    assert "still connected" in str(err.value)
+    assert ctx.canary.enforced == "no" and ctx.validation is None  # no probe matrix was run
+    assert ctx.progress.records[-1].ok is False
 
 
 def test_up_fails_when_a_policy_is_not_enforced(tmp_path: Path) -> None:
     world = World()
     ctx = make(world, tmp_path, scenario="aks-demo", engine="calico")
-    ctx.probe_executor = AllowEverything()  # calico "forgot" to enforce demo-policy
+    # calico enforces (the canary passes) but "forgot" to stop the intruder
+    ctx.probe_executor = ForgetsIntruderDenial(network(world))
     ctx.deadline = 0  # no re-probing: the mismatch is final
     with pytest.raises(OperationError, match="validation failed"):
         pipeline.up(ctx, validate=True)
@@ -345,8 +390,10 @@ def test_engine_none_validates_unenforced_policies_and_keeps_stated_checks(
     checked against what the policies say, so they agree rather than fail the lab."""
     world = World()
     ctx = make(world, tmp_path, scenario="aks-demo", engine="none")
-    ctx.probe_executor = AllowEverything()
+    ctx.probe_executor = network(world, enforcing=False)
     pipeline.up(ctx, validate=True)
+    assert ctx.canary.enforced == "no"  # reported as not enforced, as engine none says
+    assert "policies are not enforced here (engine none)" in ctx.progress.stream.getvalue()  # type: ignore[attr-defined]
     report = ctx.validation
     assert report.stated and all(s.agrees for s in report.stated)
     assert any(not s.stated.allowed for s in report.stated)  # a stated deny, still agreeing

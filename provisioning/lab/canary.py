@@ -4,9 +4,11 @@ Before a scenario is validated, a lab whose engine enforces nothing (engine ``no
 user's existing cluster without an engine) must be reported as "policies are not enforced here",
 not as a long list of probes that differ from the policies. The canary finds out with evidence:
 
-1. in the lab's ``demo`` namespace it creates a server pod (agnhost ``serve-hostname`` on TCP/80,
-   the demo server's container) and a client pod (agnhost ``pause``), both carrying the lab's
-   labels (so ``down`` removes them with the namespace) and ``netpol-lab.io/canary``;
+1. in the lab's own ``canary`` namespace (``CANARY_NAMESPACE``, created with the demo
+   workload, so no scenario policy is in the way; ``demo`` when called without one) it creates
+   a server pod (agnhost ``serve-hostname`` on TCP/80, the demo server's container) and a
+   client pod (agnhost ``pause``), both carrying the lab's labels (so ``down`` removes them
+   with the namespace) and ``netpol-lab.io/canary``;
 2. it waits until both are Ready and the server has an IP, then probes client -> server:80 once.
    If that does not connect, the network cannot carry even unrestricted traffic and the canary
    proves nothing: ``unknown``;
@@ -44,6 +46,23 @@ from provisioning.workload.demo import (
 )
 
 LABEL_CANARY = "netpol-lab.io/canary"
+CANARY_NAMESPACE = "canary"  # logical name; spec.namespace() gives the real one
+
+
+def namespace_manifest(spec: LabSpec) -> dict[str, Any]:
+    """The lab's canary namespace: empty but for the canary's run, removed with the lab."""
+    from provisioning.workload.demo import LABEL_ROLE
+
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": spec.namespace(CANARY_NAMESPACE),
+            "labels": {**lab_labels(spec.name), LABEL_ROLE: CANARY_NAMESPACE},
+        },
+    }
+
+
 SERVER_NAME = "netpol-lab-canary-server"
 CLIENT_NAME = "netpol-lab-canary-client"
 POLICY_NAME = "netpol-lab-canary-deny"
@@ -115,7 +134,7 @@ def canary_labels(spec: LabSpec, role: str) -> dict[str, str]:
     return {**lab_labels(spec.name), LABEL_CANARY: role}
 
 
-def server_pod(spec: LabSpec) -> dict[str, Any]:
+def server_pod(spec: LabSpec, namespace: str | None = None) -> dict[str, Any]:
     """The demo server's container shape on port 80 (``main``), readiness probe included."""
     container = _container(
         MAIN_PORT.name, ["serve-hostname", "--tcp", "--http=false", "--port", str(MAIN_PORT.number)]
@@ -130,22 +149,22 @@ def server_pod(spec: LabSpec) -> dict[str, Any]:
         "periodSeconds": 2,
         "failureThreshold": 3,
     }
-    return _pod(spec, SERVER_NAME, "server", container)
+    return _pod(spec, SERVER_NAME, "server", container, namespace)
 
 
-def client_pod(spec: LabSpec) -> dict[str, Any]:
+def client_pod(spec: LabSpec, namespace: str | None = None) -> dict[str, Any]:
     """agnhost ``pause``: stays up so probes can exec ``/agnhost connect`` in it."""
-    return _pod(spec, CLIENT_NAME, "client", _container(CLIENT_CONTAINER, ["pause"]))
+    return _pod(spec, CLIENT_NAME, "client", _container(CLIENT_CONTAINER, ["pause"]), namespace)
 
 
-def deny_policy(spec: LabSpec) -> dict[str, Any]:
+def deny_policy(spec: LabSpec, namespace: str | None = None) -> dict[str, Any]:
     """Deny all ingress to the canary server, and nothing else."""
     return {
         "apiVersion": POLICY_API[0],
         "kind": POLICY_API[1],
         "metadata": {
             "name": POLICY_NAME,
-            "namespace": spec.namespace(DEMO_NAMESPACE),
+            "namespace": namespace or spec.namespace(DEMO_NAMESPACE),
             "labels": canary_labels(spec, "deny"),
         },
         "spec": {
@@ -155,13 +174,15 @@ def deny_policy(spec: LabSpec) -> dict[str, Any]:
     }
 
 
-def _pod(spec: LabSpec, name: str, role: str, container: dict[str, Any]) -> dict[str, Any]:
+def _pod(
+    spec: LabSpec, name: str, role: str, container: dict[str, Any], namespace: str | None
+) -> dict[str, Any]:
     return {
         "apiVersion": POD_API[0],
         "kind": POD_API[1],
         "metadata": {
             "name": name,
-            "namespace": spec.namespace(DEMO_NAMESPACE),
+            "namespace": namespace or spec.namespace(DEMO_NAMESPACE),
             "labels": canary_labels(spec, role),
         },
         "spec": {
@@ -199,11 +220,18 @@ def run_canary(
     sleep: Callable[[float], None] = time.sleep,
     on_update: Callable[[str], None] = lambda text: None,
     poll_interval: float = 1.0,
+    namespace: str | None = None,
 ) -> CanaryResult:
-    """Find out whether NetworkPolicy is enforced in the lab's cluster; see the module doc."""
+    """Find out whether NetworkPolicy is enforced in the lab's cluster; see the module doc.
+
+    ``namespace``: where the canary runs (default: the lab's ``demo`` namespace). The pipeline
+    gives it the lab's own canary namespace, where no scenario policy can be in the way.
+    """
     canary = _Canary(
         kube, executor, spec, probe_timeout, deadline, clock, sleep, on_update, poll_interval
     )
+    if namespace:
+        canary.namespace = namespace
     started = clock()
     result: CanaryResult | None = None
     failure: BaseException | None = None
@@ -255,7 +283,9 @@ class _Canary:
         self.on_update(f"enforcement canary: starting two pods in namespace {self.namespace}")
         self._own(POD_API, SERVER_NAME)
         self._own(POD_API, CLIENT_NAME)
-        self.kube.apply([server_pod(self.spec), client_pod(self.spec)])
+        self.kube.apply(
+            [server_pod(self.spec, self.namespace), client_pod(self.spec, self.namespace)]
+        )
 
         pods = self._wait_for_pods()
         if isinstance(pods, CanaryResult):
@@ -273,7 +303,7 @@ class _Canary:
             return self._baseline_failed(before, target)
 
         self._own(POLICY_API, POLICY_NAME)
-        self.kube.apply([deny_policy(self.spec)])
+        self.kube.apply([deny_policy(self.spec, self.namespace)])
         applied = self.clock()
         self.evidence.append(
             f"applied NetworkPolicy {self.namespace}/{POLICY_NAME}: deny all ingress to "

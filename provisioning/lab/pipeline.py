@@ -52,6 +52,8 @@ class Context:
     deadline: float = 60.0
     validation: Any = None  # the ValidationReport of the last validate step
     canary: Any = None  # the CanaryResult of the last validate step
+    run_canary: bool = True  # check that the engine enforces at all before probing
+    canary_deadline: float = 30.0  # seconds each canary wait may take
     probe_executor: Any = None  # None: kubectl exec into the client pods (tests inject one)
     # Set by a provider action that replaced the nodes (an AKS engine update reimages them):
     # bare pods that were on them do not come back, so those not Ready are created again.
@@ -97,8 +99,11 @@ def desired_objects(spec: LabSpec) -> tuple[list[dict[str, Any]], list[dict[str,
         meta["labels"] = {**meta.get("labels", {}), SCENARIO_LABEL: spec.scenario}
         labelled["metadata"] = meta
         policies.append(with_hash(labelled))
+    from provisioning.lab.canary import namespace_manifest
+
     manifests = workload.demo_manifests(spec.name, suffix=spec.namespace_suffix)
-    return [with_hash(o) for o in manifests], policies
+    # The canary's own namespace comes first with the lab's namespaces: no scenario policy in it.
+    return [with_hash(o) for o in [namespace_manifest(spec), *manifests]], policies
 
 
 def build_context(
@@ -258,14 +263,70 @@ def probe_executor(ctx: Context) -> Any:
     return KubectlExecutor(ctx.runner, ctx.spec.kubeconfig, context=ctx.spec.kube_context)
 
 
+def enforcement_check(ctx: Context, executor: Any) -> None:
+    """The canary before validation: does the engine enforce NetworkPolicy here at all?
+
+    "Policies are not enforced here" is its own verdict, distinct from "probes differ from
+    the policies": an engine that should enforce and does not fails here, with the evidence,
+    before any probe; an engine that is not meant to (``none``, or a cluster found without
+    one) is validated as enforcing nothing, and the report says so.
+    """
+    from provisioning.lab.canary import CANARY_NAMESPACE, run_canary
+
+    with ctx.progress.step("Canary: does the engine enforce NetworkPolicy here?") as h:
+        result = run_canary(
+            ctx.kube,
+            executor,
+            ctx.spec,
+            probe_timeout=ctx.probe_timeout,
+            deadline=ctx.canary_deadline,
+            clock=ctx.clock,
+            sleep=ctx.sleep,
+            on_update=h.update,
+            poll_interval=max(ctx.poll_interval / 2, 0.0),
+            namespace=ctx.spec.namespace(CANARY_NAMESPACE),
+        )
+        ctx.canary = result
+        h.note(f"enforced: {result.enforced}: {result.detail}")
+        if result.enforced == "no" and ctx.engine.enforces:
+            h.fail()
+    if result.enforced == "no":
+        deciding = [e for e in result.evidence if "under deny" in e] or list(result.evidence[-1:])
+        evidence = "; ".join(deciding)
+        if ctx.engine.enforces:
+            raise OperationError(
+                f"policies are not enforced here: engine {ctx.spec.engine} should enforce "
+                f"NetworkPolicy, but a deny-all policy did not stop traffic ({evidence})",
+                hint="check the engine's pods (`kubectl "
+                + " ".join(ctx.provider.kubectl_args(ctx.spec))
+                + " get pods -n kube-system`); validation was not run",
+            )
+        ctx.progress.info(
+            f"  policies are not enforced here (engine {ctx.spec.engine}): the validation "
+            "expects every connection to be allowed"
+        )
+        if ctx.spec.engine != "none":  # e.g. a cluster whose engine could not be told
+            ctx.spec = replace(ctx.spec, engine="none")
+    elif result.enforced == "unknown":
+        ctx.progress.warn(
+            f"the canary could not tell whether policies are enforced: {result.detail}"
+        )
+    elif not ctx.engine.enforces and ctx.spec.engine == "none":
+        ctx.progress.warn(
+            "the canary saw a deny policy enforced although engine none should enforce nothing"
+        )
+
+
 def validate_lab(ctx: Context, step: PlanStep) -> None:
-    """Probe the live lab and compare with the analyzer's expectations."""
+    """The canary, then probe the live lab and compare with the analyzer's expectations."""
     from provisioning.report import render
     from provisioning.validation.validate import exit_code, run_validation
     from provisioning.workload.policies import load_scenario
 
     stated = load_scenario(ctx.spec.scenario).expectations
     executor = probe_executor(ctx)
+    if ctx.run_canary:
+        enforcement_check(ctx, executor)
     with ctx.progress.step("Validate: probe every client -> server port") as h:
         report = run_validation(
             ctx.kube,
