@@ -218,6 +218,7 @@ def _print_json(doc: Any) -> None:
         yes="do not ask before deleting or reimaging a cluster",
         json="print the result as one JSON document on stdout",
         no_validate="skip the final validation (probing) step",
+        skip_canary="skip the check that the engine enforces at all (a pod pair and a deny policy)",
         probe_timeout="timeout of one probe, e.g. 2s",
         deadline="how long mismatches are re-probed before validation fails, e.g. 60s",
     )
@@ -236,6 +237,7 @@ def up(
     yes=False,
     json=False,
     no_validate=False,
+    skip_canary=False,
     probe_timeout="2s",
     deadline="60s",
 ):
@@ -258,13 +260,22 @@ def up(
             yes=yes,
             json=json,
             validate=not no_validate,
+            canary=not skip_canary,
             timeout=timeout,
             wait=wait,
         )
 
 
 def _up(
-    spec: Any, *, dry_run: bool, yes: bool, json: bool, validate: bool, timeout: float, wait: float
+    spec: Any,
+    *,
+    dry_run: bool,
+    yes: bool,
+    json: bool,
+    validate: bool,
+    canary: bool,
+    timeout: float,
+    wait: float,
 ) -> None:
     from provisioning.lab.pipeline import up as run_up
     from provisioning.lab.pipeline import up_document
@@ -273,7 +284,7 @@ def _up(
     progress = _progress()
     ctx = _context(spec, progress, read_only=dry_run)
     spec = ctx.spec  # the engine may be the one found in the cluster
-    ctx.probe_timeout, ctx.deadline = timeout, wait
+    ctx.probe_timeout, ctx.deadline, ctx.run_canary = timeout, wait, canary
     result = None
     try:
         result = run_up(ctx, yes=yes, dry_run=dry_run, confirm=_confirm(), validate=validate)
@@ -519,6 +530,7 @@ def profiles(c, json=False):
         format="table, json, junit or html",
         output="write the report to this file instead of stdout",
         fail_on_loopback="count pod-to-itself mismatches as failures (implementations differ)",
+        skip_canary="skip the check that the engine enforces at all (a pod pair and a deny policy)",
     )
 )
 @user_errors
@@ -536,12 +548,13 @@ def validate(
     format="table",
     output=None,
     fail_on_loopback=False,
+    skip_canary=False,
 ):
     """Probe the live lab and compare every connection with the analyzer's expectation."""
     from pathlib import Path
 
     from provisioning.errors import UsageError, choice_error
-    from provisioning.lab.pipeline import probe_executor
+    from provisioning.lab.pipeline import enforcement_check, probe_executor
     from provisioning.profiles import parse_duration
     from provisioning.report import FORMATS, render
     from provisioning.validation.validate import exit_code, run_validation
@@ -566,13 +579,17 @@ def validate(
         )
     progress = _progress()
     ctx = _context(spec, progress, read_only=True)
-    spec = ctx.spec  # the engine may be the one found in the cluster
+    ctx.probe_timeout = timeout
+    executor = probe_executor(ctx)
+    if not skip_canary:
+        enforcement_check(ctx, executor)  # "not enforced here" is its own verdict
+    spec = ctx.spec  # the engine may be the one found in the cluster, or none per the canary
     with progress.step("Validate: probe every client -> server port"):
         report = run_validation(
             ctx.kube,
             ctx.runner,
             spec,
-            executor=probe_executor(ctx),
+            executor=executor,
             probe_timeout=timeout,
             deadline=wait,
             stated_expectations=load_scenario(spec.scenario).expectations,
