@@ -41,10 +41,13 @@ def lab_status(spec: LabSpec, provider: Provider) -> LabStatus:
 
 
 def status_document(spec: LabSpec, observed: ObservedLab) -> dict[str, Any]:
+    from provisioning.providers import info
+
     return {
         "lab": spec.name,
         "provider": spec.provider,
-        "desired_engine": spec.engine,
+        # None where the provider never chooses the engine (it is found in the cluster).
+        "desired_engine": spec.engine if info(spec.provider).engines else None,
         "kubeconfig": str(spec.kubeconfig) if spec.kubeconfig.exists() else None,
         **({"context": spec.kube_context} if spec.kube_context else {}),
         **observed.as_dict(),

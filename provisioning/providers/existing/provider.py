@@ -198,7 +198,7 @@ class ExistingProvider:
             reason=problem,
             cluster_exists=True,
             owned=True,  # the lab's objects are the tool's; the cluster itself stays the user's
-            engine=spec.engine,
+            engine=analyzer_engine(detection) if detection else None,
             engine_installed=True,
             engine_ready=True,
             engine_detail=(
