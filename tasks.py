@@ -724,14 +724,14 @@ def check(
 
 @task(
     help={
-        "engines": "comma-separated engines, each on its own kind cluster "
-        "(default: calico,cilium,none)",
+        "engines": "comma-separated engines, each on its own kind cluster; `existing` runs the "
+        "lab on a kind cluster made by hand (default: calico,cilium,none,existing)",
         "report": "report folder to create, absent or empty (default: e2e-report/<UTC time>)",
         "no_skip": "exit 1, not skip, when Docker/kind/kubectl are missing or a test skips",
         "budgets": "print the time budget of every step and exit",
     }
 )
-def e2e(c, engines="calico,cilium,none", report=None, no_skip=False, budgets=False):
+def e2e(c, engines="calico,cilium,none,existing", report=None, no_skip=False, budgets=False):
     """Run the end-to-end tests on real kind clusters; leave a report folder for bug reports."""
     import subprocess
 

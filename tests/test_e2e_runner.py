@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -32,29 +33,69 @@ WORKFLOW = ROOT / ".github" / "workflows" / "e2e.yml"
 # --- budgets ----------------------------------------------------------------------------------
 
 
+ALLOWANCES = Allowances(
+    cluster=300, engine=600, workload=300, canary=244, validation=92, overhead=60
+)
+
+
 def test_each_step_budget_is_the_sum_of_its_phases_plus_the_overhead() -> None:
-    allowances = Allowances(cluster=300, engine=600, workload=300, validation=92, overhead=60)
-    budgets = budget.step_budgets("calico", allowances)
+    budgets = budget.step_budgets("calico", ALLOWANCES)
 
     assert list(budgets) == [key for key, _, _ in budget.STEPS]
     first = budgets["up-first"]
-    assert first.seconds == 300 + 600 + 300 + 92 + 60 == 1352
-    assert (
-        first.breakdown() == "cluster 300 + engine 600 + workload 300 + validation 92 + overhead 60"
+    assert first.seconds == 300 + 600 + 300 + 244 + 92 + 60 == 1596
+    assert first.breakdown() == (
+        "cluster 300 + engine 600 + workload 300 + canary 244 + validation 92 + overhead 60"
     )
     assert "up --engine calico" in first.label
     assert budgets["status"].seconds == 60
-    assert budgets["validate-html"].seconds == budgets["up-again"].seconds == 152
+    assert budgets["validate-html"].seconds == 92 + 60
+    # `up` runs the enforcement canary before validating, also when nothing else changes.
+    assert budgets["up-again"].seconds == budgets["up-switch"].seconds == 244 + 92 + 60 == 396
     assert budgets["down-keep"].seconds == 300 + 60  # namespaces terminate within workload
     assert budgets["down"].seconds == 300 + 60  # kind delete within the cluster timeout
     assert budgets["kubectl-pods"].label == "kubectl get pods -A -l netpol-lab.io/lab=e2e-calico"
     total = sum(b.seconds for b in budgets.values())
-    assert total == 1352 + 3 * 152 + 4 * 60 + 2 * 360 == 2768
-    assert budget.whole_test_timeout(budgets) == total + budget.TEST_MARGIN == 2828
+    assert total == 1596 + 152 + 2 * 396 + 4 * 60 + 2 * 360 == 3500
+    assert budget.whole_test_timeout(budgets) == total + budget.TEST_MARGIN == 3560
 
 
-def test_allowances_are_the_lab_spec_timeouts_and_the_validation_deadline() -> None:
-    allowances = budget.allowances_for("cilium", layers=[])
+def test_the_existing_flow_has_its_own_steps_with_the_same_allowances() -> None:
+    budgets = budget.step_budgets(budget.EXISTING, ALLOWANCES)
+
+    assert list(budgets) == [key for key, _, _ in budget.EXISTING_STEPS]
+    # The hand-made cluster gets what the lab gives its own kind cluster.
+    assert budgets["kind-create"].breakdown() == "cluster 300 + overhead 60"
+    assert "kind create cluster --name e2e-existing-<random>" in budgets["kind-create"].label
+    assert budgets["kindnet-ready"].breakdown() == "engine 600 + overhead 60"
+    assert budgets["user-pod-ready"].breakdown() == "workload 300 + overhead 60"
+    # The lab creates no cluster and installs no engine there: up is workload, canary, validation.
+    assert budgets["up"].breakdown() == ("workload 300 + canary 244 + validation 92 + overhead 60")
+    assert "--provider existing" in budgets["up"].label
+    assert budgets["down"].breakdown() == "workload 300 + overhead 60"  # namespaces only
+    assert budgets["kind-delete"].breakdown() == "cluster 300 + overhead 60"
+    assert budgets["lab-namespaces"].label.endswith("-l netpol-lab.io/lab=e2e-existing")
+    assert budget.whole_test_timeout(budgets) == 3788 + budget.TEST_MARGIN
+
+
+def _step_keys(test_file: str) -> set[str]:
+    """Every step key a test file runs (`steps.run("key", ...)`)."""
+    source = (ROOT / "tests" / "e2e" / test_file).read_text()
+    return set(re.findall(r"steps\.run\(\s*\"([a-z-]+)\"", source))
+
+
+@pytest.mark.parametrize(
+    ("test_file", "steps"),
+    [("test_kind_lab.py", budget.STEPS), ("test_existing_lab.py", budget.EXISTING_STEPS)],
+)
+def test_every_step_a_test_runs_has_a_budget_and_every_budget_a_step(test_file, steps) -> None:
+    # A key without a budget would only fail on a real cluster (KeyError in StepRunner.run).
+    assert _step_keys(test_file) == {key for key, _, _ in steps}
+
+
+@pytest.mark.parametrize("engine", ["cilium", budget.EXISTING])
+def test_allowances_are_the_lab_spec_timeouts_and_the_validation_deadline(engine) -> None:
+    allowances = budget.allowances_for(engine, layers=[])
     defaults = Timeouts()
     margin = {f.name: f.default for f in dataclasses.fields(KubectlExecutor)}["exec_margin"]
     assert (allowances.cluster, allowances.engine, allowances.workload) == (
@@ -64,13 +105,24 @@ def test_allowances_are_the_lab_spec_timeouts_and_the_validation_deadline() -> N
     )
     # `up`/`validate` defaults: --deadline 60s, --probe-timeout 2s; one more round after it.
     assert allowances.validation == 60 + 2 + margin
+    # The canary's three waits (pods Ready, policy in effect, clean-up), each within the
+    # deadline (run_canary's default 30 s is smaller), and two probes that may outlast them.
+    assert allowances.canary == 3 * 60 + 2 * (2 + margin)
+
+
+def test_the_existing_allowances_follow_the_invoke_configuration_too() -> None:
+    longer = {"timeouts": {"workload": "10m"}}
+    budgets = budget.budgets_for(budget.EXISTING, layers=[(config_layer("invoke.yaml"), longer)])
+    assert budgets["down"].seconds == 600 + budget.STEP_OVERHEAD
+    assert budgets["user-pod-ready"].seconds == 600 + budget.STEP_OVERHEAD
 
 
 def test_budgets_follow_timeouts_from_the_invoke_configuration() -> None:
     longer = {"timeouts": {"cluster": "10m", "engine": "15m", "workload": "10m"}}
     budgets = budget.budgets_for("calico", layers=[(config_layer("invoke.yaml"), longer)])
-    validation = budget.allowances_for("calico", layers=[]).validation
-    assert budgets["up-first"].seconds == 600 + 900 + 600 + validation + budget.STEP_OVERHEAD
+    default = budget.allowances_for("calico", layers=[])
+    probing = default.canary + default.validation
+    assert budgets["up-first"].seconds == 600 + 900 + 600 + probing + budget.STEP_OVERHEAD
     assert budgets["down"].seconds == 600 + budget.STEP_OVERHEAD
 
 
@@ -95,6 +147,56 @@ def test_the_e2e_test_carries_its_summed_budget_as_a_signal_timeout_marker() -> 
         assert mark.kwargs == {"method": "signal"}
 
 
+def test_the_existing_test_carries_its_summed_budget_as_a_signal_timeout_marker() -> None:
+    from tests.e2e import test_existing_lab
+
+    marks = {m.name: m for m in test_existing_lab.pytestmark}
+    assert "e2e" in marks
+    assert marks["timeout"].args == (budget.whole_test_timeout(test_existing_lab.BUDGETS),)
+    assert marks["timeout"].kwargs == {"method": "signal"}
+    assert budget.budgets_for(budget.EXISTING) == test_existing_lab.BUDGETS
+
+
+def _collect(engines: str | None) -> list[str]:
+    """The e2e test ids pytest collects, opted in, on a machine without Docker."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETPOL_LAB_E2E")}
+    env["NETPOL_LAB_E2E"] = "1"
+    if engines is not None:
+        env["NETPOL_LAB_E2E_ENGINES"] = engines
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--co", "tests/e2e"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return sorted(line for line in result.stdout.splitlines() if "::" in line)
+
+
+KIND_TEST = "tests/e2e/test_kind_lab.py::test_up_converges_and_down_removes_everything"
+EXISTING_TEST = (
+    "tests/e2e/test_existing_lab.py::"
+    "test_existing_provider_runs_the_lab_on_a_hand_made_kind_cluster_and_changes_nothing_else"
+)
+
+
+@pytest.mark.parametrize(
+    ("engines", "collected"),
+    [
+        # Unset: test_kind_lab.py's own default (calico, cilium, none) and the existing test.
+        (None, [*(f"{KIND_TEST}[{e}]" for e in ("calico", "cilium", "none")), EXISTING_TEST]),
+        ("existing", [EXISTING_TEST]),  # test_kind_lab's [existing] case is deselected
+        ("calico", [f"{KIND_TEST}[calico]"]),
+        ("none,existing", [EXISTING_TEST, f"{KIND_TEST}[none]"]),
+    ],
+)
+def test_the_engines_choose_the_tests_and_existing_runs_only_its_own(engines, collected) -> None:
+    assert _collect(engines) == sorted(collected)
+
+
 def test_without_opt_in_the_e2e_tests_skip_quickly() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NETPOL_LAB_E2E")}
     started = time.monotonic()
@@ -108,7 +210,7 @@ def test_without_opt_in_the_e2e_tests_skip_quickly() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 skipped" in result.stdout
+    assert "4 skipped" in result.stdout  # calico, cilium, none, existing
     assert "end-to-end tests are opt-in" in result.stdout
     assert time.monotonic() - started < 60
 
@@ -158,6 +260,15 @@ def test_a_failing_step_is_named_with_its_output_and_check_false_returns(tmp_pat
     result = steps.run("step", ["sh", "-c", "echo fine; exit 4"], check=False)
     assert (result.returncode, result.stdout) == (4, "fine\n")
     assert [r["exit"] for r in steps.records] == [3, 4]
+
+
+def test_a_step_reads_no_terminal(tmp_path) -> None:
+    # stdin is /dev/null: a command asking for a confirmation reads EOF at once, it never waits.
+    steps = StepRunner(_budget(30.0), cwd=tmp_path)
+    started = time.monotonic()
+    result = steps.run("step", ["sh", "-c", "read answer; echo read-status:$?"], check=False)
+    assert result.stdout == "read-status:1\n"
+    assert time.monotonic() - started < 10
 
 
 # --- kubectl matching the node image ----------------------------------------------------------
@@ -236,11 +347,26 @@ def test_the_workflow_installs_that_kubectl_verified_and_runs_the_one_command() 
     assert upload["uses"] == "actions/upload-artifact@v4"
     assert upload["if"] == "always()" and upload["with"]["path"] == "e2e-report/"
     assert "${{ matrix.engine }}" in upload["with"]["name"]  # v4: names unique per run
+    # Every runner engine, the pseudo-engine existing included, is a job of its own.
+    engines = job["strategy"]["matrix"]["engine"]
+    assert engines == list(run.E2E_ENGINES) and budget.EXISTING in engines
+    assert "--engines ${{ matrix.engine }}" in runs[e2e]
+    # Clean-up after a killed job: the lab by `invoke down` for the engines; for existing, the
+    # test's own hand-made clusters, by the name prefix the test gives them.
     cleanup = steps[index("invoke down")]
-    assert cleanup["if"] == "always()" and "--name e2e-${{ matrix.engine }}" in cleanup["run"]
-    # The job outlives the test's own timeout, so the test's budgets trip first.
-    test_timeout = budget.whole_test_timeout(budget.budgets_for("calico", layers=[]))
-    assert job["timeout-minutes"] * 60 > test_timeout + 10 * 60
+    assert cleanup["if"] == "always() && matrix.engine != 'existing'"
+    assert "--name e2e-${{ matrix.engine }}" in cleanup["run"]
+    hand_made = steps[index("kind delete cluster")]
+    assert hand_made["if"] == "always() && matrix.engine == 'existing'"
+    prefix = budget.existing_cluster_prefix()
+    assert (
+        f"kind get clusters | grep '^{prefix}' | xargs -r -n1 kind delete cluster --name"
+        in (hand_made["run"])
+    )
+    # The job outlives every engine's test timeout, so the test's budgets trip first.
+    for engine in engines:
+        test_timeout = budget.whole_test_timeout(budget.budgets_for(engine, layers=[]))
+        assert job["timeout-minutes"] * 60 > test_timeout + 10 * 60, engine
 
 
 # --- the one-command runner -------------------------------------------------------------------
@@ -406,7 +532,56 @@ def test_the_runner_leaves_a_report_folder_and_exits_with_pytests_status(tmp_pat
     assert out.rstrip().endswith(f"e2e: report folder {report} (attach it to a bug report)")
 
 
-def test_the_runners_pytest_command_works_with_the_real_pytest(tmp_path, monkeypatch) -> None:
+def test_the_runner_leaves_doctor_of_existing_to_the_test(tmp_path) -> None:
+    # existing's cluster does not exist before its test makes it: no `invoke doctor --engine
+    # existing` (not an engine), the test writes doctor-existing.json with --provider existing.
+    bin_dir = _machine(tmp_path)
+    report = tmp_path / "report"
+    args = ["--engines", "calico,existing", "--report", str(report)]
+    result = _runner(args, bin_dir, STUB_PYTEST_EXIT="0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "invoke-calls").read_text().splitlines() == ["doctor --engine calico --json"]
+    assert "e2e: doctor (existing): run by the test once its kind cluster exists" in result.stdout
+    call = json.loads((tmp_path / "pytest-call.json").read_text())
+    assert call["env"]["NETPOL_LAB_E2E_ENGINES"] == "calico,existing"
+    assert "existing:" in (report / "budgets.txt").read_text()
+    kept = json.loads((report / "budgets.json").read_text())
+    assert kept["existing"]["test_timeout"] == budget.whole_test_timeout(
+        budget.budgets_for(budget.EXISTING)
+    )
+    summary = (report / "SUMMARY.md").read_text()
+    assert (
+        "| doctor-existing.json | `invoke doctor --provider existing --json` on the test's "
+        "cluster | MISSING |"
+    ) in summary
+    assert "| status-existing.json | `invoke status --json` of lab e2e-existing | MISSING |" in (
+        summary
+    )
+
+
+@pytest.mark.parametrize(
+    ("engines", "names"),
+    [
+        (
+            ["calico", "none"],
+            [
+                "test_up_converges_and_down_removes_everything[calico]",
+                "test_up_converges_and_down_removes_everything[none]",
+            ],
+        ),
+        (
+            ["none", "existing"],
+            [
+                "test_up_converges_and_down_removes_everything[none]",
+                "test_existing_provider_runs_the_lab_on_a_hand_made_kind_cluster_and_changes_"
+                "nothing_else",
+            ],
+        ),
+    ],
+)
+def test_the_runners_pytest_command_works_with_the_real_pytest(
+    tmp_path, monkeypatch, engines, names
+) -> None:
     # The exact command line and environment the runner uses, on a machine without Docker:
     # every engine's test skips with its reason, and the JUnit XML says so.
     monkeypatch.delenv(run.PYTEST_ENV, raising=False)
@@ -416,7 +591,7 @@ def test_the_runners_pytest_command_works_with_the_real_pytest(tmp_path, monkeyp
     result = subprocess.run(
         run.pytest_argv(report),
         cwd=ROOT,
-        env=run.pytest_env(report, ["calico", "none"]),
+        env=run.pytest_env(report, engines),
         capture_output=True,
         text=True,
         timeout=110,
@@ -432,10 +607,7 @@ def test_the_runners_pytest_command_works_with_the_real_pytest(tmp_path, monkeyp
     }
     cases = ET.parse(report / "junit.xml").getroot().iter("testcase")
     reasons = {c.get("name"): c.find("skipped").get("message") for c in cases}
-    assert reasons == {
-        "test_up_converges_and_down_removes_everything[calico]": "docker is not installed",
-        "test_up_converges_and_down_removes_everything[none]": "docker is not installed",
-    }
+    assert reasons == dict.fromkeys(names, "docker is not installed")
 
 
 def test_the_runner_warns_when_kubectl_is_out_of_skew(tmp_path) -> None:
@@ -496,7 +668,7 @@ def test_without_docker_or_kind_the_runner_skips_in_one_line(
     ("args", "message"),
     [
         (["--engines", "azure"], "--engines: 'azure' is not an e2e engine"),
-        (["--engines", ","], "--engines: name at least one of calico, cilium, none"),
+        (["--engines", ","], "--engines: name at least one of calico, cilium, none, existing"),
     ],
 )
 def test_wrong_arguments_exit_2_in_one_line(tmp_path, args, message) -> None:

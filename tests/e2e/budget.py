@@ -3,7 +3,7 @@
 pytest's global ``timeout = 120`` (pyproject.toml) fits unit tests, not a kind cluster: a first
 ``up`` alone takes about two minutes on a laptop. So each step of the e2e test (one command run as
 a subprocess) gets its own budget, and a step that overruns is stopped and named:
-``step 'invoke up --engine calico ...' exceeded its 1352 s budget``.
+``step 'invoke up --engine calico ...' exceeded its 1596 s budget``.
 
 A step's budget is the sum of the allowances of the phases that step runs, plus a fixed overhead
 for the command itself (Python and Invoke start-up, ``kind get clusters``, API round trips):
@@ -16,6 +16,19 @@ for the command itself (Python and Invoke start-up, ``kind get clusters``, API r
 - ``validation``: the tasks' ``--deadline`` default (re-probing stops starting rounds after it)
   plus one more round, which lasts at most ``--probe-timeout`` + the kubectl executor's
   ``exec_margin`` (provisioning/validation/probe_kubectl.py).
+- ``canary``: the enforcement canary ``up`` runs before validating (provisioning/lab/canary.py).
+  Its module doc: "``deadline`` bounds each wait separately: the pods becoming Ready, the policy
+  taking effect, and the objects going away", so three deadlines, plus two probes that may run
+  past them (the one before the deny policy, the last one of the policy wait), each at most
+  ``--probe-timeout`` + ``exec_margin``. The deadline is the larger of the tasks' ``--deadline``
+  default and ``run_canary``'s own default, whichever the pipeline passes.
+
+Two flows have steps here: the kind engines' (``STEPS``: ``invoke up --engine E`` makes the
+cluster) and the pseudo-engine ``existing`` (``EXISTING_STEPS``, tests/e2e/test_existing_lab.py:
+the test makes a kind cluster by hand with ``kind create cluster`` and runs the lab on it with
+``--provider existing``). The hand-made cluster's steps get the same allowances the lab gives
+its own kind cluster: ``kind create`` within ``cluster``, the default CNI (kindnet) Ready within
+``engine``, a pod Ready within ``workload``.
 
 The whole test gets ``pytest.mark.timeout(sum of its step budgets + TEST_MARGIN)``, which
 overrides the global 120 s for it only (pytest-timeout README, "Usage": the marker has the highest
@@ -36,12 +49,26 @@ ROOT = Path(__file__).resolve().parents[2]
 
 STEP_OVERHEAD = 60.0  # seconds each command gets beyond its phases
 TEST_MARGIN = 60.0  # seconds the whole test gets beyond its steps (fixtures, skip checks)
-PHASES = ("cluster", "engine", "workload", "validation")
+PHASES = ("cluster", "engine", "workload", "canary", "validation")
+
+KIND_ENGINES = ("calico", "cilium", "none")  # `invoke up --engine E` on the lab's own kind cluster
+# Not an engine: the lab on a kind cluster the test makes by hand (`--provider existing`, which
+# detects the cluster's engine, kindnet). Selected like an engine (runner `--engines`,
+# NETPOL_LAB_E2E_ENGINES, the workflow's matrix) so it gets its own job, report files and budget.
+EXISTING = "existing"
 
 
 def lab_name(engine: str) -> str:
-    """The lab (and kind cluster) each engine's test creates; the workflow cleans it up."""
+    """The lab (and kind cluster) each engine's test creates; the workflow cleans it up.
+    For ``existing``: the lab only; its hand-made cluster is ``existing_cluster_prefix()...``."""
     return f"e2e-{engine}"
+
+
+def existing_cluster_prefix() -> str:
+    """The start of the name of the kind cluster the ``existing`` test makes by hand; the rest is
+    random, so a cluster left by a killed run never blocks the next one. The workflow deletes
+    the clusters whose name starts with it."""
+    return f"{lab_name(EXISTING)}-"
 
 
 @dataclass(frozen=True)
@@ -51,6 +78,7 @@ class Allowances:
     cluster: float
     engine: float
     workload: float
+    canary: float
     validation: float
     overhead: float = STEP_OVERHEAD
 
@@ -85,7 +113,7 @@ STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "up-first",
         "invoke up --engine {engine} --scenario zero-trust (creates the lab)",
-        ("cluster", "engine", "workload", "validation"),
+        ("cluster", "engine", "workload", "canary", "validation"),
     ),
     ("status", "invoke status --engine {engine} --json", ()),
     ("validate-html", "invoke validate --engine {engine} --format html", ("validation",)),
@@ -93,12 +121,12 @@ STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "up-again",
         "invoke up --engine {engine} --scenario zero-trust (second run, nothing to change)",
-        ("validation",),
+        ("canary", "validation"),
     ),
     (
         "up-switch",
         "invoke up --engine {engine} --scenario aks-demo (only policies change)",
-        ("validation",),
+        ("canary", "validation"),
     ),
     ("down-keep", "invoke down --engine {engine} --keep-cluster", ("workload",)),
     ("down", "invoke down --engine {engine} --yes", ("cluster",)),
@@ -107,15 +135,55 @@ STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+# The ``existing`` test's steps (tests/e2e/test_existing_lab.py), in run order. `--provider
+# existing --kubeconfig K --context C --name e2e-existing` is written "--provider existing" here.
+EXISTING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "kind-create",
+        "kind create cluster --name {cluster}<random> --image <pinned node image> "
+        "--kubeconfig <temporary file> (made by hand, not by the lab)",
+        ("cluster",),
+    ),
+    ("kindnet-ready", "kubectl rollout status daemonset/kindnet -n kube-system", ("engine",)),
+    ("user-objects", "kubectl apply (the user's own namespace, pod and NetworkPolicy)", ()),
+    ("user-pod-ready", "kubectl wait --for=condition=Ready (the user's own pod)", ("workload",)),
+    ("user-objects-before", "kubectl get (the user's own namespace, pod and NetworkPolicy)", ()),
+    ("cluster-before", "kubectl get (what the cluster holds before the lab)", ()),
+    ("doctor", "invoke doctor --provider existing --json", ()),
+    ("plan", "invoke plan --provider existing --json (changes nothing)", ()),
+    ("status-before", "invoke status --provider existing --json (before up)", ()),
+    ("cluster-after-looking", "kubectl get (unchanged by doctor, plan and status)", ()),
+    (
+        "up",
+        "invoke up --provider existing --scenario zero-trust --json (the lab's namespaces only)",
+        ("workload", "canary", "validation"),
+    ),
+    ("status", "invoke status --provider existing --json (the lab up)", ()),
+    ("validate-html", "invoke validate --provider existing --format html", ("validation",)),
+    ("lab-namespaces", "kubectl get namespaces -l netpol-lab.io/lab={name}", ()),
+    ("down", "invoke down --provider existing --json (only the lab's namespaces)", ("workload",)),
+    ("cluster-after-down", "kubectl get (what the cluster holds after down: as before)", ()),
+    ("user-objects-after", "kubectl get (the user's own namespace, pod and NetworkPolicy)", ()),
+    ("kind-clusters", "kind get clusters (the cluster is still there)", ()),
+    ("down-again", "invoke down --provider existing (nothing left to remove)", ()),
+    ("kind-delete", "kind delete cluster --name {cluster}<random> (the test's own)", ("cluster",)),
+    ("kind-clusters-after", "kind get clusters (the test's cluster is gone)", ()),
+)
+
+
+def steps_for(engine: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    return EXISTING_STEPS if engine == EXISTING else STEPS
+
+
 def step_budgets(engine: str, allowances: Allowances) -> dict[str, StepBudget]:
     """Every step's budget for ``engine``, in run order."""
     out = {}
-    for key, label, phases in STEPS:
+    for key, label, phases in steps_for(engine):
         parts = tuple((phase, allowances.of(phase)) for phase in phases)
         parts += (("overhead", allowances.overhead),)
         out[key] = StepBudget(
             key,
-            label.format(engine=engine, name=lab_name(engine)),
+            label.format(engine=engine, name=lab_name(engine), cluster=existing_cluster_prefix()),
             sum(value for _, value in parts),
             parts,
         )
@@ -175,27 +243,36 @@ def invoke_layers() -> list[Any]:
     return lab_layers(config, lab_flag_names())
 
 
+def lab_flags(engine: str) -> dict[str, str]:
+    """The flags the test gives ``invoke up``, as far as they choose the lab's timeouts. For
+    ``existing`` the kubeconfig is a stand-in: resolving settings never reads the file."""
+    if engine == EXISTING:
+        return {"provider": EXISTING, "kubeconfig": "kubeconfig", "name": lab_name(engine)}
+    return {"engine": engine, "name": lab_name(engine)}
+
+
 def allowances_for(engine: str, layers: Sequence[Any] | None = None) -> Allowances:
-    """The allowances for ``invoke up --engine ENGINE --name e2e-ENGINE`` as it would run here;
+    """The allowances for ``invoke up --engine ENGINE --name e2e-ENGINE`` (for ``existing``:
+    ``invoke up --provider existing --kubeconfig K --name e2e-existing``) as it would run here;
     ``layers``: the Invoke configuration layers to use instead of this machine's."""
+    import inspect
+
+    from provisioning.lab.canary import run_canary
     from provisioning.profiles import parse_duration, resolve
     from provisioning.validation.probe_kubectl import KubectlExecutor
 
-    spec = resolve(
-        layers=invoke_layers() if layers is None else layers,
-        flags={"engine": engine, "name": lab_name(engine)},
-    )
+    spec = resolve(layers=invoke_layers() if layers is None else layers, flags=lab_flags(engine))
     exec_margin = {f.name: f.default for f in dataclasses.fields(KubectlExecutor)}["exec_margin"]
-    validation = max(
-        parse_duration(defaults["deadline"], where="deadline")
-        + parse_duration(defaults["probe_timeout"], where="probe_timeout")
-        for defaults in (task_defaults("up"), task_defaults("validate"))
-    )
+    tasks = (task_defaults("up"), task_defaults("validate"))
+    deadline = max(parse_duration(d["deadline"], where="deadline") for d in tasks)
+    probe = max(parse_duration(d["probe_timeout"], where="probe_timeout") for d in tasks)
+    canary_deadline = max(deadline, inspect.signature(run_canary).parameters["deadline"].default)
     return Allowances(
         cluster=spec.timeouts.cluster,
         engine=spec.timeouts.engine,
         workload=spec.timeouts.workload,
-        validation=validation + exec_margin,
+        canary=3 * canary_deadline + 2 * (probe + exec_margin),
+        validation=deadline + probe + exec_margin,
     )
 
 

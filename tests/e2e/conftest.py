@@ -3,7 +3,14 @@
 They need Docker (an engine that answers), kind, kubectl and, for cilium/none, helm or the cilium
 CLI, and they take minutes per engine, so they also need ``NETPOL_LAB_E2E=1``. The one command
 that runs them and leaves a report folder is ``python -m tests.e2e.run`` (see ``run.py``); the
-GitHub Actions workflow ``.github/workflows/e2e.yml`` runs it for calico, cilium and none.
+GitHub Actions workflow ``.github/workflows/e2e.yml`` runs it for calico, cilium, none and
+existing.
+
+Which flows run: ``NETPOL_LAB_E2E_ENGINES`` (comma-separated; unset: all of ``ALL_ENGINES``).
+The kind engines (calico, cilium, none) run ``test_kind_lab.py``, one kind cluster each made by
+``invoke up``; the pseudo-engine ``existing`` runs ``test_existing_lab.py``, the lab on a kind
+cluster the test makes by hand (``--provider existing``). ``pytest_collection_modifyitems`` below
+deselects what was not chosen (deselected, not skipped: the runner's ``--no-skip`` counts skips).
 """
 
 from __future__ import annotations
@@ -13,7 +20,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.budget import EXISTING, KIND_ENGINES
 from tests.e2e.prereqs import missing_for_engine, missing_tools
+
+ALL_ENGINES = (*KIND_ENGINES, EXISTING)
+EXISTING_TEST = "test_existing_lab.py"
+
+
+def selected_engines() -> list[str]:
+    """The flows chosen by ``NETPOL_LAB_E2E_ENGINES``; all of them when it is unset."""
+    value = os.environ.get("NETPOL_LAB_E2E_ENGINES")
+    if value is None:
+        return list(ALL_ENGINES)
+    return [e for e in value.split(",") if e]
 
 
 def missing_for(engine: str) -> str | None:
@@ -21,6 +40,27 @@ def missing_for(engine: str) -> str | None:
     if os.environ.get("NETPOL_LAB_E2E") != "1":
         return "end-to-end tests are opt-in: set NETPOL_LAB_E2E=1 (they create kind clusters)"
     return missing_tools() or missing_for_engine(engine)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect ``test_existing_lab.py`` unless ``existing`` is chosen, and ``test_kind_lab``'s
+    ``[existing]`` case (it parametrizes over every chosen name; ``existing`` is not an engine
+    ``invoke up --engine`` installs, its flow is ``test_existing_lab.py``)."""
+    chosen = selected_engines()
+    here = Path(__file__).parent
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        engine = callspec.params.get("engine") if callspec is not None else None
+        if item.path.parent != here:
+            keep.append(item)  # the hook sees the whole session's items
+        elif item.path.name == EXISTING_TEST:
+            (keep if EXISTING in chosen else drop).append(item)
+        else:
+            (drop if engine == EXISTING else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture

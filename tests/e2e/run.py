@@ -1,12 +1,18 @@
 """The whole end-to-end run as one command, leaving a report folder to attach to a bug report.
 
-    python -m tests.e2e.run --engines calico,cilium,none --report DIR
+    python -m tests.e2e.run --engines calico,cilium,none,existing --report DIR
 
 (from the repository root, with the project installed, e.g. ``.venv/bin/python -m tests.e2e.run``).
 It checks the machine (Docker that answers, kind, kubectl: without them it prints one line and
 exits 0, or 1 with ``--no-skip``), prints the time budget of every step, records the tools'
 versions and ``invoke doctor --json`` per engine, runs pytest on ``tests/e2e`` with
-``NETPOL_LAB_E2E=1`` and ``--junitxml``, and exits with pytest's status. The folder then holds:
+``NETPOL_LAB_E2E=1`` and ``--junitxml``, and exits with pytest's status.
+
+``existing`` is a pseudo-engine: not an engine ``invoke up --engine`` installs, but the lab with
+``--provider existing`` on a kind cluster the test makes by hand (tests/e2e/test_existing_lab.py).
+It is chosen like an engine (``--engines``, ``NETPOL_LAB_E2E_ENGINES``, the workflow's matrix),
+so it gets the same report files, budgets and job as the engines; its doctor runs inside the test,
+once its cluster exists. The folder then holds:
 
     SUMMARY.md              what ran, the outcome, and which files are there or missing
     junit.xml               the e2e run (pytest --junitxml, captured output included)
@@ -15,6 +21,7 @@ versions and ``invoke doctor --json`` per engine, runs pytest on ``tests/e2e`` w
     tools.json              docker, kind, kubectl, helm, cilium, Python versions; the pins;
                             whether kubectl is within one minor of the node image's Kubernetes
     doctor-ENGINE.json      `invoke doctor --engine ENGINE --json`
+                            (existing: `invoke doctor --provider existing`, by the test)
     status-ENGINE.json      `invoke status --json` while the engine's lab was up   (by the test)
     validation-ENGINE.html  `invoke validate --format html`, the probe matrix      (by the test)
     steps/ENGINE/           one log per step: command, budget, time taken, output  (by the test)
@@ -43,7 +50,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-E2E_ENGINES = ("calico", "cilium", "none")  # azure exists only on AKS
+# azure exists only on AKS. "existing" is the pseudo-engine of the lab on a hand-made kind cluster
+# (tests/e2e/budget.py EXISTING; test_existing_lab.py), chosen like an engine.
+E2E_ENGINES = ("calico", "cilium", "none", "existing")
+EXISTING = "existing"
 
 # Commands the runner starts; overridable (a command line) to run another pytest or invoke,
 # e.g. a wrapper. Each defaults to this interpreter's module.
@@ -266,8 +276,13 @@ def expected_files(engines: Sequence[str]) -> list[tuple[str, str]]:
         ("tools.json", "tool versions, pins, kubectl skew"),
     ]
     for engine in engines:
+        doctor = (
+            "`invoke doctor --provider existing --json` on the test's cluster"
+            if engine == EXISTING
+            else f"`invoke doctor --engine {engine} --json`"
+        )
         files += [
-            (f"doctor-{engine}.json", f"`invoke doctor --engine {engine} --json`"),
+            (f"doctor-{engine}.json", doctor),
             (f"status-{engine}.json", f"`invoke status --json` of lab e2e-{engine}"),
             (f"validation-{engine}.html", f"the validation matrix of lab e2e-{engine}"),
             (f"steps/{engine}/steps.json", "every step: budget and time taken (logs beside it)"),
@@ -353,7 +368,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--engines",
         default=",".join(E2E_ENGINES),
-        help="comma-separated engines, each on its own cluster (default: %(default)s)",
+        help="comma-separated engines, each on its own cluster; existing: the lab with "
+        "--provider existing on a kind cluster made by hand (default: %(default)s)",
     )
     p.add_argument(
         "--report",
@@ -430,6 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"the cluster's {skew['cluster']}; install kubectl {skew['cluster']}"
         )
     for engine in engines:
+        if engine == EXISTING:  # its cluster does not exist yet: the test runs doctor on it
+            print(f"e2e: doctor ({engine}): run by the test once its kind cluster exists")
+            continue
         print(f"e2e: doctor ({engine}): {write_doctor(report, engine)}", flush=True)
 
     code = run_pytest(report, engines)

@@ -4,7 +4,9 @@ Each step runs in its own process group (``start_new_session``), so a step that 
 stopped with everything it started (``kubectl``, ``helm``, ``kind`` under ``invoke``), not just the
 Python process at the top. ``communicate(timeout=...)`` raises ``TimeoutExpired`` without losing
 output, and a second ``communicate`` after the kill collects what the step had printed (Python docs,
-``subprocess.Popen.communicate``). Standard library only.
+``subprocess.Popen.communicate``). A step's standard input is ``/dev/null``: a command that would
+ask a question (``invoke up`` or ``down`` wanting a confirmation) gets no terminal, so it fails at
+once instead of waiting for an answer until its budget runs out. Standard library only.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class StepRunner:
             list(argv),
             cwd=self.cwd,
             env=self.env,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
