@@ -12,6 +12,7 @@ import yaml
 from provisioning.errors import UsageError
 from provisioning.lab import pipeline
 from provisioning.progress import Progress
+from provisioning.providers.aks.provider import aks_readiness_check
 from provisioning.providers.kind import engines
 from provisioning.providers.kind.provider import KindProvider, kind_config
 from provisioning.spec import LabSpec
@@ -93,9 +94,9 @@ def test_aks_readiness_waits_for_the_managed_engines_agents() -> None:
             "status": {"conditions": [{"type": "Ready", "status": "True"}]},
         }
     )
-    assert engines.aks_readiness_check("none", kube, nodes=1)().done
-    assert not engines.aks_readiness_check("none", kube, nodes=2)().done
-    waiting = engines.aks_readiness_check("azure", kube, nodes=1)()
+    assert aks_readiness_check("none", kube, nodes=1)().done
+    assert not aks_readiness_check("none", kube, nodes=2)().done
+    waiting = aks_readiness_check("azure", kube, nodes=1)()
     assert not waiting.done and "kube-system/azure-npm" in waiting.detail
     kube.seed(
         {
@@ -110,8 +111,8 @@ def test_aks_readiness_waits_for_the_managed_engines_agents() -> None:
             },
         }
     )
-    assert engines.aks_readiness_check("azure", kube, nodes=1)().done
-    assert "tigerastatus 'calico'" in engines.aks_readiness_check("calico", kube, nodes=1)().detail
+    assert aks_readiness_check("azure", kube, nodes=1)().done
+    assert "tigerastatus 'calico'" in aks_readiness_check("calico", kube, nodes=1)().detail
 
 
 def test_cilium_waits_for_envoy_when_the_chart_deploys_it() -> None:

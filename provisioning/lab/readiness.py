@@ -154,3 +154,71 @@ def wait_for(
                 hint=hint or "raise the timeout in the profile (timeouts.*) or see `invoke status`",
             )
         sleep(interval)
+
+
+# --- engine components, wherever they run (kind installs them; AKS manages them) ------------
+
+# The TigeraStatus objects the operator creates for this lab's Installation + APIServer, read
+# in tigera/operator v1.42.3 (the operator projectcalico/calico v3.32.1 ships, its
+# manifests/tigera-operator.yaml): pkg/controller/installation/core_controller.go
+# status.New(..., "calico"), pkg/controller/ippool/pool_controller.go tigeraStatusName "ippools"
+# (reported once an Installation exists), pkg/controller/apiserver/apiserver_controller.go
+# "apiserver" (once an APIServer exists), pkg/controller/tiers/tiers_controller.go "tiers"
+# (always: internal/controller/controllers.go registers it unconditionally since v1.42.0, commit
+# 32ab43e4f "Enable tiers oss (#4489)"; its Reconcile calls OnCRFound() and reports Degraded
+# "Waiting for Tigera API server to be ready" until the API server is up, so it is Available
+# last). goldmane and whisker report only when their own resources exist.
+KIND_CALICO_STATUSES = ("calico", "ippools", "apiserver", "tiers")
+
+
+def calico_ready(
+    kube: Any, required: tuple[str, ...] = KIND_CALICO_STATUSES, *, only_required: bool = False
+) -> Check:
+    """The ``required`` TigeraStatus objects exist and every TigeraStatus is Available (with
+    ``only_required``, every required one: on AKS the operator is Microsoft's, and a status
+    such as "tiers" may stay Degraded there without an APIServer the lab does not manage).
+
+    Waiting for each expected name matters: right after the Installation is applied only some
+    controllers have reported, and all of those present may already say Available.
+    """
+    statuses = kube.list("operator.tigera.io/v1", "TigeraStatus")
+    present = {s["metadata"]["name"] for s in statuses}
+    if missing := [name for name in required if name not in present]:
+        shown = ", ".join(f"'{name}'" for name in missing)
+        return Check(False, f"waiting for tigerastatus {shown} to appear")
+    if only_required:
+        statuses = [s for s in statuses if s["metadata"]["name"] in required]
+    return all_ready("tigerastatus", statuses, tigerastatus_available)
+
+
+def daemonset_ready(kube: Any, name: str, *, optional: bool = False) -> Check:
+    """DaemonSet kube-system/``name`` rolled out; an ``optional`` one may also be absent."""
+    ds = kube.get("apps/v1", "DaemonSet", name, "kube-system")
+    if ds is None:
+        return Check(optional, f"waiting for DaemonSet kube-system/{name} to appear")
+    return all_ready(f"DaemonSet kube-system/{name}", [ds], daemonset_rolled_out)
+
+
+def cilium_ready(kube: Any) -> Check:
+    """The agent, its L7 proxy where deployed and the operator: what `cilium status --wait`
+    waits for (Cilium >= 1.16 runs envoy as its own DaemonSet by default)."""
+    for check in (
+        daemonset_ready(kube, "cilium"),
+        daemonset_ready(kube, "cilium-envoy", optional=True),
+    ):
+        if not check.done:
+            return check
+    op = kube.get("apps/v1", "Deployment", "cilium-operator", "kube-system")
+    return all_ready(
+        "Deployment kube-system/cilium-operator", [op] if op else [], deployment_available
+    )
+
+
+def first_pending(*checks: Callable[[], Check]) -> Check:
+    """Run checks in order; the first not done explains the wait, else the last one's detail."""
+    result = Check(True, "")
+    for check in checks:
+        result = check()
+        if not result.done:
+            return result
+    return result

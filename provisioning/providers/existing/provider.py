@@ -53,6 +53,14 @@ ANALYZER_MODEL = {
 }
 
 
+def lab_namespaces(spec: LabSpec) -> list[str]:
+    """Every namespace the lab creates in the cluster: the demo's and the canary's."""
+    from provisioning.lab.canary import CANARY_NAMESPACE
+    from provisioning.workload.demo import NAMESPACES
+
+    return [spec.namespace(n) for n in (*NAMESPACES, CANARY_NAMESPACE)]
+
+
 def default_kube_factory(kubeconfig: Path, context: str | None) -> Any:
     from provisioning.kube import ClientKube
 
@@ -216,11 +224,8 @@ class ExistingProvider:
 
     def _foreign_namespaces(self, kube: Any, spec: LabSpec) -> list[str]:
         """The lab's namespace names that exist in the cluster without the lab's labels."""
-        from provisioning.workload.demo import NAMESPACES
-
         foreign = []
-        for logical in NAMESPACES:
-            name = spec.namespace(logical)
+        for name in lab_namespaces(spec):
             try:
                 found = kube.get("v1", "Namespace", name)
             except LabError:
@@ -259,7 +264,7 @@ class ExistingProvider:
                 "existing": {
                     "kubeconfig": str(spec.existing.kubeconfig),
                     "context": spec.kube_context,
-                    "namespaces": [spec.namespace(n) for n in ("demo", "other")],
+                    "namespaces": lab_namespaces(spec),
                 }
             },
         )
@@ -287,7 +292,7 @@ class ExistingProvider:
         details: dict[str, Any] = {
             "kubeconfig": str(spec.existing.kubeconfig),
             "context": spec.kube_context,
-            "namespaces": [spec.namespace(n) for n in ("demo", "other")],
+            "namespaces": lab_namespaces(spec),
             "server_version": (observed.details or {}).get("server_version"),
             "detected_engine": analyzer_engine(detection) if detection else None,
             "detection": detection_document(detection) if detection else None,
