@@ -139,6 +139,7 @@ _TOP: dict[str, _Key] = {
     "name": _Key(_name),
     "scenario": _Key(_str),
     # A cluster the user already has (provider existing): its kubeconfig and context.
+    "exercise": _Key(_str),  # a workshop exercise: its baseline is the lab's desired state
     "kubeconfig": _Key(_path),
     "context": _Key(_str),
 }
@@ -347,7 +348,8 @@ def resolve(
         name=merged.get("name", LabSpec.name),
         provider=merged.get("provider", LabSpec.provider),
         engine=merged.get("engine", LabSpec.engine),
-        scenario=merged.get("scenario", LabSpec.scenario),
+        scenario=merged.get("scenario", _baseline_scenario(merged.get("exercise"))),
+        exercise=merged.get("exercise"),
         profile=profile_file,
         timeouts=dataclasses.replace(Timeouts(), **timeouts),
         kind=kind_settings,
@@ -382,7 +384,16 @@ def _check_subnets(kind: KindSettings, source: str) -> None:
         )
 
 
-FOLLOWED = ("provider", "engine", "scenario")
+FOLLOWED = ("provider", "engine", "scenario", "exercise")
+
+
+def _baseline_scenario(exercise: str | None) -> str:
+    """The scenario an exercise starts from (the default scenario without one)."""
+    if not exercise:
+        return LabSpec.scenario
+    from provisioning.workload.exercises import load_exercise
+
+    return load_exercise(exercise).baseline.scenario
 
 
 def follow_lab(spec: LabSpec) -> tuple[LabSpec, list[str]]:
@@ -432,6 +443,13 @@ def _known(key: str, value: Any) -> bool:
         return value in PROVIDERS
     if key == "engine":
         return value in ENGINES
+    if key == "exercise":
+        from provisioning.workload.exercises import exercise_ids
+
+        try:
+            return value in exercise_ids()
+        except UsageError:
+            return True  # a broken exercises file is reported where exercises are used
     from provisioning.workload.scenarios import load_scenarios
 
     try:
@@ -441,6 +459,13 @@ def _known(key: str, value: Any) -> bool:
 
 
 def _layer_value(key: str, value: Any, where: str) -> Any:
+    if key == "exercise" and isinstance(value, str) and not _known("exercise", value):
+        from provisioning.workload.exercises import exercise_ids
+
+        raise UsageError(
+            f"{where}: unknown exercise {shown(value)}; choose one of: "
+            f"{', '.join(exercise_ids())} (see `invoke exercises`)"
+        )
     if key == "scenario" and isinstance(value, str) and not _known("scenario", value):
         from provisioning.workload.scenarios import scenario_names
 
@@ -464,6 +489,11 @@ def _layer_value(key: str, value: Any, where: str) -> Any:
 def check_combination(spec: LabSpec) -> None:
     """Refuse combinations that cannot work, before anything is created."""
     info = provider_info(spec.provider)
+    if spec.exercise and spec.scenario != (baseline := _baseline_scenario(spec.exercise)):
+        raise UsageError(
+            f"exercise {spec.exercise} starts from scenario {baseline}, not {spec.scenario}; "
+            "give one of --exercise and --scenario"
+        )
     if info.engines and spec.engine not in info.engines:
         others = [n for n, i in REGISTRY.items() if spec.engine in i.engines]
         raise UsageError(

@@ -95,6 +95,8 @@ class LabSpec:
     provider: str = "kind"
     engine: str = "calico"
     scenario: str = "aks-demo"
+    # A workshop exercise whose baseline the lab holds: its scenario, extra policies and pods.
+    exercise: str | None = None
     profile: str | None = None  # the profile file it came from, for messages
     timeouts: Timeouts = field(default_factory=Timeouts)
     kind: KindSettings = field(default_factory=KindSettings)

@@ -491,6 +491,19 @@ from provisioning.workload import scenarios
 from provisioning.analysis import load
 from provisioning.errors import UsageError
 
+def peak_kib():
+    # VmHWM is this process's own peak RSS. ru_maxrss is not: Linux carries the parent's peak
+    # across fork and exec (fs/exec.c exec_mmap -> setmax_mm_hiwater_rss into signal->maxrss),
+    # so a child forked from a large pytest would report the parent's size.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 calls = {
     "profile": lambda p: profiles.load_profile(str(p)),
     "cluster": load.load_cluster,
@@ -499,7 +512,7 @@ calls = {
     "scenarios": lambda p: scenarios.load_scenarios(p.parent),
     "invoke": invoke_config.check_file,
 }
-rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss_before = peak_kib()
 started = time.perf_counter()
 try:
     calls[sys.argv[1]](Path(sys.argv[2]))
@@ -510,7 +523,7 @@ print(json.dumps({
     "error": error,
     "wall_s": time.perf_counter() - started,
     "rss_before_kib": rss_before,
-    "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "rss_kib": peak_kib(),
 }))
 """
 

@@ -85,13 +85,27 @@ class Context:
 
 
 def desired_objects(spec: LabSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The demo workload and the scenario's policies, rendered, validated and hash-annotated.
+    """The demo workload and the scenario's policies, rendered, validated and hash-annotated;
+    with ``spec.exercise``, its baseline too: the extra templates and the extra pods.
 
     A broken template raises UsageError here, before anything is created or applied.
     """
-    from provisioning.workload.policies import prepare_scenario
+    from provisioning.lab.canary import namespace_manifest
+    from provisioning.workload.policies import prepare_scenario, render_policies, validate_rendered
 
-    rendered = prepare_scenario(spec.scenario, spec.name, suffix=spec.namespace_suffix)
+    extra_pods: tuple[Any, ...] = ()
+    if spec.exercise:
+        from provisioning.workload.exercises import load_exercise
+        from provisioning.workload.scenarios import load_scenario
+
+        exercise = load_exercise(spec.exercise)
+        scenario = load_scenario(exercise.baseline.scenario, exercise.root)
+        scenario = replace(scenario, policies=scenario.policies + exercise.baseline.policies)
+        rendered = render_policies(scenario, spec.name, suffix=spec.namespace_suffix)
+        validate_rendered(rendered)
+        extra_pods = exercise.baseline.pods
+    else:
+        rendered = prepare_scenario(spec.scenario, spec.name, suffix=spec.namespace_suffix)
     policies = []
     for obj in rendered.objects:
         labelled = dict(obj)
@@ -99,9 +113,8 @@ def desired_objects(spec: LabSpec) -> tuple[list[dict[str, Any]], list[dict[str,
         meta["labels"] = {**meta.get("labels", {}), SCENARIO_LABEL: spec.scenario}
         labelled["metadata"] = meta
         policies.append(with_hash(labelled))
-    from provisioning.lab.canary import namespace_manifest
-
     manifests = workload.demo_manifests(spec.name, suffix=spec.namespace_suffix)
+    manifests += workload.extra_pod_manifests(extra_pods, spec.name, suffix=spec.namespace_suffix)
     # The canary's own namespace comes first with the lab's namespaces: no scenario policy in it.
     return [with_hash(o) for o in [namespace_manifest(spec), *manifests]], policies
 
@@ -172,6 +185,7 @@ def record(ctx: Context, phase: str, *, resource_group_created: bool | None = No
                 else (same and previous and previous.resource_group_created)
             ),
             scenario=previous.scenario if same and previous else None,
+            exercise=previous.exercise if same and previous else None,
         ),
     )
 
@@ -216,15 +230,16 @@ def deploy_workload(ctx: Context, step: PlanStep) -> None:
 
 
 def wait_workload(ctx: Context) -> None:
-    targets = workload.readiness_targets(suffix=ctx.spec.namespace_suffix)
+    # Every pod the lab deploys: the demo's and an exercise's extra pods, servers first.
+    targets = [o["metadata"] for o in ctx.workload if o["kind"] == "Pod"]
     with ctx.progress.step(f"Wait for {len(targets)} demo pods to be Ready") as h:
 
         def check() -> Check:
             pods = []
             for t in targets:
-                pod = ctx.kube.get("v1", "Pod", t.name, t.namespace)
+                pod = ctx.kube.get("v1", "Pod", t["name"], t["namespace"])
                 if pod is None:
-                    return Check(False, f"waiting for pod {t.namespace}/{t.name} to appear")
+                    return Check(False, f"waiting for pod {t['namespace']}/{t['name']} to appear")
                 pods.append(pod)
             return all_ready("demo pods", pods, pod_ready, expect=len(targets), why=pod_problem)
 

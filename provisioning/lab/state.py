@@ -423,6 +423,7 @@ class LabRecord:
     phase: str  # "creating", "created", "ready"
     resource_group_created: bool = False  # AKS: the tool created the resource group
     scenario: str | None = None  # the scenario whose policies were last applied
+    exercise: str | None = None  # the exercise whose baseline the lab carries, if any
 
 
 def record_path(spec: LabSpec) -> Path:
@@ -476,6 +477,7 @@ def _record_from(data: Any, lab: str) -> LabRecord | None:
         "phase": (str,),
         "resource_group_created": (bool,),
         "scenario": (str, type(None)),
+        "exercise": (str, type(None)),
     }
     required = ("lab", "provider", "engine", "cluster_created", "phase")
     if not isinstance(data, dict) or not set(types).issuperset(data):
@@ -494,10 +496,11 @@ def save_record(spec: LabSpec, record: LabRecord) -> None:
 
 
 def remember_scenario(spec: LabSpec) -> None:
-    """Note which scenario's policies the lab now carries (later runs default to it)."""
+    """Note which scenario's policies (and exercise's baseline) the lab now carries; later runs
+    default to them."""
     record = load_record(spec)
-    if record is not None and record.scenario != spec.scenario:
-        save_record(spec, replace(record, scenario=spec.scenario))
+    if record is not None and (record.scenario, record.exercise) != (spec.scenario, spec.exercise):
+        save_record(spec, replace(record, scenario=spec.scenario, exercise=spec.exercise))
 
 
 # --- teardown -----------------------------------------------------------------------------

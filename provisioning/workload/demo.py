@@ -176,6 +176,32 @@ def _namespace(logical: str, lab: str, suffix: str) -> dict[str, Any]:
     }
 
 
+def extra_pod_manifests(pods: Any, lab: str, suffix: str = "") -> list[dict[str, Any]]:
+    """An exercise's extra pods (``demo/db``, ``demo/apiserver``, ...) as the demo pods are
+    made: one agnhost ``serve-hostname`` container per port, or ``pause`` for a pod that only
+    connects out; their own labels plus the lab's. ``pods``: ``workload.exercises.ExtraPod``."""
+    out = []
+    for extra in pods:
+        containers = (
+            [_server_container(p) for p in extra.ports]
+            if extra.ports
+            else [_container("agnhost", ["pause"])]
+        )
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": extra.name,
+                    "namespace": physical_namespace(extra.namespace, suffix),
+                    "labels": {**lab_labels(lab), **dict(extra.labels)},
+                },
+                "spec": _pod_spec(containers),
+            }
+        )
+    return out
+
+
 def _service(pod: PodSpec, lab: str, suffix: str) -> dict[str, Any]:
     # A ClusterIP Service lets attendees probe by DNS name (`server.demo`), which is what makes
     # the "egress deny also blocks DNS" lesson visible; policies still see pod IPs after DNAT.
@@ -211,15 +237,19 @@ def _pod(pod: PodSpec, lab: str, suffix: str) -> dict[str, Any]:
             "namespace": physical_namespace(pod.namespace, suffix),
             "labels": {**lab_labels(lab), **pod.labels},
         },
-        "spec": {
-            "containers": containers,
-            "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
-            # The pods never talk to the API server; no token means nothing to steal.
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            # agnhost is multi-OS, but Cilium and kind nodes are Linux only.
-            "nodeSelector": {"kubernetes.io/os": "linux"},
-        },
+        "spec": _pod_spec(containers),
+    }
+
+
+def _pod_spec(containers: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "containers": containers,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+        # The pods never talk to the API server; no token means nothing to steal.
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        # agnhost is multi-OS, but Cilium and kind nodes are Linux only.
+        "nodeSelector": {"kubernetes.io/os": "linux"},
     }
 
 
