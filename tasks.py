@@ -111,6 +111,8 @@ def _os_error(exc: OSError) -> tuple[int, str]:
 
 
 INTERRUPTED = {
+    "reset": "run `invoke reset` again to finish returning the lab to its baseline",
+    "exercise": "run the same `invoke exercise` again",
     "up": "run the same `invoke up` again to resume, or `invoke down` to remove what was created",
     "down": "run `invoke down` again to finish removing the lab",
     "validate": "nothing was changed; run `invoke validate` again",
@@ -676,23 +678,72 @@ def exercises(c, json=False):
         print(f"{e.id:24} {e.title}{live}")
 
 
+LIVE_FLAGS = {
+    "skip_canary": "skip the check that the engine enforces at all (a pod pair and a deny policy)",
+    "probe_timeout": "timeout of one probe, e.g. 2s",
+}
+LAB_ONLY = {k: LAB_FLAGS[k] for k in ("profile", "provider", "name", "kubeconfig", "context")}
+
+
+def _live_context(
+    spec: Any,
+    progress: Any,
+    *,
+    probe_timeout: str,
+    skip_canary: bool,
+    start: str = "",
+    advice: str = "",
+) -> Any:
+    """The context of a task that works on a running lab (reset, exercise, live check); a lab
+    that was never brought up is one line saying how to start it (``start``: that command)."""
+    from provisioning.errors import UsageError
+    from provisioning.lab.state import load_record
+    from provisioning.profiles import parse_duration
+
+    timeout = parse_duration(probe_timeout, where="--probe-timeout")
+    if not start and load_record(spec) is None:
+        raise UsageError(
+            f"lab {spec.name!r} is not up; "
+            + (advice or f"start it with `{_same_lab_command('up', spec)}`")
+        )
+    ctx = _context(spec, progress)
+    ctx.probe_timeout, ctx.run_canary = timeout, not skip_canary
+    return ctx
+
+
 @task(
     help={
         "exercise": "exercise id; see `invoke exercises`",
-        "policies": "your policy file or a folder of them (offline check, no cluster needed)",
+        "policies": "your policy file or a folder of them (offline check, no cluster needed); "
+        "without it, the lab's own policies and pods are graded and probed",
         "format": "text, json or junit",
         "json": "same as --format json",
-        "engine": "reference (default), calico, azure or cilium",
+        "engine": "offline: reference (default), calico, azure or cilium; live: the lab's",
         "hints": "how many hints to show when a goal is not met (default 1)",
+        **LAB_ONLY,
+        **LIVE_FLAGS,
     }
 )
 @user_errors
 def check(
-    c, exercise=None, policies=None, format="text", json=False, engine="reference", hints="1"
+    c,
+    exercise=None,
+    policies=None,
+    format="text",
+    json=False,
+    engine=None,
+    hints="1",
+    profile=None,
+    provider=None,
+    name=None,
+    kubeconfig=None,
+    context=None,
+    skip_canary=False,
+    probe_timeout="2s",
 ):
     """Grade an exercise: each goal met or not, why, and a hint. Exit 0 done, 1 not yet."""
     from provisioning.errors import UsageError, choice_error
-    from provisioning.validation.exercise_check import FORMATS, check_offline, render
+    from provisioning.validation.exercise_check import FORMATS, check_live, check_offline, render
     from provisioning.workload.exercises import load_exercise
 
     if json:
@@ -703,23 +754,144 @@ def check(
         raise choice_error("format", format, FORMATS, where="--format")
     if not exercise:
         raise UsageError(
-            "--exercise is required: invoke check --exercise ID --policies FILE_OR_DIR "
+            "--exercise is required: invoke check --exercise ID [--policies FILE_OR_DIR] "
             "(see invoke exercises)"
         )
     found = load_exercise(exercise)
-    if not policies:
-        raise UsageError(
-            "the live check needs a running lab and is not available yet",
-            hint=f"check your files offline: invoke check --exercise {found.id} "
-            "--policies FILE_OR_DIR",
-        )
     if not str(hints).isdigit():  # a string flag: Invoke's own int parsing would traceback
         raise UsageError(f"--hints: {hints!r} must be a number of hints, 0 or more")
-    result = check_offline(found, policies, engine=engine, hints=int(hints))
+    if policies:
+        result = check_offline(found, policies, engine=engine or "reference", hints=int(hints))
+    else:
+        spec = _spec(c, **_lab(profile, provider, None, name, None, kubeconfig, context))
+        progress = _progress()
+        with _lock(spec, "check"):  # the canary's pods must not race a reset or another check
+            ctx = _live_context(
+                spec,
+                progress,
+                probe_timeout=probe_timeout,
+                skip_canary=skip_canary,
+                advice=f"start the exercise with `invoke exercise start {found.id}`, or check "
+                f"your files offline with `invoke check --exercise {found.id} --policies FILE`",
+            )
+            result = check_live(found, ctx, engine=engine, hints=int(hints))
     text = render(result, format)
     print(text, end="" if text.endswith("\n") else "\n")
     if result.exit_code:
         raise Exit(code=result.exit_code)
+
+
+@task(
+    help={
+        "scenario": "return to this scenario's baseline (default: the lab's own)",
+        "exercise": "return to this exercise's baseline (default: the lab's own)",
+        "json": "print what was changed, and the API calls made, as JSON",
+        "no_validate": "do not validate the lab afterwards",
+        **LAB_ONLY,
+        **LIVE_FLAGS,
+    }
+)
+@user_errors
+def reset(
+    c,
+    scenario=None,
+    exercise=None,
+    json=False,
+    no_validate=False,
+    profile=None,
+    provider=None,
+    name=None,
+    kubeconfig=None,
+    context=None,
+    skip_canary=False,
+    probe_timeout="2s",
+):
+    """Return the lab to a baseline: remove policies and pods it does not have, restore its own."""
+    from provisioning.errors import UsageError
+    from provisioning.lab.reset import reset as run_reset
+
+    if scenario and exercise:
+        raise UsageError("give one of --scenario and --exercise: an exercise has its own scenario")
+    flags = _lab(profile, provider, None, name, scenario, kubeconfig, context)
+    spec = _spec(c, **flags, exercise=exercise)
+    progress = _progress()
+    with _lock(spec, "reset"):
+        ctx = _live_context(spec, progress, probe_timeout=probe_timeout, skip_canary=skip_canary)
+        report = run_reset(ctx, validate=not no_validate)
+    if json:
+        _print_json(report.as_dict())
+    elif not report.changes:
+        progress.info(f"Nothing to reset: lab {spec.name} is at its baseline.")
+    else:
+        progress.info(f"✓ Lab {spec.name} is back at its baseline ({len(report.changes)} changes).")
+
+
+@task(
+    positional=["action", "exercise_id"],
+    help={
+        "action": "start (reset the lab to the exercise's baseline and show the task) or "
+        "solve (instructors: apply the reference solution)",
+        "exercise_id": "exercise id; see `invoke exercises`",
+        "yes": "do not ask before deleting or reimaging a cluster",
+        **LAB_ONLY,
+        **LIVE_FLAGS,
+    },
+)
+@user_errors
+def exercise(
+    c,
+    action=None,
+    exercise_id=None,
+    yes=False,
+    profile=None,
+    provider=None,
+    name=None,
+    kubeconfig=None,
+    context=None,
+    skip_canary=False,
+    probe_timeout="2s",
+):
+    """invoke exercise start ID | invoke exercise solve ID: a workshop step on the lab."""
+    from provisioning.errors import UsageError, choice_error
+    from provisioning.workload.exercises import load_exercise
+
+    actions = ("start", "solve")
+    if action not in actions:
+        raise choice_error("action", str(action), actions, where="invoke exercise")
+    if not exercise_id:
+        raise UsageError(f"give the exercise: invoke exercise {action} ID (see invoke exercises)")
+    found = load_exercise(exercise_id)
+    flags = _lab(profile, provider, None, name, None, kubeconfig, context)
+    spec = _spec(c, **flags, exercise=found.id)
+    progress = _progress()
+    with _lock(spec, f"exercise {action}"):
+        ctx = _live_context(
+            spec,
+            progress,
+            probe_timeout=probe_timeout,
+            skip_canary=skip_canary,
+            start="start" if action == "start" else "",
+        )
+        if action == "start":
+            from provisioning.lab.pipeline import up as run_up
+            from provisioning.lab.reset import reset as run_reset
+
+            # The lab (cluster, engine, workload) as the baseline needs it, then back to the
+            # baseline exactly: whatever an earlier exercise or the attendee left is removed.
+            run_up(ctx, yes=yes, confirm=_confirm(), validate=False)
+            run_reset(ctx, validate=True)
+            progress.info(f"✓ Exercise {found.id}: {found.title}")
+            print(f"\n{found.task}\n")
+            print(
+                f"Check your work: invoke check --exercise {found.id}"
+                + (f" --name {spec.name}" if "name" in spec.explicit else "")
+            )
+            return
+        from provisioning.validation.exercise_check import apply_solution
+
+        for line in apply_solution(ctx, found):
+            progress.info(f"  applied {line}")
+        progress.info(f"✓ Applied the reference solution of {found.id}.")
 
 
 @task(
@@ -767,7 +939,9 @@ ns = Collection(
     profiles,
     analyze,
     exercises,
+    exercise,
     check,
+    reset,
     e2e,
 )
 # Invoke configuration: `lab:` in invoke.yaml, or INVOKE_LAB_ENGINE=cilium and friends, read per

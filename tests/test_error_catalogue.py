@@ -629,7 +629,7 @@ CASES: list[Case] = [
         "check-live-needs-a-lab",
         ("check", "--exercise", "client-only"),
         2,
-        "the live check needs a running lab",
+        "lab 'netpol-lab' is not up; start the exercise with `invoke exercise start client-only`",
     ),
     Case(
         "check-live-only-exercise",

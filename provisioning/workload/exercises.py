@@ -17,6 +17,12 @@ The workload model an exercise is graded on (``workload_model``) is the demo wor
 pods, and the cluster DNS pod ``kube-system/coredns`` (``k8s-app=kube-dns``, 53/UDP ``dns`` and
 53/TCP ``dns-tcp``); every namespace carries ``kubernetes.io/metadata.name`` (added by
 ``ClusterModel.from_dict``, as the API server does since Kubernetes 1.21).
+
+The reference solution (instructors only) is read by ``solution_objects`` alone, for ``solve``
+(``exercise_check.apply_solution``): it is written in the logical namespaces, like the goals,
+and comes out as the lab names them (``rename_namespaces``: ``metadata.namespace`` and the
+values of a ``kubernetes.io/metadata.name`` namespaceSelector). A NetworkPolicy is applied as it
+is; a Pod document (label-the-client) is a labels-only partial object.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from provisioning.workload.scenarios import (
 
 if TYPE_CHECKING:
     from provisioning.analysis.model import ClusterModel
+    from provisioning.spec import LabSpec
 
 EXERCISES_FILE = "exercises.yaml"
 SOLUTIONS_DIR = "solutions"
@@ -234,6 +241,133 @@ def workload_model(exercise: Exercise, lab: str = MODEL_LAB) -> ClusterModel:
     namespaces = {**{ns: {"labels": labels} for ns, labels in lab_ns.items()}}
     namespaces[CLUSTER_DNS_NAMESPACE] = {"labels": {}}
     return ClusterModel.from_dict({"namespaces": namespaces, "pods": pods}, source="model")
+
+
+# Set by the API server on every namespace to its real name (policies.NAMESPACE_NAME_LABEL).
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def rename_namespaces(
+    obj: Mapping[str, Any],
+    names: Mapping[str, str],
+    selector_names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A copy of ``obj`` with ``metadata.namespace`` renamed by ``names``, and every value of a
+    namespaceSelector on ``kubernetes.io/metadata.name`` (``matchLabels`` and the values of
+    ``matchExpressions``, at any depth of ``spec``) renamed by ``selector_names`` (default:
+    ``names``). Names not in the mapping are kept; each value is looked up once."""
+    import copy
+
+    out = copy.deepcopy(dict(obj))
+    selector_names = names if selector_names is None else selector_names
+    meta = out.get("metadata")
+    if isinstance(meta, dict) and isinstance(meta.get("namespace"), str):
+        meta["namespace"] = names.get(meta["namespace"], meta["namespace"])
+    if "spec" in out:
+        _rename_selected(out["spec"], selector_names)
+    return out
+
+
+def _rename_selected(node: Any, names: Mapping[str, str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "namespaceSelector" and isinstance(value, dict):
+                labels = value.get("matchLabels")
+                if isinstance(labels, dict) and isinstance(labels.get(NAMESPACE_NAME_LABEL), str):
+                    labels[NAMESPACE_NAME_LABEL] = names.get(
+                        labels[NAMESPACE_NAME_LABEL], labels[NAMESPACE_NAME_LABEL]
+                    )
+                for expr in value.get("matchExpressions") or ():
+                    if isinstance(expr, dict) and expr.get("key") == NAMESPACE_NAME_LABEL:
+                        values = expr.get("values")
+                        if isinstance(values, list):
+                            expr["values"] = [
+                                names.get(v, v) if isinstance(v, str) else v for v in values
+                            ]
+            else:
+                _rename_selected(value, names)
+    elif isinstance(node, list):
+        for item in node:
+            _rename_selected(item, names)
+
+
+def physical_names(suffix: str = "") -> dict[str, str]:
+    """Logical lab namespace -> its name in the cluster (``demo`` -> ``demo-mylab``)."""
+    return {ns: workload.physical_namespace(ns, suffix) for ns in workload.NAMESPACES}
+
+
+def solution_objects(exercise: Exercise, spec: LabSpec) -> list[dict[str, Any]]:
+    """The reference solution as objects to apply to ``spec``'s lab (instructors only).
+
+    Read through the bounded YAML reader (``documents``); every document must be a
+    NetworkPolicy (validated like the API server would, in a lab namespace) or a Pod giving
+    labels only. Namespaces, and ``kubernetes.io/metadata.name`` selector values naming a lab
+    namespace, become the lab's physical names. A NetworkPolicy is returned as it is (no lab
+    labels: like an attendee's policy, ``up`` never prunes it; ``down`` removes it with its
+    namespace); a Pod as a labels-only partial object ``{apiVersion, kind, metadata: {name,
+    namespace, labels}}``. UsageError names the file and document when one is wrong.
+    """
+    from provisioning.analysis.policy import parse_policy
+    from provisioning.analysis.validate import label_key_errors, label_value_errors
+    from provisioning.documents import SMALL_MAX_BYTES, parse_yaml_documents, read_text
+    from provisioning.errors import UsageError
+
+    where = display_path(exercise.solution)
+    text = read_text(exercise.solution, what="solution", limit=SMALL_MAX_BYTES)
+    documents = [d for d in parse_yaml_documents(text, source=where) if d is not None]
+    if not documents:
+        raise UsageError(f"{where}: the solution of {exercise.id!r} holds no object")
+    names = physical_names(spec.namespace_suffix)
+    out: list[dict[str, Any]] = []
+    for n, doc in enumerate(documents):
+        at = where if len(documents) == 1 else f"{where} (document {n + 1})"
+        if not isinstance(doc, dict):
+            raise UsageError(f"{at}: expected a Kubernetes object, got {_type(doc)}")
+        kind = (doc.get("apiVersion"), doc.get("kind"))
+        meta = doc.get("metadata")
+        namespace = meta.get("namespace") if isinstance(meta, dict) else None
+        if namespace not in workload.NAMESPACES:
+            raise UsageError(
+                f"{at}: metadata.namespace is {namespace!r}; a solution acts in the lab's "
+                f"namespaces: {', '.join(workload.NAMESPACES)}"
+            )
+        if kind == ("networking.k8s.io/v1", "NetworkPolicy"):
+            parse_policy(doc, source=at)  # the file, the policy and the field when wrong
+            out.append(rename_namespaces(doc, names))
+        elif kind == ("v1", "Pod"):
+            labels = meta.get("labels") if isinstance(meta, dict) else None
+            extra = sorted(set(doc) - {"apiVersion", "kind", "metadata"})
+            extra += sorted(f"metadata.{k}" for k in set(meta) - {"name", "namespace", "labels"})
+            if extra or not isinstance(meta.get("name"), str) or not labels:
+                raise UsageError(
+                    f"{at}: a Pod in a solution gives labels only (metadata.name, namespace, "
+                    f"labels){'; not ' + ', '.join(extra) if extra else ''}"
+                )
+            if not isinstance(labels, dict):
+                raise UsageError(f"{at}: metadata.labels: expected a mapping, got {_type(labels)}")
+            for key, value in labels.items():
+                problems = label_key_errors(str(key)) + (
+                    label_value_errors(value) if isinstance(value, str) else ["must be a string"]
+                )
+                if problems:
+                    raise UsageError(f"{at}: metadata.labels.{key}: {problems[0]}")
+            out.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": meta.get("name"),
+                        "namespace": names[namespace],
+                        "labels": {str(k): str(v) for k, v in labels.items()},
+                    },
+                }
+            )
+        else:
+            raise UsageError(
+                f"{at}: a {kind[0]}/{kind[1]}; a solution holds networking.k8s.io/v1 "
+                "NetworkPolicy objects and v1 Pod labels only"
+            )
+    return out
 
 
 @dataclass(frozen=True)
