@@ -815,12 +815,22 @@ def reset(
     flags = _lab(profile, provider, None, name, scenario, kubeconfig, context)
     spec = _spec(c, **flags, exercise=exercise)
     progress = _progress()
+    from provisioning.lab.reset import ResetValidationError, reset_document
+
+    report = None
     with _lock(spec, "reset"):
         ctx = _live_context(spec, progress, probe_timeout=probe_timeout, skip_canary=skip_canary)
-        report = run_reset(ctx, validate=not no_validate)
+        try:
+            report = run_reset(ctx, validate=not no_validate)
+        except ResetValidationError as exc:
+            report = exc.report  # what was changed, also when the validation then failed
+            raise
+        finally:
+            if json:  # one document, also on failure: the changes and the API calls made
+                _print_json(reset_document(ctx, report))
     if json:
-        _print_json(report.as_dict())
-    elif not report.changes:
+        return
+    if not report.changes:
         progress.info(f"Nothing to reset: lab {spec.name} is at its baseline.")
     else:
         progress.info(f"✓ Lab {spec.name} is back at its baseline ({len(report.changes)} changes).")
