@@ -414,6 +414,8 @@ def follow_lab(spec: LabSpec) -> tuple[LabSpec, list[str]]:
         value = getattr(record, key, None)
         if key in spec.explicit or value is None or value == getattr(spec, key):
             continue
+        if key == "engine" and not provider_info(changes.get("provider", spec.provider)).engines:
+            continue  # the provider finds the engine in the cluster; nothing to follow
         if not _known(key, value):
             notes.append(
                 f"the record of lab {spec.name} names {key} {shown(value)}, which this version "

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioning import versions
+from provisioning.spec import CLUSTER_DNS_LABELS
 from provisioning.validation.live import (
     LiveLab,
     LivePod,
@@ -153,6 +154,18 @@ class PolicyNetwork:
                 probe, Outcome.ERROR, "exec: /agnhost: no such file or directory", 0.1
             )
         destination = next((p for p in lab.pods if p.ip == probe.destination.ip), None)
+        if probe.is_dns:
+            # A lookup goes to the kube-dns Service; kube-proxy sends it to one of the Service's
+            # endpoints: a running pod of the cluster DNS (selector k8s-app=kube-dns).
+            destination = next(
+                (
+                    p
+                    for p in lab.pods
+                    if p.namespace == probe.destination.namespace
+                    and all(p.labels.get(k) == v for k, v in CLUSTER_DNS_LABELS.items())
+                ),
+                None,
+            )
         if destination is None:
             return self._answer(probe, Outcome.BLOCKED, "TIMEOUT", timeout)
         if self.enforcing:

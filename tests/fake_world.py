@@ -205,6 +205,35 @@ class SimCluster(FakeKube):
         for ns in ("default", "kube-system"):
             self.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
 
+    @classmethod
+    def running(cls, name: str, objects: Sequence[Mapping[str, Any]]) -> SimCluster:
+        """A cluster the user already runs, its network up: ``objects`` (an engine's
+        DaemonSets, ConfigMaps, Nodes, a user's workloads) seeded as they are, each namespace
+        they name created first; one Ready node unless ``objects`` bring their own. Its kubelets
+        start a pod once it is written (Running, an IP, Ready); nodes report Ready.
+        """
+        from provisioning.kube import Resource
+
+        own_nodes = any(o.get("kind") == "Node" for o in objects)
+        cluster = cls(name, [] if own_nodes else [{"role": "control-plane"}], lag=0)
+        # Served by every API server, unknown to the fake (which takes unknown kinds as namespaced).
+        role = Resource("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False)
+        cluster._resources[(role.api_version, role.kind)] = role
+        cluster.cni = "the cluster's own"  # whatever it is, pods start: the network is up
+        for obj in objects:  # namespaces first, with their labels, as given
+            if obj.get("kind") == "Namespace":
+                cluster.seed(obj)
+        present = {o["metadata"]["name"] for o in cluster.objects() if o["kind"] == "Namespace"}
+        for obj in objects:
+            ns = obj.get("metadata", {}).get("namespace")
+            if ns and ns not in present and cluster._namespaced(obj["apiVersion"], obj["kind"]):
+                cluster.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+                present.add(ns)
+            if obj.get("kind") != "Namespace":
+                cluster.seed(obj)
+        cluster.reconcile()  # the controllers have run: what a user's cluster looks like
+        return cluster
+
     @property
     def node_count(self) -> int:
         return sum(1 for key in self._objects if key[1] == "Node")

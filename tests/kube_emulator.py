@@ -15,6 +15,26 @@ POST is answered from ``access`` (the same rule type as ``FakeKube``'s; ``None``
 and stored nowhere; ``reviews()`` reads back the ``resourceAttributes`` that were sent.
 ``reply`` scripts a fixed answer for one method and path, to provoke errors.
 
+The emulator has no controllers unless asked. Two opt-in modes stand in for them, so a whole
+``invoke up`` and ``down`` can run against it:
+
+- ``kubelet=True``: a pod written (created or applied, not a dry run) is reported as kubelet
+  reports a started pod whose containers passed their readiness probes: ``status.phase``
+  ``Running``, ``podIP``/``podIPs`` from a pod CIDR, ``hostIP``, ``startTime``, the conditions
+  ``PodReadyToStartContainers``, ``Initialized``, ``ContainersReady``, ``Ready`` and
+  ``PodScheduled`` all ``True``, and one ``containerStatuses`` entry per container with
+  ``ready``, ``started`` and ``state.running.startedAt``. Field names: kubernetes/api core/v1
+  ``types.go`` (``PodStatus``, ``PodCondition``, ``ContainerStatus``); the conditions and what
+  they mean: https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-conditions.
+  Status belongs to the status subresource, so an apply of an existing pod keeps it (the pod's
+  IP does not change), and a pod seeded with a status keeps the one it was given.
+- ``namespace_controller=True``: deleting a namespace also deletes everything in it, as the
+  namespace controller of kube-controller-manager does once the namespace is Terminating
+  (https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/); here at once.
+
+``seed`` stores an object as another client made it (for engine fixtures and a user's own
+objects), and serves discovery for a kind the client does not know (a ClusterRole).
+
 Status bodies follow https://kubernetes.io/docs/reference/using-api/api-concepts/ (``Status``).
 """
 
@@ -74,10 +94,13 @@ class KubeEmulator:
     scripted: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
     tls: ssl.SSLContext | None = None  # serve https with this server context
     access: AccessRule | None = None  # answers SelfSubjectAccessReviews; None: allow all
+    kubelet: bool = False  # pods written become Running and Ready with an IP (see module doc)
+    namespace_controller: bool = False  # deleting a namespace deletes what is in it
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._versions = itertools.count(1)
+        self._pod_ips = itertools.count(2)
         self._server: ThreadingHTTPServer | None = None
 
     # -- lifecycle --
@@ -146,6 +169,35 @@ class KubeEmulator:
             "resources": resources,
         }
 
+    def seed(self, obj: dict[str, Any], *, plural: str = "", namespaced: bool = True) -> None:
+        """Store ``obj`` as another client made it (status kept, nothing recorded).
+
+        Known kinds (``provisioning.kube.KNOWN_RESOURCES``) need nothing more; for another kind
+        give ``plural`` and ``namespaced``, and its group version's discovery document is served
+        so the real client can find it, as the API server serves every kind it knows.
+        """
+        from provisioning.kube import known_resource
+
+        api_version, kind = obj["apiVersion"], obj["kind"]
+        resource = known_resource(api_version, kind)
+        if resource is not None:
+            plural, namespaced = resource.plural, resource.namespaced
+        elif not plural:
+            raise ValueError(f"{api_version} {kind} is not a known kind: give its plural")
+        else:
+            path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+            listed = self.discovery.get(path, {}).get("resources", [])
+            if not any(r.get("kind") == kind for r in listed):
+                entry = {"name": plural, "kind": kind, "namespaced": namespaced}
+                self.serve_discovery(api_version, [*listed, entry])
+        stored = json.loads(json.dumps(obj))
+        meta = stored.setdefault("metadata", {})
+        namespace = meta.get("namespace", "") if namespaced else ""
+        meta.setdefault("uid", f"uid-{meta['name']}")
+        meta.setdefault("resourceVersion", str(next(self._versions)))
+        with self._lock:
+            self.objects[(api_version, namespace, plural, meta["name"])] = stored
+
     def requests_to(self, method: str | None = None) -> list[Recorded]:
         return [r for r in self.requests if method in (None, r.method)]
 
@@ -184,6 +236,9 @@ class KubeEmulator:
         if request.method == "DELETE" and name:
             if self.objects.pop(key, None) is None:
                 return _missing(plural, name)
+            if self.namespace_controller and key[:3] == ("v1", "", "namespaces"):
+                for inside in [k for k in self.objects if k[1] == name]:
+                    del self.objects[inside]
             return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
         if request.method == "PATCH" and name:
             return self._apply(key, request)
@@ -216,6 +271,7 @@ class KubeEmulator:
         meta["uid"] = f"uid-{name}"
         meta["resourceVersion"] = str(next(self._versions))
         self.objects[key] = obj
+        self._run_pod(key, None)
         return 201, obj
 
     def _review(self, obj: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -243,7 +299,18 @@ class KubeEmulator:
         meta["resourceVersion"] = str(next(self._versions))
         if request.query.get("dryRun") != ["All"]:
             self.objects[key] = obj
+            self._run_pod(key, existing)
         return (200 if existing else 201), obj
+
+    def _run_pod(self, key: _ObjKey, before: dict[str, Any] | None) -> None:
+        """``kubelet`` mode: a pod written is started; one already running keeps its status."""
+        if not self.kubelet or key[:1] + key[2:3] != ("v1", "pods"):
+            return
+        pod = self.objects[key]
+        if before is not None and before.get("status"):
+            pod["status"] = before["status"]
+        elif not pod.get("status"):
+            pod["status"] = _running_status(pod, f"10.244.0.{next(self._pod_ips)}")
 
     def _list(
         self, group_version: str, namespace: str | None, plural: str, request: Recorded
@@ -256,6 +323,48 @@ class KubeEmulator:
                 # Like the server: list items carry no apiVersion/kind of their own.
                 items.append({k: v for k, v in obj.items() if k not in ("apiVersion", "kind")})
         return {"kind": "List", "apiVersion": group_version, "metadata": {}, "items": items}
+
+
+# When the emulator's kubelet starts pods (fixed, so test output is stable).
+STARTED_AT = "2026-01-01T00:00:00Z"
+NODE_IP = "172.18.0.2"  # the node all pods run on
+
+
+def _running_status(pod: dict[str, Any], ip: str) -> dict[str, Any]:
+    """A pod's ``status`` as kubelet reports it once every container runs and is Ready
+    (kubernetes/api core/v1 types.go ``PodStatus``; see the module docstring)."""
+    conditions = [
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+        "PodScheduled",
+    ]
+    containers = (pod.get("spec") or {}).get("containers") or []
+    return {
+        "phase": "Running",
+        "conditions": [
+            {"type": c, "status": "True", "lastTransitionTime": STARTED_AT} for c in conditions
+        ],
+        "hostIP": NODE_IP,
+        "hostIPs": [{"ip": NODE_IP}],
+        "podIP": ip,
+        "podIPs": [{"ip": ip}],
+        "startTime": STARTED_AT,
+        "containerStatuses": [
+            {
+                "name": c.get("name", ""),
+                "image": c.get("image", ""),
+                "imageID": "",
+                "ready": True,
+                "started": True,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": STARTED_AT}},
+            }
+            for c in containers
+        ],
+        "qosClass": "Burstable",
+    }
 
 
 def _parse_path(path: str) -> tuple[str, str | None, str, str | None] | None:

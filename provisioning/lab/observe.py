@@ -2,6 +2,10 @@
 
 Providers fill in the cluster part (exists? ours? which engine?); ``observe_objects`` reads the
 lab's own objects through the Kubernetes seam, selecting strictly by the tool's labels.
+
+Namespaced kinds are listed inside the lab's own namespaces only (``lab_namespaces``), never
+across all namespaces: on a cluster the user already has, the lab must get by with rights in its
+own namespaces plus cluster-wide rights on namespaces (``providers/existing/access.py``).
 """
 
 from __future__ import annotations
@@ -78,14 +82,42 @@ class ObjectState:
     scenario: str | None
 
 
+def lab_namespaces(spec: LabSpec) -> tuple[str, ...]:
+    """The namespaces the lab creates, as the cluster names them, in the order it creates them.
+
+    Read from the desired workload (``pipeline.desired_objects``: the demo's ``demo`` and
+    ``other``, the canary's own, any other added there), so a namespace the lab starts creating
+    is observed, and asked about by ``doctor`` on an existing cluster, without a list kept here.
+    """
+    from provisioning.lab.pipeline import desired_objects
+
+    workload, _ = desired_objects(spec)
+    names = [o["metadata"]["name"] for o in workload if o["kind"] == "Namespace"]
+    return tuple(dict.fromkeys(names))
+
+
 def observe_objects(kube: Any, spec: LabSpec) -> ObjectState:
-    """The lab's namespaces, pods, services and policies, found by the tool's labels only."""
+    """The lab's namespaces, pods, services and policies, found by the tool's labels only.
+
+    Namespaces are listed cluster-wide by the lab's labels; pods, services and policies in each
+    of ``lab_namespaces`` (by the same labels), so no list spans namespaces that are not the
+    lab's. Listing in a namespace that does not exist yet finds nothing, as on the API server.
+    """
     selector = lab_selector(spec.name)
+    namespaces = lab_namespaces(spec)
     objects: dict[str, str] = {}
     pods_ready: dict[str, bool] = {}
     scenarios: set[str] = set()
     for api_version, kind in LAB_KINDS:
-        for obj in kube.list(api_version, kind, label_selector=selector):
+        if kind == "Namespace":
+            found = kube.list(api_version, kind, label_selector=selector)
+        else:
+            found = [
+                obj
+                for ns in namespaces
+                for obj in kube.list(api_version, kind, ns, label_selector=selector)
+            ]
+        for obj in found:
             objects[ref(obj)] = observed_hash(obj) or ""
             meta = obj.get("metadata", {})
             if kind == "Pod":

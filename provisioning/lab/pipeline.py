@@ -339,6 +339,13 @@ def validate_lab(ctx: Context, step: PlanStep) -> None:
     from provisioning.workload.policies import load_scenario
 
     stated = load_scenario(ctx.spec.scenario).expectations
+    if ctx.spec.exercise:
+        from provisioning.workload.exercises import load_exercise
+
+        if load_exercise(ctx.spec.exercise).baseline.policies:
+            # The scenario's stated expectations describe the scenario alone; an exercise that
+            # adds policies to it (a default deny) changes them. The analyzer's still apply.
+            stated = ()
     executor = probe_executor(ctx)
     if ctx.run_canary:
         enforcement_check(ctx, executor)

@@ -1,8 +1,10 @@
 """The live lab as validation sees it: namespaces, pods and NetworkPolicies read from the cluster.
 
 ``observe`` reads through the Kubernetes seam (``KubeApi``) only: the lab's namespaces (selected
-by the tool's labels), every pod in them (labels, IP, container ports, container names) and every
-NetworkPolicy in them, including ones a user applied by hand, since those are enforced too.
+by the tool's labels, and only those the lab creates: ``lab.observe.lab_namespaces``), every pod
+in them (labels, IP, container ports, container names) and every NetworkPolicy in them, including
+ones a user applied by hand, since those are enforced too. Pods and policies are listed per lab
+namespace, never across the cluster, so a lab on a user's cluster needs no rights elsewhere.
 ``cluster_dict`` is the analyzer's ``--cluster`` shape, so the expectations come from exactly the
 objects the cluster holds. ``plan_probes`` decides what to probe: probes run from pods with an
 agnhost container (the image ``versions.AGNHOST_IMAGE``), exec'd into that container, to every
@@ -12,8 +14,8 @@ declared port of every pod; ``analyzer_expectations`` asks the analyzer
 When any policy isolates pods for egress, every source pod also gets a DNS check
 (``plan_dns_probes``): egress deny blocks name resolution unless UDP/53 to the cluster DNS is
 allowed. ``dns_expectations`` asks the analyzer about exactly that connection, to the cluster DNS
-pods read from kube-system (``k8s-app=kube-dns``) or, where they cannot be read, a stand-in pod
-with the same labels.
+pods read from kube-system (``k8s-app=kube-dns``, one list in that namespace only) or, where they
+cannot be read, a stand-in pod with the same labels.
 """
 
 from __future__ import annotations
@@ -129,7 +131,15 @@ def observe(kube: Any, spec: LabSpec) -> LiveLab:
     A pod that cannot be probed is kept in ``left_out`` with the reason, so the report names it
     and fails: a lab with its server Pending must not pass with nothing probed.
     """
-    namespaces = kube.list("v1", "Namespace", label_selector=lab_selector(spec.name))
+    from provisioning.lab.observe import lab_namespaces
+
+    # Only the namespaces this lab creates: one that merely carries its labels is not read.
+    ours = set(lab_namespaces(spec))
+    namespaces = [
+        n
+        for n in kube.list("v1", "Namespace", label_selector=lab_selector(spec.name))
+        if n["metadata"]["name"] in ours
+    ]
     if not namespaces:
         raise OperationError(
             f"lab {spec.name!r} has no namespaces in the cluster, so there is nothing to validate",
@@ -173,7 +183,11 @@ def not_a_source(pod: LivePod) -> str:
 
 
 def observe_dns(kube: Any) -> tuple[LivePod, ...]:
-    """The running cluster DNS pods (kube-system, ``k8s-app=kube-dns``); none when unreadable."""
+    """The running cluster DNS pods (kube-system, ``k8s-app=kube-dns``); none when unreadable.
+
+    One list of pods in kube-system by label: on an existing cluster that is the optional
+    ``access.DNS_ACCESS``; without it the DNS checks are judged against ``STAND_IN_DNS``.
+    """
     selector = ",".join(f"{k}={v}" for k, v in CLUSTER_DNS_LABELS.items())
     try:
         raw = kube.list("v1", "Pod", CLUSTER_DNS.namespace, label_selector=selector)

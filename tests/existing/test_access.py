@@ -28,7 +28,8 @@ from tests.kube_emulator import SSAR_PATH, KubeEmulator, write_kubeconfig
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPEC = LabSpec(name="mylab", provider="existing", namespace_suffix="-mylab")
-LAB_NAMESPACES = ("demo-mylab", "other-mylab")
+# The namespaces the lab creates (pipeline.desired_objects), the canary's first.
+LAB_NAMESPACES = ("canary-mylab", "demo-mylab", "other-mylab")
 VERBS = ["get", "list", "create", "patch", "delete"]
 
 
@@ -71,6 +72,7 @@ def test_required_access_covers_every_lab_verb_in_the_suffixed_namespaces() -> N
 def test_detection_needs_are_optional_and_cover_every_read_collect_makes() -> None:
     optional = [n for n in required_access(SPEC) if n.optional]
     assert [str(n) for n in optional] == [
+        "list pods in namespace kube-system",  # the cluster DNS pods, for the DNS checks
         "list daemonsets.apps in all namespaces",
         "list deployments.apps in all namespaces",
         "list nodes cluster-wide",
@@ -79,6 +81,7 @@ def test_detection_needs_are_optional_and_cover_every_read_collect_makes() -> No
         "get configmaps eni-config in namespace kube-system",
         "get clusterroles.rbac.authorization.k8s.io kindnet cluster-wide",
     ]
+    optional = [n for n in optional if n.resource != "pods"]
     # Every read collect() makes, on a cluster that makes it read the most, is one of them.
     cluster_role = Resource("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False)
     kube = FakeKube(resources=[cluster_role])
@@ -147,8 +150,10 @@ def test_denied_exec_and_policy_delete_are_named_exactly() -> None:
     found = by_name(findings(report))
     assert {n: f.status for n, f in found.items()} == {
         "permissions cluster-wide": OK,
+        "permissions in namespace canary-mylab": FAIL,
         "permissions in namespace demo-mylab": FAIL,
         "permissions in namespace other-mylab": FAIL,
+        "permissions for DNS checks": OK,
         "permissions for engine detection": OK,
     }
     assert not healthy(list(found.values()))
@@ -177,7 +182,7 @@ def test_everything_allowed_is_healthy() -> None:
     report = check_access(FakeKube(), SPEC)
     assert report.ok and report.missing == ()
     found = findings(report)
-    assert [f.status for f in found] == [OK] * 4
+    assert [f.status for f in found] == [OK] * 6
     assert healthy(found)
     assert by_name(found)["permissions cluster-wide"].detail == (
         "all 5 allowed: namespaces: get, list, create, patch, delete"
@@ -312,7 +317,10 @@ def test_client_sends_one_review_per_need_and_parses_the_answers(
         assert attrs.get("subresource", "") == need.subresource
         assert attrs.get("name", "") == need.name
         assert set(attrs) <= {"namespace", "verb", "group", "resource", "subresource", "name"}
-    exec_review = json.loads(sent[20].body)["spec"]["resourceAttributes"]
+    first_exec = next(
+        i for i, n in enumerate(needs) if (n.namespace, n.subresource) == ("demo-mylab", "exec")
+    )
+    exec_review = json.loads(sent[first_exec].body)["spec"]["resourceAttributes"]
     assert exec_review == {
         "verb": "create",
         "group": "",

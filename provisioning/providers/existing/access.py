@@ -30,8 +30,20 @@ Which verbs the lab's calls need:
   kubernetes/kubernetes#133515, PR #134577's release note), and SPDY (older kubectl) is a POST,
   "create". So both verbs are needed.
 
+The lab's namespaces are the ones it creates (``lab.observe.lab_namespaces``: ``demo``,
+``other`` and the enforcement canary's, each with the lab's suffix); it lists, applies and
+deletes pods, services and policies in those only, never across all namespaces.
+
 Engine detection (``detect.collect``) only reads, and a 403 there is recorded as a gap; its
 needs are optional: missing ones make detection less sure, they do not stop the lab.
+
+The DNS checks of validation read the cluster DNS pods: one list of pods in kube-system by the
+label ``k8s-app=kube-dns`` (``validation.live.observe_dns``). That need is optional too: without
+it ``observe_dns`` gets a 403, which it catches, and the checks are judged against a stand-in
+pod with CoreDNS's labels as kubeadm deploys it (``live.STAND_IN_DNS``). Policies that allow
+DNS by those labels (what the lab's scenarios do) are judged the same; only a policy that allows
+DNS by IP block, or a cluster whose DNS pods carry other labels, could be judged wrongly, and
+then the check fails visibly rather than passing wrongly. So doctor warns and the lab runs.
 """
 
 from __future__ import annotations
@@ -43,8 +55,7 @@ from typing import Any
 
 from provisioning.doctor import FAIL, OK, WARN, Finding
 from provisioning.kube import KubeApi, KubeError, KubeUnreachable
-from provisioning.spec import LabSpec
-from provisioning.workload.demo import NAMESPACES
+from provisioning.spec import CLUSTER_DNS_LABELS, CLUSTER_DNS_NAMESPACE, LabSpec
 
 AUTHORIZATION_API = "authorization.k8s.io/v1"
 SSAR_KIND = "SelfSubjectAccessReview"
@@ -137,11 +148,12 @@ class Need:
 
 def required_access(spec: LabSpec) -> tuple[Need, ...]:
     """Everything the lab does on an existing cluster, as permissions, in a stable order."""
+    from provisioning.lab.observe import lab_namespaces
+
     needs = [Need(v, "", "namespaces", None, why=_WHY_NAMESPACES[v]) for v in LAB_VERBS]
-    for logical in NAMESPACES:
-        ns = spec.namespace(logical)
+    for ns in lab_namespaces(spec):
         for group, resource, what in (
-            ("", "pods", "demo pods"),
+            ("", "pods", "pods"),
             ("", "services", "services"),
             (NETWORKING, "networkpolicies", "NetworkPolicies"),
         ):
@@ -154,7 +166,21 @@ def required_access(spec: LabSpec) -> tuple[Need, ...]:
             Need("create", "", "pods", ns, "exec", why=f"{run} (SPDY; WebSocket from 1.35)"),
             Need("get", "", "pods", ns, "exec", why=f"{run} (WebSocket)"),
         ]
-    return (*needs, *detection_access())
+    return (*needs, DNS_ACCESS, *detection_access())
+
+
+_DNS_SELECTOR = ",".join(f"{k}={v}" for k, v in CLUSTER_DNS_LABELS.items())
+
+# Optional: without it the DNS checks use a stand-in for the DNS pods (see the module docstring).
+DNS_ACCESS = Need(
+    "list",
+    "",
+    "pods",
+    CLUSTER_DNS_NAMESPACE,
+    why=f"read the cluster DNS pods ({_DNS_SELECTOR}) that validation's DNS checks are judged "
+    "against",
+    optional=True,
+)
 
 
 def detection_access() -> tuple[Need, ...]:
@@ -262,9 +288,22 @@ def findings(report: AccessReport) -> list[Finding]:
     return [_group_finding(title, answers) for title, answers in groups.items()]
 
 
+DNS_GROUP = "permissions for DNS checks"
+DETECTION_GROUP = "permissions for engine detection"
+
+# What a missing optional need costs, per group.
+_OPTIONAL_COST = {
+    DETECTION_GROUP: "engine detection will be less sure (it names what it could not read)",
+    DNS_GROUP: "DNS checks will be judged against a stand-in for the cluster DNS pods "
+    f"({_DNS_SELECTOR}, no real IP), as kubeadm deploys CoreDNS",
+}
+
+
 def _group(need: Need) -> str:
+    if need == DNS_ACCESS:
+        return DNS_GROUP
     if need.optional:
-        return "permissions for engine detection"
+        return DETECTION_GROUP
     if need.namespace:
         return f"permissions in namespace {need.namespace}"
     return "permissions cluster-wide"
@@ -291,12 +330,17 @@ def _group_finding(title: str, answers: list[Answer]) -> Finding:
     notes += [f"- {json.dumps(rule)}" for rule in data["missing_rules"]]
     detail = f"missing {summary(a.need for a in missing)}"
     if optional:
+        where = (
+            "a Role with the rules below in kube-system, bound to you by a RoleBinding there"
+            if title == DNS_GROUP
+            else "a ClusterRole with the rules below, bound to you by a ClusterRoleBinding (the "
+            "ConfigMaps alone may come from a Role in kube-system)"
+        )
         return Finding(
             title,
             WARN,
-            f"{detail}; engine detection will be less sure (it names what it could not read)",
-            "optional: ask a cluster admin for a ClusterRole with the rules below, bound to you "
-            "by a ClusterRoleBinding (the ConfigMaps alone may come from a Role in kube-system)",
+            f"{detail}; {_OPTIONAL_COST[title]}",
+            f"optional: ask a cluster admin for {where}",
             required=False,
             notes=tuple(notes),
             data=data,

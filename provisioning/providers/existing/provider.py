@@ -54,11 +54,10 @@ ANALYZER_MODEL = {
 
 
 def lab_namespaces(spec: LabSpec) -> list[str]:
-    """Every namespace the lab creates in the cluster: the demo's and the canary's."""
-    from provisioning.lab.canary import CANARY_NAMESPACE
-    from provisioning.workload.demo import NAMESPACES
+    """Every namespace the lab creates in the cluster (the demo's and the canary's)."""
+    from provisioning.lab.observe import lab_namespaces as created
 
-    return [spec.namespace(n) for n in (*NAMESPACES, CANARY_NAMESPACE)]
+    return list(created(spec))
 
 
 def default_kube_factory(kubeconfig: Path, context: str | None) -> Any:
