@@ -604,8 +604,8 @@ def test_the_canary_pods_look_like_the_demo_pods() -> None:
         assert {k: v for k, v in pod["spec"].items() if k != "containers"} == {
             k: v for k, v in demo_server["spec"].items() if k != "containers"
         }
-    assert server["spec"]["containers"] == [demo._server_container(demo.MAIN_PORT)]
-    assert client["spec"]["containers"] == [demo._container("agnhost", ["pause"])]
+    assert server["spec"]["containers"] == [demo.server_container(demo.MAIN_PORT)]
+    assert client["spec"]["containers"] == [demo.agnhost_container("agnhost", ["pause"])]
 
 
 def test_the_deny_policy_selects_only_the_canary_server() -> None:

@@ -32,17 +32,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from provisioning import versions
 from provisioning.errors import OperationError
 from provisioning.lab.readiness import pod_problem, pod_ready
 from provisioning.spec import LabSpec, lab_labels
 from provisioning.validation.live import LivePod, pod_from_object
 from provisioning.validation.probe import Outcome, Probe, ProbeResult
 from provisioning.workload.demo import (
-    AGNHOST_BINARY,
     DEMO_NAMESPACE,
     MAIN_PORT,
-    TERMINATION_GRACE_SECONDS,
+    agnhost_container,
+    pod_spec,
+    server_container,
 )
 
 LABEL_CANARY = "netpol-lab.io/canary"
@@ -135,26 +135,16 @@ def canary_labels(spec: LabSpec, role: str) -> dict[str, str]:
 
 
 def server_pod(spec: LabSpec, namespace: str | None = None) -> dict[str, Any]:
-    """The demo server's container shape on port 80 (``main``), readiness probe included."""
-    container = _container(
-        MAIN_PORT.name, ["serve-hostname", "--tcp", "--http=false", "--port", str(MAIN_PORT.number)]
-    )
-    container["ports"] = [
-        {"name": MAIN_PORT.name, "containerPort": MAIN_PORT.number, "protocol": MAIN_PORT.protocol}
-    ]
-    # kubelet probes from the node, which NetworkPolicy always allows, so the deny policy never
-    # makes the server un-Ready.
-    container["readinessProbe"] = {
-        "tcpSocket": {"port": MAIN_PORT.name},
-        "periodSeconds": 2,
-        "failureThreshold": 3,
-    }
-    return _pod(spec, SERVER_NAME, "server", container, namespace)
+    """The demo server's container on port 80 (``main``), readiness probe included: kubelet
+    probes from the node, which NetworkPolicy always allows, so the deny policy never makes the
+    server un-Ready."""
+    return _pod(spec, SERVER_NAME, "server", server_container(MAIN_PORT), namespace)
 
 
 def client_pod(spec: LabSpec, namespace: str | None = None) -> dict[str, Any]:
     """agnhost ``pause``: stays up so probes can exec ``/agnhost connect`` in it."""
-    return _pod(spec, CLIENT_NAME, "client", _container(CLIENT_CONTAINER, ["pause"]), namespace)
+    container = agnhost_container(CLIENT_CONTAINER, ["pause"])
+    return _pod(spec, CLIENT_NAME, "client", container, namespace)
 
 
 def deny_policy(spec: LabSpec, namespace: str | None = None) -> dict[str, Any]:
@@ -185,24 +175,7 @@ def _pod(
             "namespace": namespace or spec.namespace(DEMO_NAMESPACE),
             "labels": canary_labels(spec, role),
         },
-        "spec": {
-            "containers": [container],
-            "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "nodeSelector": {"kubernetes.io/os": "linux"},
-        },
-    }
-
-
-def _container(name: str, args: list[str]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "image": versions.AGNHOST_IMAGE,
-        "imagePullPolicy": "IfNotPresent",
-        "command": [AGNHOST_BINARY],
-        "args": args,
-        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+        "spec": pod_spec([container]),
     }
 
 

@@ -183,9 +183,9 @@ def extra_pod_manifests(pods: Any, lab: str, suffix: str = "") -> list[dict[str,
     out = []
     for extra in pods:
         containers = (
-            [_server_container(p) for p in extra.ports]
+            [server_container(p) for p in extra.ports]
             if extra.ports
-            else [_container("agnhost", ["pause"])]
+            else [agnhost_container("agnhost", ["pause"])]
         )
         out.append(
             {
@@ -196,7 +196,7 @@ def extra_pod_manifests(pods: Any, lab: str, suffix: str = "") -> list[dict[str,
                     "namespace": physical_namespace(extra.namespace, suffix),
                     "labels": {**lab_labels(lab), **dict(extra.labels)},
                 },
-                "spec": _pod_spec(containers),
+                "spec": pod_spec(containers),
             }
         )
     return out
@@ -225,10 +225,10 @@ def _service(pod: PodSpec, lab: str, suffix: str) -> dict[str, Any]:
 
 def _pod(pod: PodSpec, lab: str, suffix: str) -> dict[str, Any]:
     if pod.role == "server":
-        containers = [_server_container(p) for p in pod.ports]
+        containers = [server_container(p) for p in pod.ports]
     else:
         # `pause` keeps the container alive so `kubectl exec ... /agnhost connect` can probe.
-        containers = [_container("agnhost", ["pause"])]
+        containers = [agnhost_container("agnhost", ["pause"])]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -237,11 +237,11 @@ def _pod(pod: PodSpec, lab: str, suffix: str) -> dict[str, Any]:
             "namespace": physical_namespace(pod.namespace, suffix),
             "labels": {**lab_labels(lab), **pod.labels},
         },
-        "spec": _pod_spec(containers),
+        "spec": pod_spec(containers),
     }
 
 
-def _pod_spec(containers: list[dict[str, Any]]) -> dict[str, Any]:
+def pod_spec(containers: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "containers": containers,
         "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
@@ -253,9 +253,9 @@ def _pod_spec(containers: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _server_container(port: PortSpec) -> dict[str, Any]:
+def server_container(port: PortSpec) -> dict[str, Any]:
     args = ["serve-hostname", "--tcp", "--http=false", "--port", str(port.number)]
-    container = _container(port.name, args)
+    container = agnhost_container(port.name, args)
     container["ports"] = [
         {"name": port.name, "containerPort": port.number, "protocol": port.protocol}
     ]
@@ -270,7 +270,7 @@ def _server_container(port: PortSpec) -> dict[str, Any]:
     return container
 
 
-def _container(name: str, args: list[str]) -> dict[str, Any]:
+def agnhost_container(name: str, args: list[str]) -> dict[str, Any]:
     return {
         "name": name,
         "image": versions.AGNHOST_IMAGE,
