@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from provisioning.errors import OperationError
+from provisioning.errors import OperationError, UsageError
 from provisioning.spec import FIELD_MANAGER
 
 DEFAULT_TIMEOUT = 30.0
@@ -256,6 +256,10 @@ def resource_from_discovery(
 # --- the real client -------------------------------------------------------------------------
 
 
+# Kubeconfigs with many clusters and embedded certificates reach a few hundred KiB.
+KUBECONFIG_MAX_BYTES = 4 * 1024 * 1024
+
+
 class ClientKube:
     """``KubeApi`` over the official client, reading only the lab's own kubeconfig file.
 
@@ -353,7 +357,14 @@ class ClientKube:
         )
         if status == 404:  # the type is not served (yet), e.g. before its CRDs are installed
             return []
-        items = data.get("items") or []
+        items = data.get("items") if isinstance(data, dict) else None
+        if items is None and isinstance(data, dict) and "items" in data:
+            items = []  # "items": null is how Go serialises an empty list at times
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise KubeError(
+                f"list {ref}: the API server answered something that is not a list of objects",
+                hint=f"check that {self.kubeconfig} points at a Kubernetes API server",
+            )
         # List items come without apiVersion/kind; restore them so callers get whole objects.
         return [{"apiVersion": api_version, "kind": kind, **item} for item in items]
 
@@ -372,6 +383,11 @@ class ClientKube:
 
     def server_version(self) -> str:
         _, data = self._call("GET", "/version", ref=ObjectRef("version"), verb="get")
+        if not isinstance(data, dict):
+            raise KubeError(
+                "GET /version: the API server answered something that is not a version",
+                hint=f"check that {self.kubeconfig} points at a Kubernetes API server",
+            )
         return str(data.get("gitVersion", ""))
 
     # -- resolution --
@@ -416,6 +432,7 @@ class ClientKube:
         if self._client is None:
             from kubernetes import config
 
+            self._check_file()
             try:
                 # persist_config=False: never write refreshed credentials back into the file.
                 self._client = config.new_client_from_config(
@@ -426,7 +443,35 @@ class ClientKube:
                     f"cannot load kubeconfig {self.kubeconfig}: {exc}",
                     hint="create the lab with `invoke up`, or check `invoke status`",
                 ) from exc
+            except Exception as exc:  # the client's loader trips over shapes it does not expect
+                from provisioning.documents import cut
+
+                raise UsageError(
+                    f"kubeconfig {self.kubeconfig}: not usable ({type(exc).__name__}: "
+                    f"{cut(str(exc), 120)})",
+                    hint="check its clusters, users and contexts (`kubectl config view "
+                    f"--kubeconfig {self.kubeconfig}`)",
+                ) from None
         return self._client
+
+    def _check_file(self) -> None:
+        """A kubeconfig that exists is read through the tool's bounded reader first: a FIFO, a
+        folder, a huge file, binary, an alias bomb or a document that is not a mapping is one
+        line, before the client's own loader (which reads anything it is given) sees it."""
+        from provisioning.documents import parse_yaml, read_text
+
+        try:
+            self.kubeconfig.lstat()
+        except OSError:
+            return  # missing: the loader's own message, with how to create the lab's
+        text = read_text(self.kubeconfig, what="kubeconfig", limit=KUBECONFIG_MAX_BYTES)
+        data = parse_yaml(text, source=f"kubeconfig {self.kubeconfig}")
+        if not isinstance(data, dict):
+            raise UsageError(
+                f"kubeconfig {self.kubeconfig}: not a kubeconfig (a mapping with clusters, "
+                "contexts and users)",
+                hint="give the file `kubectl config view --raw` shows for your cluster",
+            )
 
     @property
     def server(self) -> str:

@@ -83,17 +83,18 @@ class ObjectState:
 
 
 def lab_namespaces(spec: LabSpec) -> tuple[str, ...]:
-    """The namespaces the lab creates, as the cluster names them, in the order it creates them.
+    """The namespaces the lab creates, as the cluster names them, in the order it creates them:
+    the canary's and the demo's (``demo``, ``other``; an exercise's extra pods live in those).
 
-    Read from the desired workload (``pipeline.desired_objects``: the demo's ``demo`` and
-    ``other``, the canary's own, any other added there), so a namespace the lab starts creating
-    is observed, and asked about by ``doctor`` on an existing cluster, without a list kept here.
+    Only these names are ever observed, changed or deleted as the lab's: a namespace that
+    merely carries the lab's labels (copied, or left by a lab of the same name on the cluster
+    before it was used as an existing one) is not the lab's to delete. Plain names, so ``down``
+    works even when a template or the exercises file is broken.
     """
-    from provisioning.lab.pipeline import desired_objects
+    from provisioning.lab.canary import CANARY_NAMESPACE
+    from provisioning.workload.demo import NAMESPACES
 
-    workload, _ = desired_objects(spec)
-    names = [o["metadata"]["name"] for o in workload if o["kind"] == "Namespace"]
-    return tuple(dict.fromkeys(names))
+    return tuple(spec.namespace(n) for n in (CANARY_NAMESPACE, *NAMESPACES))
 
 
 def observe_objects(kube: Any, spec: LabSpec) -> ObjectState:
@@ -110,7 +111,11 @@ def observe_objects(kube: Any, spec: LabSpec) -> ObjectState:
     scenarios: set[str] = set()
     for api_version, kind in LAB_KINDS:
         if kind == "Namespace":
-            found = kube.list(api_version, kind, label_selector=selector)
+            found = [
+                n
+                for n in kube.list(api_version, kind, label_selector=selector)
+                if (n.get("metadata") or {}).get("name") in namespaces
+            ]
         else:
             found = [
                 obj

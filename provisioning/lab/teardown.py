@@ -66,11 +66,17 @@ def delete_lab_namespaces(
     poll_interval: float = 2.0,
     sleep: Callable[[float], None] | None = None,
 ) -> DownResult:
-    """``down --keep-cluster`` on any provider: delete only namespaces with this lab's labels
-    (their pods and policies go with them) and wait until they have terminated."""
+    """``down --keep-cluster`` on any provider: delete only the lab's own namespaces (by name,
+    ``observe.lab_namespaces``) that carry this lab's labels (their pods and policies go with
+    them) and wait until they have terminated."""
+    from provisioning.lab.observe import lab_namespaces
+
     selector = lab_selector(spec.name)
+    ours = lab_namespaces(spec)
     namespaces = [
-        n["metadata"]["name"] for n in kube.list("v1", "Namespace", label_selector=selector)
+        n["metadata"]["name"]
+        for n in kube.list("v1", "Namespace", label_selector=selector)
+        if n["metadata"]["name"] in ours
     ]
     if not namespaces:
         return DownResult((), kept=(kept,))
