@@ -199,6 +199,26 @@ def _context(spec: Any, progress: Any, *, read_only: bool = False) -> Any:
     return build_context(spec, SubprocessRunner(), progress, provider)
 
 
+def _require_up(ctx: Any, *, advice: str = "") -> None:
+    """A task that works on a running lab: the cluster it runs on must be named (a cluster the
+    user already has: their kubeconfig) and the lab must have been brought up -- its record, or
+    on a cluster the tool makes, at least the kubeconfig it wrote (a damaged record must not
+    block validation). One line otherwise, saying how to start it."""
+    from provisioning.errors import UsageError
+    from provisioning.lab.state import load_record
+
+    spec = ctx.spec
+    if ctx.provider.info.uses_user_kubeconfig:
+        ctx.provider.preflight(spec)
+    elif spec.kubeconfig.exists():
+        return
+    if load_record(spec) is None:
+        raise UsageError(
+            f"lab {spec.name!r} is not up; "
+            + (advice or f"start it with `{_same_lab_command('up', spec)}`")
+        )
+
+
 def _validation_doc(report: Any) -> Any:
     if report is None:
         return None
@@ -336,6 +356,12 @@ def plan(
     spec = _spec(c, **_lab(profile, provider, engine, name, scenario, kubeconfig, context))
     ctx = _context(spec, Progress(sys.stderr, quiet=True), read_only=True)
     the_plan = plan_for(ctx, validate=True)
+    if the_plan.observed.usage and not ctx.provider.info.creates_clusters:
+        # A plan from nothing shows what a cluster-making provider would create; on a cluster
+        # the user already has there is nothing to show until it can be read.
+        from provisioning.errors import UsageError
+
+        raise UsageError(the_plan.observed.reason, hint=the_plan.observed.hint)
     if json:
         _print_json(the_plan.as_dict())
     else:
@@ -368,10 +394,11 @@ def status(
     else:
         print(found.text(), end="")
     if not observed.observed:  # the provider's tools or account are missing: not "all is well"
-        raise Exit(
-            "✗ could not observe the lab; run `invoke doctor` to see why",
-            code=EXIT_USAGE if observed.usage else EXIT_FAILED,
-        )
+        if observed.usage:  # the user's settings: name what is wrong
+            from provisioning.errors import UsageError
+
+            raise UsageError(observed.reason, hint=observed.hint)
+        raise Exit("✗ could not observe the lab; run `invoke doctor` to see why", code=EXIT_FAILED)
     if observed.cluster_exists and observed.owned is not False and not observed.api_reachable:
         raise Exit(
             f"✗ the Kubernetes API of lab {spec.name} does not answer; check the cluster and "
@@ -446,7 +473,10 @@ def doctor(
     from provisioning.doctor import healthy, render, run_checks
 
     spec = _spec(c, **_lab(profile, provider, engine, name, scenario, kubeconfig, context))
-    findings = run_checks(_provider(spec, read_only=True), spec)
+    the_provider = _provider(spec, read_only=True)
+    if the_provider.info.uses_user_kubeconfig:
+        the_provider.preflight(spec)  # which cluster to check is the user's to say
+    findings = run_checks(the_provider, spec)
     if json:
         _print_json(
             {
@@ -555,7 +585,7 @@ def validate(
     """Probe the live lab and compare every connection with the analyzer's expectation."""
     from pathlib import Path
 
-    from provisioning.errors import UsageError, choice_error
+    from provisioning.errors import choice_error
     from provisioning.lab.pipeline import enforcement_check, probe_executor
     from provisioning.profiles import parse_duration
     from provisioning.report import FORMATS, render
@@ -574,13 +604,9 @@ def validate(
     timeout = parse_duration(probe_timeout, where="--probe-timeout")
     wait = parse_duration(deadline, where="--deadline")
     check_timings(timeout, wait)
-    if not spec.kubeconfig.exists():
-        raise UsageError(
-            f"lab {spec.name!r} has no kubeconfig at {spec.kubeconfig}; "
-            f"create the lab first with `{_same_lab_command('up', spec)}`"
-        )
     progress = _progress()
     ctx = _context(spec, progress, read_only=True)
+    _require_up(ctx)
     ctx.probe_timeout = timeout
     executor = probe_executor(ctx)
     if not skip_canary:
@@ -696,17 +722,12 @@ def _live_context(
 ) -> Any:
     """The context of a task that works on a running lab (reset, exercise, live check); a lab
     that was never brought up is one line saying how to start it (``start``: that command)."""
-    from provisioning.errors import UsageError
-    from provisioning.lab.state import load_record
     from provisioning.profiles import parse_duration
 
     timeout = parse_duration(probe_timeout, where="--probe-timeout")
-    if not start and load_record(spec) is None:
-        raise UsageError(
-            f"lab {spec.name!r} is not up; "
-            + (advice or f"start it with `{_same_lab_command('up', spec)}`")
-        )
     ctx = _context(spec, progress)
+    if not start:
+        _require_up(ctx, advice=advice)
     ctx.probe_timeout, ctx.run_canary = timeout, not skip_canary
     return ctx
 
@@ -760,6 +781,11 @@ def check(
     found = load_exercise(exercise)
     if not str(hints).isdigit():  # a string flag: Invoke's own int parsing would traceback
         raise UsageError(f"--hints: {hints!r} must be a number of hints, 0 or more")
+    if policies is not None and not str(policies).strip():
+        raise UsageError(
+            "--policies: empty; give your policy file or folder, or leave --policies out to "
+            "check the lab itself"
+        )
     if policies:
         result = check_offline(found, policies, engine=engine or "reference", hints=int(hints))
     else:
@@ -872,7 +898,9 @@ def exercise(
         raise UsageError(f"give the exercise: invoke exercise {action} ID (see invoke exercises)")
     found = load_exercise(exercise_id)
     flags = _lab(profile, provider, None, name, None, kubeconfig, context)
-    spec = _spec(c, **flags, exercise=found.id)
+    # start sets the lab's exercise; solve applies to the exercise the lab holds (its record),
+    # and refuses when that is another one.
+    spec = _spec(c, **flags, exercise=found.id if action == "start" else None)
     progress = _progress()
     with _lock(spec, f"exercise {action}"):
         ctx = _live_context(

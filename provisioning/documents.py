@@ -388,6 +388,14 @@ def shown(value: Any, limit: int = 80) -> str:
     return cut(_REPR.repr(value), limit)
 
 
+def shown_path(path: Any, limit: int = 300) -> str:
+    """A path for a message: as it is when every character prints, else quoted with its control
+    characters escaped (a newline or a terminal escape in a name cannot break the line or the
+    terminal); cut only when very long."""
+    text = str(path)
+    return cut(text if text.isprintable() else repr(text), limit)
+
+
 def cut(text: str, limit: int = 80) -> str:
     """``text`` cut to ``limit`` characters, with an ellipsis when it was longer."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

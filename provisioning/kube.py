@@ -21,15 +21,17 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from provisioning.errors import OperationError, UsageError
+from provisioning.errors import LabError, OperationError, UsageError
 from provisioning.spec import FIELD_MANAGER
 
 DEFAULT_TIMEOUT = 30.0
@@ -260,6 +262,42 @@ def resource_from_discovery(
 KUBECONFIG_MAX_BYTES = 4 * 1024 * 1024
 
 
+@contextlib.contextmanager
+def _client_log() -> Iterator[list[str]]:
+    """The messages the Kubernetes client logs at ERROR while it loads a kubeconfig, kept for
+    the tool's own one-line error instead of printed. While the handler is on the root logger,
+    ``logging.error`` does not install its default stderr handler (``logging.basicConfig`` runs
+    only when the root logger has none)."""
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(" ".join(record.getMessage().split()))
+
+    root = logging.getLogger()
+    handler = Keep(logging.ERROR)
+    root.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        root.removeHandler(handler)
+
+
+def current_context(kubeconfig: Path) -> str | None:
+    """The kubeconfig's ``current-context`` (the top-level key of client-go's
+    ``tools/clientcmd/api/v1/types.go`` Config), or None when it has none or cannot be read.
+    Read through the bounded reader, like every kubeconfig the tool is given."""
+    from provisioning.documents import parse_yaml, read_text
+
+    try:
+        text = read_text(kubeconfig, what="kubeconfig", limit=KUBECONFIG_MAX_BYTES)
+        data = parse_yaml(text, source=f"kubeconfig {kubeconfig}")
+    except (LabError, OSError):
+        return None
+    name = data.get("current-context") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
 class ClientKube:
     """``KubeApi`` over the official client, reading only the lab's own kubeconfig file.
 
@@ -435,9 +473,25 @@ class ClientKube:
             self._check_file()
             try:
                 # persist_config=False: never write refreshed credentials back into the file.
-                self._client = config.new_client_from_config(
-                    config_file=str(self.kubeconfig), context=self.context, persist_config=False
-                )
+                with _client_log() as logged:
+                    self._client = config.new_client_from_config(
+                        config_file=str(self.kubeconfig), context=self.context, persist_config=False
+                    )
+                if logged:
+                    # kubernetes/config/kube_config.py (client 37.0.2) _load_from_exec_plugin logs
+                    # a failing credential plugin with logging.error and goes on without
+                    # credentials; said here, once, rather than as a 401 later.
+                    from provisioning.documents import cut
+
+                    self._client = None
+                    raise KubeError(
+                        f"kubeconfig {self.kubeconfig}: the user's credentials could not be "
+                        f"loaded ({cut(logged[0], 200)})",
+                        hint="run the same kubectl command yourself to see why (often a login "
+                        "that has expired: log in again)",
+                    )
+            except KubeError:
+                raise
             except (config.ConfigException, OSError, ValueError) as exc:
                 raise KubeError(
                     f"cannot load kubeconfig {self.kubeconfig}: {exc}",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provisioning.documents import SMALL_MAX_BYTES, parse_yaml, read_text, shown
+from provisioning.documents import SMALL_MAX_BYTES, parse_yaml, read_text, shown, shown_path
 from provisioning.errors import UsageError
 from provisioning.providers import REGISTRY
 from provisioning.providers import info as provider_info
@@ -265,6 +265,11 @@ def load_profile(
     path = profile_path(name_or_path, root, where=where)
     text = read_text(path, what="profile", limit=SMALL_MAX_BYTES)
     data = parse_yaml(text, source=str(path))
+    if isinstance(data, dict) and isinstance(data.get("kubeconfig"), str):
+        # A relative kubeconfig in a profile is beside the profile, wherever invoke is run from.
+        given = data["kubeconfig"]
+        if given and not given.startswith("~") and not Path(given).is_absolute():
+            data = {**data, "kubeconfig": str(path.parent / given)}
     return path, check_profile({} if data is None else data, source=str(path))
 
 
@@ -426,18 +431,71 @@ def follow_lab(spec: LabSpec) -> tuple[LabSpec, list[str]]:
         notes.append(
             f"using {key} {value} of the existing lab {spec.name} (pass --{key} to change it)"
         )
+    provider = changes.get("provider", spec.provider)
+    if "provider" in changes:
+        suffix = f"-{spec.name}" if provider_info(provider).suffix_namespaces else ""
+        changes["namespace_suffix"] = suffix
+    if provider_info(provider).uses_user_kubeconfig and record.provider == provider:
+        existing, cluster_notes = _follow_cluster(spec, record)
+        if existing != spec.existing:
+            changes["existing"] = existing
+        notes += cluster_notes
     if not changes:
         return spec, notes
     followed = dataclasses.replace(spec, **changes)
     try:
         check_combination(followed)
     except UsageError:
+        named = {k: v for k, v in changes.items() if k in FOLLOWED}
         return spec, [
             f"the record of lab {spec.name} names "
-            f"{', '.join(f'{k} {v}' for k, v in changes.items())}, which cannot be combined "
+            f"{', '.join(f'{k} {v}' for k, v in named.items())}, which cannot be combined "
             "with the other settings; not following it"
         ]
     return followed, notes
+
+
+def _follow_cluster(spec: LabSpec, record: Any) -> tuple[ExistingSettings, list[str]]:
+    """A lab on a cluster the user already has lives where its record says: a run without
+    --kubeconfig/--context reaches that cluster, and one that names another is refused (it
+    would find no lab there, and ``down`` would forget the real one). Only when the recorded
+    kubeconfig is gone (moved, renamed) does a given one replace it."""
+    if record.kubeconfig is None:
+        return spec.existing, []
+    recorded = Path(record.kubeconfig)
+    given = spec.existing
+    where = shown_path(record.kubeconfig) + (
+        f" (context {shown(record.context)})" if record.context else ""
+    )
+    again = "drop --kubeconfig and --context to use it, or choose another --name for a new lab"
+    notes = []
+    if "kubeconfig" in spec.explicit and given.kubeconfig != recorded:
+        if recorded.exists():
+            raise UsageError(
+                f"--kubeconfig {shown_path(given.kubeconfig)}: lab {spec.name} runs on the "
+                f"cluster of {where}; {again}"
+            )
+        notes.append(
+            f"the kubeconfig {shown_path(record.kubeconfig)} lab {spec.name} was made with is "
+            f"gone; using {shown_path(given.kubeconfig)}"
+        )
+        recorded = given.kubeconfig or recorded
+    elif "kubeconfig" not in spec.explicit:
+        notes.append(
+            f"using kubeconfig {shown_path(record.kubeconfig)} of the existing lab {spec.name} "
+            "(pass --kubeconfig to change it)"
+        )
+    context = given.context
+    if "context" in spec.explicit:
+        if record.context is not None and given.context != record.context:
+            raise UsageError(
+                f"--context {shown(given.context or '')}: lab {spec.name} runs on the cluster "
+                f"of {where}; {again}"
+            )
+    elif record.context is not None:
+        context = record.context
+        notes.append(f"using context {shown(record.context)} of the existing lab {spec.name}")
+    return ExistingSettings(recorded, context), notes
 
 
 def _known(key: str, value: Any) -> bool:
@@ -509,12 +567,9 @@ def check_combination(spec: LabSpec) -> None:
             f"--engine: provider {spec.provider} never installs or changes an engine; it "
             "detects the one running in the cluster (drop --engine; `invoke status` shows it)"
         )
+    # A missing --kubeconfig is the provider's to report (ExistingProvider): the lab's record
+    # may still supply it (follow_lab).
     given = [k for k in ("kubeconfig", "context") if k in spec.explicit]
-    if info.uses_user_kubeconfig and spec.existing.kubeconfig is None:
-        raise UsageError(
-            f"--provider {spec.provider} needs --kubeconfig PATH: the kubeconfig of your "
-            "cluster (read, never written); --context NAME picks a context in it"
-        )
     if given and not info.uses_user_kubeconfig:
         raise UsageError(
             f"--{given[0]} is for --provider existing; a {spec.provider} lab writes its own "

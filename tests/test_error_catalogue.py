@@ -532,7 +532,7 @@ CASES: list[Case] = [
         "validate-aks-without-lab",
         ("validate", "--provider", "aks"),
         2,
-        "create the lab first with `invoke up --provider aks`",
+        "is not up; start it with `invoke up --provider aks`",
     ),
     Case(
         "validate-json-failure-prints-a-document",

@@ -548,9 +548,9 @@ def test_json_and_junit_carry_the_probes(tmp_path: Path) -> None:
 
 def test_a_lab_holding_another_baseline_is_refused(tmp_path: Path) -> None:
     _, ctx = lab(tmp_path, "client-only")
-    with pytest.raises(UsageError, match=r"holds exercise 'client-only'.s baseline") as err:
+    with pytest.raises(UsageError, match=r"holds the baseline of exercise 'client-only',") as err:
         check_live(ALL["db-from-backend"], ctx)
-    assert "invoke up --exercise db-from-backend" in str(err.value)
+    assert "invoke exercise start db-from-backend" in str(err.value)
     with pytest.raises(UsageError, match="not the baseline of exercise 'db-from-backend'"):
         apply_solution(ctx, ALL["db-from-backend"])
 

@@ -199,3 +199,20 @@ def test_settings_nobody_gave_follow_the_existing_lab(tmp_path: Path) -> None:
     explicit = resolve(flags={"name": "lab1", "engine": "calico", "scenario": "open"})
     explicit = type(explicit)(**{**explicit.__dict__, "state_root": tmp_path})
     assert follow_lab(explicit) == (explicit, [])
+
+
+def test_a_relative_kubeconfig_in_a_profile_is_beside_the_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not beside wherever invoke happens to run; an absolute or ~ path stays as written, and a
+    relative --kubeconfig flag is from the working directory, as every command-line path is."""
+    folder = tmp_path / "workshop"
+    folder.mkdir()
+    path = write(folder, "mine", "provider: existing\nkubeconfig: clusters/room.yaml\n")
+    monkeypatch.chdir(tmp_path)
+    spec = resolve(profile=str(path))
+    assert spec.existing.kubeconfig == folder / "clusters" / "room.yaml"
+    spec = resolve(profile=str(path), flags={"kubeconfig": "here.yaml"})
+    assert spec.existing.kubeconfig == tmp_path / "here.yaml"
+    write(folder, "abs", f"provider: existing\nkubeconfig: {tmp_path}/k.yaml\n")
+    assert resolve(profile=str(folder / "abs.yaml")).existing.kubeconfig == tmp_path / "k.yaml"

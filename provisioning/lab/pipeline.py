@@ -186,8 +186,20 @@ def record(ctx: Context, phase: str, *, resource_group_created: bool | None = No
             ),
             scenario=previous.scenario if same and previous else None,
             exercise=previous.exercise if same and previous else None,
+            **_cluster_of(ctx),
         ),
     )
+
+
+def _cluster_of(ctx: Context) -> dict[str, str | None]:
+    """On a cluster the user already has: their kubeconfig and the context the lab runs in (the
+    kubeconfig's current-context named, so switching it later does not move the lab)."""
+    if not ctx.provider.info.uses_user_kubeconfig or ctx.spec.existing.kubeconfig is None:
+        return {}
+    from provisioning.kube import current_context
+
+    path = ctx.spec.existing.kubeconfig
+    return {"kubeconfig": str(path), "context": ctx.spec.kube_context or current_context(path)}
 
 
 def _remove(ctx: Context, step: PlanStep) -> None:

@@ -424,6 +424,10 @@ class LabRecord:
     resource_group_created: bool = False  # AKS: the tool created the resource group
     scenario: str | None = None  # the scenario whose policies were last applied
     exercise: str | None = None  # the exercise whose baseline the lab carries, if any
+    # A cluster the user already has: the kubeconfig (absolute path) and the context the lab was
+    # made in, so later runs (``down`` above all) reach that cluster and no other.
+    kubeconfig: str | None = None
+    context: str | None = None
 
 
 def record_path(spec: LabSpec) -> Path:
@@ -478,6 +482,8 @@ def _record_from(data: Any, lab: str) -> LabRecord | None:
         "resource_group_created": (bool,),
         "scenario": (str, type(None)),
         "exercise": (str, type(None)),
+        "kubeconfig": (str, type(None)),
+        "context": (str, type(None)),
     }
     required = ("lab", "provider", "engine", "cluster_created", "phase")
     if not isinstance(data, dict) or not set(types).issuperset(data):

@@ -689,11 +689,13 @@ def _require_baseline(exercise: Exercise, ctx: Context) -> None:
     if spec.exercise == exercise.id:
         return
     holds = (
-        f"exercise {spec.exercise!r}'s baseline" if spec.exercise else f"scenario {spec.scenario!r}"
+        f"the baseline of exercise {spec.exercise!r}"
+        if spec.exercise
+        else f"scenario {spec.scenario!r}"
     )
     raise UsageError(
         f"lab {spec.name!r} holds {holds}, not the baseline of exercise {exercise.id!r}",
-        hint=f"run `invoke up --exercise {exercise.id}` first",
+        hint=f"start it with `invoke exercise start {exercise.id}` first",
     )
 
 

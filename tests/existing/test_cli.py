@@ -373,6 +373,81 @@ def test_context_picks_the_cluster(cli: Cli, cluster: Cluster) -> None:
     assert ran.json()["existing"]["detected_engine"] == "cilium"
 
 
+def test_later_runs_reach_the_cluster_the_lab_was_made_on(
+    cli: Cli, cluster: Cluster, probes: Any
+) -> None:
+    """The record keeps the kubeconfig and the context (the current-context named): a later
+    ``down`` without them, after the user switched current-context, still removes the lab on
+    its cluster; one that names another kubeconfig or context is refused, and the record kept."""
+    seed(cluster.emu, load("calico-operator.yaml"))
+    probes(cluster.network(enforcing=True, engine="calico"))
+    assert cli("up", *on(cluster, "--no-validate")).code == 0
+    record = json.loads((cluster.tmp_path / "state" / LAB / "state.json").read_text())
+    assert (record["kubeconfig"], record["context"]) == (str(cluster.kubeconfig), "users")
+
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["current-context"] = "elsewhere"  # the user moves on to another cluster
+    cluster.kubeconfig.write_text(yaml.safe_dump(config))
+
+    ran = cli("status", "--name", LAB, "--json")
+    assert ran.code == 0, ran.err
+    assert f"using kubeconfig {cluster.kubeconfig} of the existing lab {LAB}" in ran.err
+    assert ran.json()["existing"]["context"] == "users"
+
+    other = cluster.tmp_path / "other-kubeconfig"
+    other.write_text(cluster.kubeconfig.read_text())
+    for flags in (("--kubeconfig", str(other)), ("--context", "elsewhere")):
+        ran = cli("down", "--provider", "existing", "--name", LAB, *flags)
+        assert ran.code == 2
+        [line] = ran.err.strip().splitlines()
+        assert f"lab {LAB} runs on the cluster of {cluster.kubeconfig} (context 'users')" in line
+        assert "drop --kubeconfig and --context" in line
+    assert [v for v in cluster.emu.objects.values() if is_labs(v)]  # nothing removed
+
+    ran = cli("down", "--name", LAB)
+    assert ran.code == 0, ran.err
+    assert f"✓ Removed: {', '.join(f'namespace {n}' for n in NAMESPACES)}" in ran.err
+    assert not [v for v in cluster.emu.objects.values() if is_labs(v)]
+    assert not (cluster.tmp_path / "state" / LAB / "state.json").exists()
+
+
+def test_a_moved_kubeconfig_can_be_given_again(cli: Cli, cluster: Cluster, probes: Any) -> None:
+    seed(cluster.emu, load("cilium.yaml"))
+    probes(cluster.network(enforcing=True, engine="cilium"))
+    assert cli("up", *on(cluster, "--no-validate")).code == 0
+    moved = cluster.tmp_path / "moved-kubeconfig"
+    cluster.kubeconfig.rename(moved)
+
+    ran = cli("status", "--name", LAB)
+    assert ran.code == 2
+    assert f"--kubeconfig {cluster.kubeconfig}: no such file" in ran.err
+
+    ran = cli("down", "--provider", "existing", "--name", LAB, "--kubeconfig", str(moved))
+    assert ran.code == 0, ran.err
+    assert f"the kubeconfig {cluster.kubeconfig} lab {LAB} was made with is gone" in ran.err
+    assert not [v for v in cluster.emu.objects.values() if is_labs(v)]
+
+
+@pytest.mark.parametrize("task", ["validate", "reset", "check"])
+def test_a_lab_that_is_not_up_is_one_line(cli: Cli, cluster: Cluster, task: str) -> None:
+    seed(cluster.emu, load("cilium.yaml"))
+    args = ("--exercise", "client-only") if task == "check" else ()
+    ran = cli(task, *on(cluster), *args)
+    assert ran.code == 2, ran.out + ran.err
+    [line] = ran.err.strip().splitlines()
+    assert f"lab '{LAB}' is not up" in line
+    assert not [r for r in tools(cluster.emu) if r.method != "GET"]
+
+
+def test_plan_without_a_usable_kubeconfig_fails(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "folder-kubeconfig"
+    bad.mkdir()
+    ran = cli("plan", "--provider", "existing", "--name", LAB, "--kubeconfig", str(bad))
+    assert ran.code == 2
+    [line] = ran.err.strip().splitlines()
+    assert line.startswith(f"✗ --kubeconfig {bad}: no such file")
+
+
 # --- doctor ------------------------------------------------------------------------------------
 
 
@@ -506,3 +581,44 @@ def test_later_runs_give_no_engine_advice(
         ran = cli(task, *on(cluster))
         assert ran.code == 0, ran.err
         assert "--engine" not in ran.err, ran.err
+
+
+def test_control_characters_in_a_path_or_context_are_escaped(cli: Cli, tmp_path: Path) -> None:
+    """A newline or a terminal escape in --kubeconfig or --context cannot forge a second line."""
+    odd = tmp_path / "a\nforged line \x1b[2J"
+    ran = cli("up", "--provider", "existing", "--name", LAB, "--kubeconfig", str(odd))
+    assert ran.code == 2
+    [line] = ran.err.strip().splitlines()
+    assert "\x1b" not in line and "\\n" in line and "\\x1b" in line
+
+
+def test_solve_applies_only_to_the_exercise_the_lab_holds(
+    cli: Cli, cluster: Cluster, probes: Any
+) -> None:
+    seed(cluster.emu, load("calico-operator.yaml"))
+    probes(cluster.network(enforcing=True, engine="calico"))
+    ran = cli("exercise", "start", "client-only", *on(cluster))
+    assert ran.code == 0, ran.err
+    assert "Check your work: invoke check --exercise client-only" in ran.out
+
+    ran = cli("exercise", "solve", "deny-all-ingress", *on(cluster))
+    assert ran.code == 2
+    [line] = ran.err.strip().splitlines()[-1:]
+    assert (
+        f"lab '{LAB}' holds the baseline of exercise 'client-only', not the baseline of "
+        "exercise 'deny-all-ingress'" in line
+    )
+    assert "invoke exercise start deny-all-ingress" in line
+
+    ran = cli("exercise", "solve", "client-only", *on(cluster))
+    assert ran.code == 0, ran.err
+    assert "✓ Applied the reference solution of client-only." in ran.err
+    ran = cli("check", "--exercise", "client-only", *on(cluster), "--json")
+    assert ran.code == 0, ran.out + ran.err
+
+
+def test_an_empty_policies_flag_is_refused_not_taken_for_a_live_check(cli: Cli) -> None:
+    ran = cli("check", "--exercise", "client-only", "--policies", "")
+    assert ran.code == 2
+    [line] = ran.err.strip().splitlines()
+    assert line.startswith("✗ --policies: empty")

@@ -88,3 +88,30 @@ def test_a_fifo_or_a_huge_file_is_refused_without_reading_it(tmp_path: Path) -> 
         handle.truncate(100 * 1024 * 1024)  # sparse: 100 MB without writing them
     with pytest.raises(UsageError, match="larger than"):
         ClientKube(huge).server_version()
+
+
+def test_a_failing_credential_plugin_is_one_error_not_log_lines(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The client logs a failing exec plugin at ERROR on the root logger and carries on without
+    credentials (kubernetes/config/kube_config.py _load_from_exec_plugin); the tool says it once,
+    with the plugin's own words, and nothing is printed as `ERROR:root:...`."""
+    plugin = tmp_path / "login-plugin"
+    plugin.write_text("#!/bin/sh\necho 'token expired: please log in again' >&2\nexit 1\n")
+    plugin.chmod(0o755)
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:9'}\n"
+        "contexts:\n- name: c\n  context: {cluster: c, user: u}\n"
+        "users:\n- name: u\n  user:\n    exec:\n"
+        "      apiVersion: client.authentication.k8s.io/v1beta1\n"
+        f"      command: {plugin}\n"
+        "      interactiveMode: Never\n"
+    )
+    with pytest.raises(LabError) as caught:
+        ClientKube(path).server_version()
+    assert "credentials could not be loaded" in str(caught.value)
+    assert "please log in again" in str(caught.value)
+    out, err = capfd.readouterr()
+    assert "ERROR:root" not in out + err

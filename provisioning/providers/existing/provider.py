@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provisioning.documents import shown_path
 from provisioning.errors import LabError, OperationError, UsageError
 from provisioning.lab.engine import EngineSettings
 from provisioning.lab.observe import ObservedLab, safe_observe_objects
@@ -112,21 +113,21 @@ class ExistingProvider:
         if path is None:
             raise UsageError(
                 "--provider existing needs --kubeconfig PATH: the kubeconfig of your cluster "
-                "(read, never written)"
+                "(read, never written); --context NAME picks a context in it"
             )
         return path
 
     def _where(self, spec: LabSpec) -> str:
-        context = spec.kube_context or "its current context"
-        return f"{spec.existing.kubeconfig} ({context})"
+        context = shown_path(spec.kube_context, 120) if spec.kube_context else "its current context"
+        return f"{shown_path(spec.existing.kubeconfig)} ({context})"
 
     def preflight(self, spec: LabSpec) -> None:
         """The user's kubeconfig must be a readable file."""
         path = self._kubeconfig(spec)
         if not path.is_file():
             raise UsageError(
-                f"--kubeconfig {path}: no such file; give the kubeconfig of the cluster to run "
-                "the lab on"
+                f"--kubeconfig {shown_path(path)}: no such file; give the kubeconfig of the "
+                "cluster to run the lab on"
             )
 
     def detection(self, spec: LabSpec) -> Detection | None:
@@ -184,7 +185,7 @@ class ExistingProvider:
             return ObservedLab.unobserved(str(exc), usage=True)
         if not path.is_file():
             return ObservedLab.unobserved(
-                f"--kubeconfig {path}: no such file",
+                f"--kubeconfig {shown_path(path)}: no such file",
                 usage=True,
                 hint="give the kubeconfig of the cluster to run the lab on",
             )
