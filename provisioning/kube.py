@@ -146,7 +146,10 @@ class KubeUnreachable(KubeError):
         self.kubeconfig = str(kubeconfig)
         self.cause = _one_line(cause)
         if "SSL" in cause or "certificate" in cause.lower():
-            advice = "was the cluster recreated? `invoke up` refreshes the lab's kubeconfig"
+            advice = (
+                "was the cluster recreated? its kubeconfig may be out of date (`invoke up` "
+                "refreshes a lab's own; for your own cluster, fetch a fresh one)"
+            )
         else:
             advice = "is the cluster running? see `invoke doctor`"
         super().__init__(

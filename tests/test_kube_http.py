@@ -394,7 +394,8 @@ def test_tls_settings_come_from_the_kubeconfig(tmp_path: Path) -> None:
             ClientKube(untrusted).server_version()
         assert "CERTIFICATE_VERIFY_FAILED" in str(err.value)
         assert str(err.value).endswith(
-            "was the cluster recreated? `invoke up` refreshes the lab's kubeconfig"
+            "was the cluster recreated? its kubeconfig may be out of date (`invoke up` "
+            "refreshes a lab's own; for your own cluster, fetch a fresh one)"
         )
         assert str(err.value).startswith(f"cannot reach the Kubernetes API at {emu.url} ")
         assert [r.headers["authorization"] for r in emu.requests] == [f"Bearer {TOKEN}"] * 2
