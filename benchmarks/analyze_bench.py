@@ -217,6 +217,129 @@ def _internet_egress(rng: random.Random, apps: list) -> dict:
     }
 
 
+# -- ClusterNetworkPolicies (--cnp) ------------------------------------------------------------
+
+CNP_GOAL_S = 1.0
+
+
+def generate_cnps(count: int, namespaces: list[str], seed: int) -> list[dict]:
+    """``count`` ClusterNetworkPolicies of six kinds, both tiers, priorities with few ties:
+    Admin deny of the metadata endpoint, Admin pass for a team's namespaces, Admin accept of
+    DNS, Admin deny of one env's namespaces to another's pods on a port range, Baseline deny
+    between namespaces, Baseline accept of a tier on a named port."""
+    rng = random.Random(seed)
+
+    def cnp(i: int, tier: str, subject: dict, **rules: list) -> dict:
+        return {
+            "apiVersion": "policy.networking.k8s.io/v1alpha2",
+            "kind": "ClusterNetworkPolicy",
+            "metadata": {"name": f"cnp-{i}"},
+            "spec": {"tier": tier, "priority": i % 1000, "subject": subject, **rules},
+        }
+
+    def team() -> dict:
+        return {"matchLabels": {"team": rng.choice(TEAMS)}}
+
+    out = []
+    for i in range(count):
+        kind = i % 6
+        if kind == 0:
+            rule = {
+                "name": "no-imds",
+                "action": "Deny",
+                "to": [{"networks": ["169.254.169.254/32"]}],
+            }
+            out.append(cnp(i, "Admin", {"namespaces": {}}, egress=[rule]))
+        elif kind == 1:
+            rule = {"name": "team", "action": "Pass", "from": [{"namespaces": team()}]}
+            out.append(cnp(i, "Admin", {"namespaces": team()}, ingress=[rule]))
+        elif kind == 2:
+            dns = {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                },
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+            ports = [
+                {"udp": {"destinationPort": {"number": 53}}},
+                {"destinationNamedPort": "dns-tcp"},
+            ]
+            rule = {"name": "dns", "action": "Accept", "to": [{"pods": dns}], "protocols": ports}
+            out.append(cnp(i, "Admin", {"namespaces": team()}, egress=[rule]))
+        elif kind == 3:
+            env = {"matchLabels": {"env": rng.choice(ENVS)}}
+            peer = {
+                "pods": {"namespaceSelector": env, "podSelector": {"matchLabels": {"tier": "db"}}}
+            }
+            span = {"tcp": {"destinationPort": {"range": {"start": 5000, "end": 6000}}}}
+            rule = {"name": "no-db", "action": "Deny", "to": [peer], "protocols": [span]}
+            out.append(cnp(i, "Admin", {"namespaces": env}, egress=[rule]))
+        elif kind == 4:
+            other = {
+                "matchExpressions": [
+                    {
+                        "key": "kubernetes.io/metadata.name",
+                        "operator": "NotIn",
+                        "values": rng.sample(namespaces, 3),
+                    }
+                ]
+            }
+            rule = {"name": "isolate", "action": "Deny", "from": [{"namespaces": other}]}
+            out.append(cnp(i, "Baseline", {"namespaces": team()}, ingress=[rule]))
+        else:
+            web = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"tier": "web"}}}
+            rule = {
+                "name": "web",
+                "action": "Accept",
+                "from": [{"pods": web}],
+                "protocols": [{"destinationNamedPort": "http"}],
+            }
+            subject = {
+                "pods": {
+                    "namespaceSelector": team(),
+                    "podSelector": {"matchLabels": {"tier": "api"}},
+                }
+            }
+            out.append(cnp(i, "Baseline", subject, ingress=[rule]))
+    return out
+
+
+def measure_cnp(
+    pods: int, namespaces: int, policies: int, cnps: int, seed: int, repeat: int
+) -> None:
+    from provisioning.analysis.analyzer import analyze
+    from provisioning.analysis.model import ClusterModel
+
+    cluster, nps = generate(pods, namespaces, policies, seed)
+    extra = generate_cnps(cnps, [n for n in cluster["namespaces"] if n != "kube-system"], seed)
+    model = ClusterModel.from_dict(cluster)
+    print(
+        f"{pods} pods, {namespaces} namespaces, {policies} NetworkPolicies, seed {seed}; "
+        f"median of {repeat}; analysis = every pair on every declared port (analyze() wall "
+        f"time, validation and compiling included); goal with {cnps} ClusterNetworkPolicies: "
+        f"under {CNP_GOAL_S:.0f} s"
+    )
+    rows = {}
+    for label, objects in (
+        ("NetworkPolicies only", nps),
+        (f"+ {cnps} ClusterNetworkPolicies", nps + extra),
+    ):
+        walls = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            analysis = analyze(model, objects, None, "reference")
+            walls.append(time.perf_counter() - started)
+        rows[label] = (statistics.median(walls), analysis)
+        print(
+            f"  {label:<36} {statistics.median(walls):>7.3f} s   {analysis.probes} probes, "
+            f"{analysis.allowed} allowed",
+            flush=True,
+        )
+    (base, _), (with_cnp, _) = rows.values()
+    verdict = "met" if with_cnp < CNP_GOAL_S else "MISSED"
+    print(f"  ratio {with_cnp / base:.2f}x; goal {verdict}")
+
+
 # -- measuring (runs in a subprocess per size) ---------------------------------------------------
 
 
@@ -433,8 +556,17 @@ def main() -> None:
         metavar="PODS:NAMESPACES",
         help="the cluster for --load (default 1000:100)",
     )
+    parser.add_argument(
+        "--cnp",
+        type=int,
+        metavar="N",
+        help="measure N ClusterNetworkPolicies added to the 2000:50:500 cluster (issue 13)",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cnp:
+        measure_cnp(2000, 50, 500, args.cnp, args.seed, args.repeat)
+        return
     if args.load:
         pods, nss = map(int, args.load_cluster.split(":"))
         measure_load(pods, nss, args.load, args.seed, args.repeat)

@@ -14,6 +14,13 @@ from typing import Any
 
 from provisioning.errors import UsageError
 
+from .cluster_policy import (
+    ADMIN,
+    BASELINE,
+    ClusterPolicy,
+    is_cluster_network_policy,
+    parse_cluster_policy,
+)
 from .engine import CompiledPolicies, CompiledRule, PortKey
 from .engines import engine_profile
 from .explain import (
@@ -24,6 +31,7 @@ from .explain import (
     NO_RULE_MATCHED,
     NOT_ISOLATED,
     RULE_MATCHED,
+    TIER_RULE,
     DirectionExplanation,
     Result,
     RuleRef,
@@ -96,10 +104,21 @@ def analyze(
     declared or not (the "full TCP/80 matrix").
     """
     profile = engine_profile(engine)
-    parsed = parse_policies(policies)
+    everything = parse_policies(policies)
+    parsed = [p for p in everything if isinstance(p, Policy)]
+    cluster_wide = [p for p in everything if isinstance(p, ClusterPolicy)]
+    notes = [w for p in cluster_wide for w in p.warnings]
+    if cluster_wide and not profile.cluster_network_policy:
+        notes.append(
+            f"engine {profile.name} does not enforce ClusterNetworkPolicy "
+            f"({profile.cluster_network_policy_note}); left out of the analysis: "
+            + ", ".join(p.name for p in cluster_wide)
+        )
+        cluster_wide = []
     started = time.perf_counter()
-    compiled = CompiledPolicies(cluster, parsed, profile)
+    compiled = CompiledPolicies(cluster, parsed, profile, cluster_wide)
     explainer = Explainer(compiled)
+    warnings = (*notes, *lint(compiled))
     if probes is None:
         keys = _declared_ports(cluster) if ports is None else list(dict.fromkeys(ports))
         total = allowed = 0
@@ -120,7 +139,7 @@ def analyze(
                             )
                         )
 
-        return Analysis(engine, total, allowed, seconds, tuple(lint(compiled)), tuple(keys), matrix)
+        return Analysis(engine, total, allowed, seconds, warnings, tuple(keys), matrix)
     resolved = [explainer.resolve(p, i) for i, p in enumerate(probes)]
     results = [explainer.result(r) for r in resolved]
     seconds = time.perf_counter() - started
@@ -130,21 +149,35 @@ def analyze(
         len(results),
         sum(r.allowed for r in results),
         seconds,
-        tuple(lint(compiled)),
+        warnings,
         tuple(keys),
         lambda: iter(results),
     )
 
 
-def parse_policies(policies: Sequence[Mapping[str, Any] | Policy]) -> list[Policy]:
-    """Validate and read policy objects; duplicates (same namespace/name) are an error."""
-    parsed = [p if isinstance(p, Policy) else parse_policy(p) for p in policies]
-    seen: set[str] = set()
+AnyPolicy = Policy | ClusterPolicy
+
+
+def parse_policies(policies: Sequence[Mapping[str, Any] | AnyPolicy]) -> list[AnyPolicy]:
+    """Validate and read policy objects (NetworkPolicy and ClusterNetworkPolicy, mixed);
+    duplicates (same kind and namespace/name) are an error."""
+    parsed = [_parse_one(p) for p in policies]
+    seen: set[tuple[str, str]] = set()
     for policy in parsed:
-        if policy.key in seen:
-            raise UsageError(f"policy {policy.key} is given twice", hint="names must be unique")
-        seen.add(policy.key)
+        key = (type(policy).__name__, policy.key)
+        if key in seen:
+            what = "ClusterNetworkPolicy" if isinstance(policy, ClusterPolicy) else "policy"
+            raise UsageError(f"{what} {policy.key} is given twice", hint="names must be unique")
+        seen.add(key)
     return parsed
+
+
+def _parse_one(policy: Mapping[str, Any] | AnyPolicy) -> AnyPolicy:
+    if isinstance(policy, Policy | ClusterPolicy):
+        return policy
+    if is_cluster_network_policy(policy):
+        return parse_cluster_policy(policy)
+    return parse_policy(policy)
 
 
 def _serves(pod: Pod, key: PortKey) -> bool:
@@ -220,9 +253,10 @@ class Explainer:
     def _direction(
         self, direction: str, subject: Endpoint, peer: Endpoint, key: PortKey
     ) -> DirectionExplanation:
+        """Admin tier, NetworkPolicy tier, Baseline tier, default allow (see tiers.py)."""
         c = self.c
         service = f"{key[1]}/{key[0]}"
-        base = {
+        base: dict[str, Any] = {
             "direction": direction,
             "subject": subject.name,
             "peer": peer.name,
@@ -233,18 +267,46 @@ class Explainer:
             return DirectionExplanation(verdict=ALLOW, reason=ENGINE_NONE, **base)
         if subject.pod is None:
             return DirectionExplanation(verdict=ALLOW, reason=EXTERNAL, **base)
+        tiers = c.tiers
+        peer_bit = peer.bit if peer.pod is not None else None
+        if tiers:
+            admin = tiers.decide(ADMIN, direction, subject.bit, peer_bit, peer.ip, key)
+            if admin.rule is not None:
+                ref = _tier_ref(admin.rule)
+                if not admin.passed:
+                    return self._tier_verdict(admin.rule, ref, base)
+                base["passed_by"] = ref
         cls = c.classes[c.class_of_bit[subject.bit]]
         policies = cls.ingress_policies if direction == INGRESS else cls.egress_policies
-        if not policies:
-            return DirectionExplanation(verdict=ALLOW, reason=NOT_ISOLATED, **base)
-        view = c.view(key)
-        rule_ids = (view.ingress_rules if direction == INGRESS else view.egress_rules)[cls.id]
-        matched = [c.rules[r] for r in rule_ids if self._admits(c.rules[r], direction, peer, key)]
+        if policies:
+            view = c.view(key)
+            rule_ids = (view.ingress_rules if direction == INGRESS else view.egress_rules)[cls.id]
+            matched = [
+                c.rules[r] for r in rule_ids if self._admits(c.rules[r], direction, peer, key)
+            ]
+            return DirectionExplanation(
+                verdict=ALLOW if matched else DENY,
+                reason=RULE_MATCHED if matched else NO_RULE_MATCHED,
+                isolated_by=tuple(c.policies[p].key for p in policies),
+                allowed_by=tuple(RuleRef(r.policy.key, r.rule.path) for r in matched),
+                tier="NetworkPolicy" if tiers else "",
+                **base,
+            )
+        if tiers:
+            baseline = tiers.decide(BASELINE, direction, subject.bit, peer_bit, peer.ip, key)
+            if baseline.rule is not None and not baseline.passed:
+                return self._tier_verdict(baseline.rule, _tier_ref(baseline.rule), base)
         return DirectionExplanation(
-            verdict=ALLOW if matched else DENY,
-            reason=RULE_MATCHED if matched else NO_RULE_MATCHED,
-            isolated_by=tuple(c.policies[p].key for p in policies),
-            allowed_by=tuple(RuleRef(r.policy.key, r.rule.path) for r in matched),
+            verdict=ALLOW, reason=NOT_ISOLATED, tier="default" if tiers else "", **base
+        )
+
+    @staticmethod
+    def _tier_verdict(rule: Any, ref: RuleRef, base: dict[str, Any]) -> DirectionExplanation:
+        return DirectionExplanation(
+            verdict=ALLOW if rule.rule.action == "Accept" else DENY,
+            reason=TIER_RULE,
+            tier=rule.policy.tier,
+            decided_by=ref,
             **base,
         )
 
@@ -262,3 +324,16 @@ class Explainer:
         if not (rule.peers >> peer.bit) & 1:
             return False
         return direction == INGRESS or bool((self.c.view(key).ports_ok[rule.id] >> peer.bit) & 1)
+
+
+def _tier_ref(rule: Any) -> RuleRef:
+    """A ClusterNetworkPolicy rule as the explanations name it."""
+    return RuleRef(
+        rule.policy.name,
+        rule.rule.path,
+        kind=rule.policy.kind,
+        tier=rule.policy.tier,
+        priority=rule.policy.priority,
+        name=rule.rule.name,
+        action=rule.rule.action,
+    )

@@ -32,7 +32,7 @@ def run(
     if fmt not in FORMATS:
         raise choice_error("format", fmt, FORMATS, where="--format")
     model = load_cluster(cluster)
-    parsed = load_policies(policies)
+    parsed = load_policies(policies, cluster_wide=True)
     probe_list = load_probes(probes) if probes else None
     analysis = analyze(model, parsed, probe_list, engine)
     WRITERS[fmt](analysis, out, explain)

@@ -26,10 +26,12 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .cluster_policy import ClusterPolicy
 from .engines import EngineProfile
 from .model import ClusterModel, IPAddress, Pod
 from .policy import EGRESS, INGRESS, IPBlock, Policy, Rule
 from .selectors import LabelIndex, Selector
+from .tiers import Tiers
 
 PortKey = tuple[int, str]  # (port number, protocol)
 
@@ -91,7 +93,13 @@ class PortView:
 class CompiledPolicies:
     """Policies compiled against one cluster for one engine; answers verdicts and counts."""
 
-    def __init__(self, cluster: ClusterModel, policies: Sequence[Policy], engine: EngineProfile):
+    def __init__(
+        self,
+        cluster: ClusterModel,
+        policies: Sequence[Policy],
+        engine: EngineProfile,
+        cluster_policies: Sequence[ClusterPolicy] = (),
+    ):
         self.cluster = cluster
         self.policies = tuple(policies)
         self.engine = engine
@@ -114,6 +122,8 @@ class CompiledPolicies:
             self.rules_of.append(ids)
         self.classes = self._build_classes()
         self._views: dict[PortKey, PortView] = {}
+        # The Admin and Baseline tiers around this NetworkPolicy tier (tiers.py).
+        self.tiers = Tiers(self, cluster_policies)
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -197,6 +207,18 @@ class CompiledPolicies:
                     cached |= self.ns_bits[n]
             self._ns_select_cache[selector] = cached
         return cached
+
+    def namespaces_bits(self, selector: Selector) -> int:
+        """Pods in the namespaces ``selector`` chooses."""
+        return self._namespaces(selector)
+
+    def select_pods(self, selector: Selector) -> int:
+        """Pods whose labels ``selector`` matches, in any namespace."""
+        return self._labels.select(selector)
+
+    def named_port_pods(self, name: str, protocol: str, number: int) -> int:
+        """Pods declaring a ``protocol`` port ``number`` called ``name``."""
+        return self._named.get((name, protocol, number), 0)
 
     def ip_block_pods(self, block: IPBlock) -> int:
         """Pods whose IP the block contains (bisect on sorted IPs; cost ~ pods matched)."""
@@ -316,6 +338,11 @@ class CompiledPolicies:
                 view.outbound.append(outbound)
             else:
                 view.outbound.append(None)
+            if self.tiers and self.tiers.selects(bit):
+                # Admin first, the NetworkPolicy tier's answer in the middle, then Baseline:
+                # the peers allowed per direction are still one bitset per class.
+                view.inbound[-1] = self.tiers.allowed(INGRESS, bit, key, view.inbound[-1])
+                view.outbound[-1] = self.tiers.allowed(EGRESS, bit, key, view.outbound[-1])
         return view
 
     # -- answers ------------------------------------------------------------------------------

@@ -21,6 +21,9 @@ class EngineProfile:
     """Whether an ``ipBlock`` peer matches traffic to or from a pod IP inside the cluster."""
     note: str
     source: str
+    cluster_network_policy: bool = True
+    """Whether it enforces ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2)."""
+    cluster_network_policy_note: str = "the API reading"
 
 
 ENGINES: dict[str, EngineProfile] = {
@@ -38,6 +41,7 @@ ENGINES: dict[str, EngineProfile] = {
         enforces=True,
         ipblock_selects_pods=True,
         note="same as reference: Calico matches ipBlock against pod IPs",
+        cluster_network_policy_note="Calico from 3.32",
         source="projectcalico/calico libcalico-go/lib/backend/k8s/conversion/conversion.go @ "
         "v3.32.1 (k8sPeerToCalicoFields: ipBlock cidr/except become rule Nets/NotNets, which "
         "'apply to traffic that originates from (or terminates at) IP addresses in any of the "
@@ -48,6 +52,8 @@ ENGINES: dict[str, EngineProfile] = {
         enforces=True,
         ipblock_selects_pods=True,
         note="same as reference: Azure NPM matches ipBlock against pod IPs",
+        cluster_network_policy=False,
+        cluster_network_policy_note="Azure NPM implements only networking.k8s.io/v1 NetworkPolicy",
         source="AKS docs, Migrate from NPM to Cilium Network Policy > NetworkPolicy with ipBlock "
         "('Under NPM, this policy would allow egress to all destinations, including Pods and "
         "Nodes'); Azure/azure-container-networking npm/pkg/controlplane/translation/"
@@ -58,6 +64,7 @@ ENGINES: dict[str, EngineProfile] = {
         enforces=True,
         ipblock_selects_pods=False,
         note="ipBlock does not select pod IPs; cluster traffic is matched by selectors only",
+        cluster_network_policy_note="Cilium from 1.20 with k8sClusterNetworkPolicy.enabled",
         source="Cilium docs, Network Policy > Layer 3 > CIDR based ('CIDR rules do not apply "
         "to traffic where both sides of the connection are either managed by Cilium or use "
         "an IP belonging to a node in the cluster'); AKS docs, Azure CNI powered by Cilium > "

@@ -20,17 +20,38 @@ EXTERNAL = "external"
 NOT_ISOLATED = "not-isolated"
 RULE_MATCHED = "rule-matched"
 NO_RULE_MATCHED = "no-rule-matched"
+TIER_RULE = "cluster-policy-rule"  # an Accept or Deny rule of a ClusterNetworkPolicy decided
 
 
 @dataclass(frozen=True)
 class RuleRef:
-    """A rule that admitted the connection: ``policy`` is ``ns/name``, ``rule`` the field path."""
+    """A rule that admitted the connection: ``policy`` is ``ns/name``, ``rule`` the field path.
+
+    For a ClusterNetworkPolicy rule also its kind, tier, priority, the rule's name and action;
+    ``policy`` is then the (cluster-scoped) name."""
 
     policy: str
     rule: str
+    kind: str = ""
+    tier: str = ""
+    priority: int | None = None
+    name: str = ""
+    action: str = ""
 
-    def to_dict(self) -> dict[str, str]:
-        return {"policy": self.policy, "rule": self.rule}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"policy": self.policy, "rule": self.rule}
+        if self.kind:
+            out.update(kind=self.kind, tier=self.tier, priority=self.priority, action=self.action)
+            if self.name:
+                out["name"] = self.name
+        return out
+
+    def describe(self) -> str:
+        """``ClusterNetworkPolicy deny-metadata (Admin, priority 10), spec.egress[0] 'no-imds'``."""
+        label = f"{self.rule} {self.name!r}" if self.name else self.rule
+        if self.kind:
+            return f"{self.kind} {self.policy} ({self.tier}, priority {self.priority}), {label}"
+        return f"{self.policy} {label}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +71,13 @@ class DirectionExplanation:
     isolated_by: tuple[str, ...] = ()
     allowed_by: tuple[RuleRef, ...] = ()
     engine: str = "reference"
+    tier: str = ""
+    """The tier that decided: Admin, NetworkPolicy, Baseline, or default (the default allow
+    with ClusterNetworkPolicies present); "" when there are no ClusterNetworkPolicies."""
+    decided_by: RuleRef | None = None
+    """The ClusterNetworkPolicy rule (Accept or Deny) that decided, for ``TIER_RULE``."""
+    passed_by: RuleRef | None = None
+    """An Admin-tier Pass rule that sent the connection on to the later tiers."""
 
     @property
     def isolated(self) -> bool:
@@ -58,11 +86,28 @@ class DirectionExplanation:
     def sentence(self) -> str:
         """One sentence a workshop attendee can read, starting with the expected verdict."""
         head = f"expected {self.verdict}: "
+        if self.passed_by is not None:
+            head += f"passed on by {self.passed_by.describe()}; then "
         d = self.direction
+        if self.reason == TIER_RULE and self.decided_by is not None:
+            verb = "allowed" if self.verdict == ALLOW else "denied"
+            source, target = (
+                (self.peer, self.subject) if d == "ingress" else (self.subject, self.peer)
+            )
+            return (
+                head + f"{d} {verb} by {self.decided_by.describe()} ({source} -> {target} on "
+                f"{self.service})"
+            )
         if self.reason == ENGINE_NONE:
             return head + f"engine {self.engine} enforces no NetworkPolicy, so {d} is not filtered"
         if self.reason == EXTERNAL:
             return head + f"{self.subject} is outside the cluster, so no {d} policy applies to it"
+        if self.reason == NOT_ISOLATED and self.tier == "default":
+            return head + (
+                f"{self.subject} is not isolated for {d} by any NetworkPolicy and no "
+                f"ClusterNetworkPolicy rule decides {self._flow()} on {self.service} (the "
+                "default allow)"
+            )
         if self.reason == NOT_ISOLATED:
             return head + f"{self.subject} is not isolated for {d} (no policy selects it for {d})"
         isolated = f"{self.subject} is isolated for {d} by {_join(self.isolated_by)}"
@@ -76,7 +121,7 @@ class DirectionExplanation:
         return self.peer if self.direction == "ingress" else f"traffic to {self.peer}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "verdict": self.verdict,
             "reason": self.reason,
             "isolated": self.isolated,
@@ -84,6 +129,13 @@ class DirectionExplanation:
             "allowed_by": [r.to_dict() for r in self.allowed_by],
             "sentence": self.sentence(),
         }
+        if self.tier:
+            out["tier"] = self.tier
+        if self.decided_by is not None:
+            out["decided_by"] = self.decided_by.to_dict()
+        if self.passed_by is not None:
+            out["passed_by"] = self.passed_by.to_dict()
+        return out
 
 
 @dataclass(frozen=True)

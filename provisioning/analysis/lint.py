@@ -45,6 +45,7 @@ def lint(c: CompiledPolicies) -> list[str]:
         *_no_dns(c),
         *_unresolvable_named_ports(c),
         *_shadowed(c),
+        *c.tiers.ambiguities(),
     ]
 
 

@@ -12,6 +12,9 @@ from typing import Any
 from provisioning.documents import cut, gc_paused, load_file, shown
 from provisioning.errors import UsageError
 
+from .cluster_policy import API_VERSION as CNP_API
+from .cluster_policy import KIND as CNP_KIND
+from .cluster_policy import ClusterPolicy, parse_cluster_policy
 from .model import ClusterModel, Probe
 from .policy import Policy, parse_policy
 
@@ -36,8 +39,11 @@ def load_probes(path: str | Path) -> list[Probe]:
 _PROBE_EXAMPLE = '[{"from": "x/a", "to": "y/b", "port": 80, "protocol": "TCP"}]'
 
 
-def load_policies(path: str | Path, *, require_type: bool = False) -> list[Policy]:
-    """Every NetworkPolicy under ``path`` (a file, or a directory searched recursively).
+def load_policies(
+    path: str | Path, *, require_type: bool = False, cluster_wide: bool = False
+) -> list[Any]:
+    """Every NetworkPolicy under ``path`` (a file, or a directory searched recursively), and
+    with ``cluster_wide`` every ClusterNetworkPolicy too (``invoke analyze`` reads both).
 
     A file holds one object, a multi-document YAML stream, a JSON array or a ``kind: List``.
     """
@@ -51,11 +57,15 @@ def load_policies(path: str | Path, *, require_type: bool = False) -> list[Polic
     policies = []
     with gc_paused():
         for file in files:
-            policies.extend(_policies_in(file, require_type=require_type))
+            policies.extend(
+                _policies_in(file, require_type=require_type, cluster_wide=cluster_wide)
+            )
     return policies
 
 
-def _policies_in(file: Path, *, require_type: bool = False) -> Iterator[Policy]:
+def _policies_in(
+    file: Path, *, require_type: bool = False, cluster_wide: bool = False
+) -> Iterator[Policy | ClusterPolicy]:
     """With ``require_type``, an object must name its apiVersion and kind, as ``kubectl apply``
     requires of a file; the analyzer alone also takes bare NetworkPolicy bodies."""
     for where, obj in _objects(file):
@@ -67,11 +77,19 @@ def _policies_in(file: Path, *, require_type: bool = False) -> Iterator[Policy]:
                     hint="start it with apiVersion: networking.k8s.io/v1 and kind: NetworkPolicy",
                 )
         kind = obj.get("kind") if isinstance(obj, dict) else None
+        if cluster_wide and kind == CNP_KIND:
+            yield parse_cluster_policy(obj, source=where)
+            continue
         if kind is not None and kind != "NetworkPolicy":
+            taken = (
+                f"networking.k8s.io/v1 NetworkPolicy and {CNP_API}/{CNP_KIND} objects"
+                if cluster_wide
+                else "networking.k8s.io/v1 NetworkPolicy objects only"
+            )
             raise UsageError(
                 f"{where}: a {cut(kind) if isinstance(kind, str) else shown(kind)} "
                 "is not a NetworkPolicy",
-                hint="--policies takes networking.k8s.io/v1 NetworkPolicy objects only",
+                hint=f"--policies takes {taken}",
             )
         yield parse_policy(obj, source=where)
 
