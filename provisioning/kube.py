@@ -222,6 +222,15 @@ KNOWN_RESOURCES: dict[tuple[str, str], Resource] = {
         Resource("apps/v1", "DaemonSet", "daemonsets", True),
         Resource("apps/v1", "Deployment", "deployments", True),
         Resource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True),
+        # kubernetes-sigs/network-policy-api v0.2.0 apis/v1alpha2/clusternetworkpolicy_types.go:
+        # +genclient:nonNamespaced, +kubebuilder:resource:shortName=cnp,scope=Cluster (a CRD:
+        # 404 until it is installed).
+        Resource(
+            "policy.networking.k8s.io/v1alpha2",
+            "ClusterNetworkPolicy",
+            "clusternetworkpolicies",
+            False,
+        ),
         # Cluster-scoped, create only (kubernetes/api v0.36.3 authorization/v1/types.go:
         # +genclient:nonNamespaced, +genclient:onlyVerbs=create).
         Resource(

@@ -154,6 +154,13 @@ class ClusterPolicy:
         return f"{KIND} {self.name} ({self.tier}, priority {self.priority})"
 
 
+def validate_cluster_network_policy(obj: Any) -> list[str]:
+    """All reasons the API server (the CRD's schema) would reject ``obj``; empty when valid."""
+    errors: list[str] = []
+    _validate(obj, errors, [])
+    return errors
+
+
 def is_cluster_network_policy(obj: Any) -> bool:
     return isinstance(obj, Mapping) and obj.get("kind") == KIND
 

@@ -122,7 +122,8 @@ class Tiers:
                 bits |= self.c.namespaces_bits(peer.namespaces) & self.c.select_pods(peer.pods)
             elif peer.kind == "networks":
                 for block in peer.networks:
-                    bits |= self.c.ip_block_pods(block)
+                    if self.c.engine.ipblock_selects_pods:
+                        bits |= self.c.ip_block_pods(block)
                     networks.append(block)
             # nodes, domainNames: no nodes in the model, no names resolved (a warning says so)
         return bits, tuple(networks)
@@ -149,8 +150,8 @@ class Tiers:
 
     def split(self, tier: str, direction: str, subject_bit: int, key: PortKey) -> TierSplit:
         """Walk ``tier`` for the subject at ``subject_bit``: which peers each action takes."""
-        go_on = self.c.all
-        accept = deny = 0
+        undecided = self.c.all  # peers no rule of this tier has matched yet
+        accept = deny = passed = 0
         for policy in self.by_tier[tier]:
             if not (self.selected[policy.name] >> subject_bit) & 1:
                 continue
@@ -160,17 +161,19 @@ class Tiers:
                     matched = rule.peers if (ports >> subject_bit) & 1 else 0
                 else:
                     matched = rule.peers & ports
-                matched &= go_on
+                matched &= undecided
                 if not matched:
                     continue
                 if rule.rule.action == ACCEPT:
                     accept |= matched
                 elif rule.rule.action == DENY:
                     deny |= matched
-                go_on &= ~matched  # Pass: decided by a later tier, never by this one
-                if not go_on:
-                    return TierSplit(accept, deny, 0)
-        return TierSplit(accept, deny, go_on)
+                else:  # Pass: the rest of this tier is skipped, a later tier decides
+                    passed |= matched
+                undecided &= ~matched
+                if not undecided:
+                    return TierSplit(accept, deny, passed)
+        return TierSplit(accept, deny, passed | undecided)
 
     def allowed(
         self, direction: str, subject_bit: int, key: PortKey, networkpolicy: int | None

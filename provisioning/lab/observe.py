@@ -25,6 +25,11 @@ LAB_KINDS = (
     ("v1", "Service"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
 )
+# Cluster-scoped policies a scenario may apply; their names start with ``<lab>-`` (the
+# templates' rule, workload/policies.py), and only such names with the lab's labels are the lab's.
+LAB_CLUSTER_KINDS = (("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy"),)
+POLICY_KINDS = {"NetworkPolicy", *(kind for _, kind in LAB_CLUSTER_KINDS)}
+API_VERSIONS = {kind: version for version, kind in (*LAB_KINDS, *LAB_CLUSTER_KINDS)}
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,30 @@ def lab_namespaces(spec: LabSpec) -> tuple[str, ...]:
     return tuple(spec.namespace(n) for n in (CANARY_NAMESPACE, *NAMESPACES))
 
 
+def lab_cluster_objects(kube: Any, spec: LabSpec) -> list[dict[str, Any]]:
+    """The lab's cluster-scoped objects: by its labels, and named ``<lab>-...`` (a copied label
+    alone does not make an object the lab's). A kind whose CRD is not installed has none."""
+    from provisioning.kube import KubeError
+
+    selector = lab_selector(spec.name)
+    found = []
+    for api_version, kind in LAB_CLUSTER_KINDS:
+        try:
+            listed = kube.list(api_version, kind, label_selector=selector)
+        except KubeError as exc:
+            # 404: the CRD is not there (the engine does not offer the kind); 403: on a cluster
+            # the user already has, no right to list them -- then the lab cannot have made any.
+            if exc.status in (403, 404):
+                continue
+            raise
+        found += [
+            obj
+            for obj in listed
+            if str((obj.get("metadata") or {}).get("name", "")).startswith(f"{spec.name}-")
+        ]
+    return found
+
+
 def observe_objects(kube: Any, spec: LabSpec) -> ObjectState:
     """The lab's namespaces, pods, services and policies, found by the tool's labels only.
 
@@ -122,12 +151,16 @@ def observe_objects(kube: Any, spec: LabSpec) -> ObjectState:
                 for ns in namespaces
                 for obj in kube.list(api_version, kind, ns, label_selector=selector)
             ]
+        if kind == "NetworkPolicy":
+            found += lab_cluster_objects(kube, spec)
         for obj in found:
             objects[ref(obj)] = observed_hash(obj) or ""
             meta = obj.get("metadata", {})
             if kind == "Pod":
                 pods_ready[f"{meta.get('namespace')}/{meta.get('name')}"] = pod_ready(obj)
-            if kind == "NetworkPolicy" and (s := (meta.get("labels") or {}).get(SCENARIO_LABEL)):
+            if obj.get("kind") in POLICY_KINDS and (
+                s := (meta.get("labels") or {}).get(SCENARIO_LABEL)
+            ):
                 scenarios.add(s)
     scenario = scenarios.pop() if len(scenarios) == 1 else None
     return ObjectState(objects, pods_ready, scenario)

@@ -20,7 +20,7 @@ from provisioning.errors import OperationError, UsageError
 from provisioning.lab.confirm import require_confirmation
 from provisioning.lab.engine import EngineSettings
 from provisioning.lab.objects import ref, with_hash
-from provisioning.lab.observe import SCENARIO_LABEL, ObservedLab, observe_objects
+from provisioning.lab.observe import API_VERSIONS, SCENARIO_LABEL, ObservedLab, observe_objects
 from provisioning.lab.plan import SAME, VALIDATE_STEP, Plan, PlanStep, assemble, object_steps
 from provisioning.lab.provider import Provider
 from provisioning.lab.readiness import Check, all_ready, pod_problem, pod_ready, wait_for
@@ -203,19 +203,13 @@ def _cluster_of(ctx: Context) -> dict[str, str | None]:
 
 
 def _remove(ctx: Context, step: PlanStep) -> None:
-    kinds = {
-        "Namespace": "v1",
-        "Pod": "v1",
-        "Service": "v1",
-        "NetworkPolicy": "networking.k8s.io/v1",
-    }
     for marker, key in step.items:
         if marker != "-":
             continue
         parts = key.split("/")
         kind, name = parts[0], parts[-1]
         namespace = parts[1] if len(parts) == 3 else None
-        ctx.kube.delete(kinds[kind], kind, name, namespace)
+        ctx.kube.delete(API_VERSIONS[kind], kind, name, namespace)
 
 
 def deploy_workload(ctx: Context, step: PlanStep) -> None:
@@ -277,7 +271,12 @@ def apply_policies(ctx: Context, step: PlanStep) -> None:
             ctx.kube.apply(ctx.policies)
         _remove(ctx, step)
         for obj in ctx.policies:
-            h.note(f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
+            meta = obj["metadata"]
+            h.note(
+                f"{meta['namespace']}/{meta['name']}"
+                if meta.get("namespace")
+                else f"{obj['kind']} {meta['name']}"
+            )
 
 
 def probe_executor(ctx: Context) -> Any:

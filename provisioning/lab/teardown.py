@@ -69,7 +69,7 @@ def delete_lab_namespaces(
     """``down --keep-cluster`` on any provider: delete only the lab's own namespaces (by name,
     ``observe.lab_namespaces``) that carry this lab's labels (their pods and policies go with
     them) and wait until they have terminated."""
-    from provisioning.lab.observe import lab_namespaces
+    from provisioning.lab.observe import lab_cluster_objects, lab_namespaces
 
     selector = lab_selector(spec.name)
     ours = lab_namespaces(spec)
@@ -78,8 +78,16 @@ def delete_lab_namespaces(
         for n in kube.list("v1", "Namespace", label_selector=selector)
         if n["metadata"]["name"] in ours
     ]
+    # Cluster-scoped policies do not go with the namespaces: deleted one by one, first, so no
+    # cluster-wide rule outlives the lab.
+    cluster_wide = lab_cluster_objects(kube, spec)
+    if cluster_wide:
+        with progress.step(f"Delete {len(cluster_wide)} cluster-wide lab policies"):
+            for obj in cluster_wide:
+                kube.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
+    removed = tuple(f"{o['kind']} {o['metadata']['name']}" for o in cluster_wide)
     if not namespaces:
-        return DownResult((), kept=(kept,))
+        return DownResult(removed, kept=(kept,))
     with progress.step(f"Delete lab namespaces {', '.join(namespaces)}") as h:
         for name in namespaces:
             kube.delete("v1", "Namespace", name)
@@ -95,4 +103,4 @@ def delete_lab_namespaces(
             interval=poll_interval,
             **({"sleep": sleep} if sleep else {}),
         )
-    return DownResult(tuple(f"namespace {n}" for n in namespaces), kept=(kept,))
+    return DownResult((*removed, *(f"namespace {n}" for n in namespaces)), kept=(kept,))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioning.errors import UsageError
-from provisioning.spec import CLUSTER_DNS_LABELS, CLUSTER_DNS_NAMESPACE, lab_labels
+from provisioning.spec import CLUSTER_DNS_LABELS, CLUSTER_DNS_NAMESPACE, LABEL_LAB, lab_labels
 from provisioning.workload import demo as workload
 from provisioning.workload.scenarios import (
     SCENARIOS_FILE,
@@ -58,7 +58,9 @@ __all__ = [
 ANNOTATION_TEMPLATE = "netpol-lab.io/template"
 
 # The only kinds a policy template may produce; anything else would escape validation.
-ALLOWED_KINDS = (("networking.k8s.io/v1", "NetworkPolicy"),)
+NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
+CLUSTER_NETWORK_POLICY = ("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy")
+ALLOWED_KINDS = (NETWORK_POLICY, CLUSTER_NETWORK_POLICY)
 
 # Link-local address where AWS, Azure and GCP VMs serve instance metadata and credentials.
 METADATA_ENDPOINT = "169.254.169.254/32"
@@ -142,8 +144,13 @@ def render_policies(scenario: Scenario, lab: str, *, suffix: str = "") -> Render
 def validate_rendered(rendered: RenderedScenario) -> None:
     """Raise one UsageError naming the template and the problem if any object is not applicable."""
     # Imported here: the validator is only needed on this path, and it keeps imports cheap.
+    from provisioning.analysis.cluster_policy import validate_cluster_network_policy
     from provisioning.analysis.validate import validate_networkpolicy
 
+    validators = {
+        NETWORK_POLICY: validate_networkpolicy,
+        CLUSTER_NETWORK_POLICY: validate_cluster_network_policy,
+    }
     problems: list[str] = []
     seen: dict[tuple[str, str, str], str] = {}
     expected_labels = lab_labels(rendered.lab)
@@ -151,12 +158,13 @@ def validate_rendered(rendered: RenderedScenario) -> None:
     for template, obj in rendered.items():
         where = f"template {display_path(root / template)}"
         problem = _check_object(obj, expected_labels, rendered.namespaces, rendered.suffix)
-        if problem is None and (errors := validate_networkpolicy(obj)):
+        validator = validators.get((obj.get("apiVersion"), obj.get("kind")), validate_networkpolicy)
+        if problem is None and (errors := validator(obj)):
             problem = f"{_describe(obj)} would be rejected by the API server: {errors[0]}"
             if len(errors) > 1:
                 problem += f" (and {len(errors) - 1} more)"
         if problem is None:
-            key = (obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])
+            key = (obj["kind"], obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
             if key in seen:
                 problem = (
                     f"{_describe(obj)} is also rendered by {seen[key]}; the second would "
@@ -292,6 +300,9 @@ def _check_object(
     metadata = obj.get("metadata")
     if not isinstance(metadata, Mapping) or not isinstance(metadata.get("name"), str):
         return "metadata.name is missing"
+    if kind == CLUSTER_NETWORK_POLICY:
+        problem = _check_cluster_wide(obj, metadata, expected_labels)
+        return problem or _logical_names(obj, suffix)
     namespace = metadata.get("namespace")
     if namespace not in namespaces:
         # Only the lab's namespaces are removed by `down`; anything elsewhere would be left over.
@@ -308,6 +319,12 @@ def _check_object(
             f"{_describe(obj)} lacks the lab labels {wanted} (render `labels` into "
             "metadata.labels) so `down` could not find it"
         )
+    return _logical_names(obj, suffix)
+
+
+def _logical_names(obj: Mapping[str, Any], suffix: str) -> str | None:
+    """With a ``suffix``, a namespaceSelector on ``kubernetes.io/metadata.name`` naming a
+    logical namespace (``demo`` instead of ``demo-mylab``) would select nothing."""
     if suffix:
         for name in _metadata_names_selected(obj.get("spec")):
             if name in workload.NAMESPACES:
@@ -316,6 +333,42 @@ def _check_object(
                     f"but in this lab it is named {workload.physical_namespace(name, suffix)!r}: "
                     f"render `namespaces.{name}` instead of writing the name"
                 )
+    return None
+
+
+def _check_cluster_wide(
+    obj: Mapping[str, Any], metadata: Mapping[str, Any], expected_labels: Mapping[str, str]
+) -> str | None:
+    """A cluster-scoped policy is the lab's only by its name and labels, and must act on the
+    lab's pods only: named ``<lab>-...`` (so labs and the user's own never collide), the lab's
+    labels (so ``down`` finds it), and a subject confined by namespace label to the lab's
+    namespaces (so on a cluster the user already has, no other pod is touched)."""
+    lab = expected_labels[LABEL_LAB]
+    name = metadata["name"]
+    what = f"ClusterNetworkPolicy {name}"
+    if metadata.get("namespace"):
+        return f"{what} is cluster-scoped; remove metadata.namespace"
+    if not name.startswith(f"{lab}-"):
+        return f"{what} must be named {lab}-... (render `{{{{ lab }}}}-NAME`) so it is the lab's"
+    labels = metadata.get("labels")
+    labels = labels if isinstance(labels, Mapping) else {}
+    missing = {k: v for k, v in expected_labels.items() if labels.get(k) != v}
+    if missing:
+        wanted = ", ".join(f"{k}={v}" for k, v in missing.items())
+        return f"{what} lacks the lab labels {wanted} (render `labels` into metadata.labels)"
+    spec = obj.get("spec")
+    subject = spec.get("subject") if isinstance(spec, Mapping) else None
+    subject = subject if isinstance(subject, Mapping) else {}
+    pods = subject.get("pods")
+    selector = subject.get("namespaces")
+    if isinstance(pods, Mapping):
+        selector = pods.get("namespaceSelector")
+    chosen = selector.get("matchLabels") if isinstance(selector, Mapping) else None
+    if not isinstance(chosen, Mapping) or chosen.get(LABEL_LAB) != lab:
+        return (
+            f"{what}: spec.subject must select only the lab's namespaces: give its namespace "
+            f"selector matchLabels {LABEL_LAB}: {lab} (render `labels`)"
+        )
     return None
 
 
@@ -341,6 +394,8 @@ def _metadata_names_selected(spec: Any) -> Iterator[str]:
 
 def _describe(obj: Mapping[str, Any]) -> str:
     metadata = obj.get("metadata") or {}
+    if not metadata.get("namespace"):
+        return f"{obj.get('kind')} {metadata.get('name')}"
     return f"{obj.get('kind')} {metadata.get('namespace')}/{metadata.get('name')}"
 
 

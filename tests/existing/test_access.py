@@ -72,6 +72,10 @@ def test_required_access_covers_every_lab_verb_in_the_suffixed_namespaces() -> N
 def test_detection_needs_are_optional_and_cover_every_read_collect_makes() -> None:
     optional = [n for n in required_access(SPEC) if n.optional]
     assert [str(n) for n in optional] == [
+        *(
+            f"{verb} clusternetworkpolicies.policy.networking.k8s.io cluster-wide"
+            for verb in ("get", "list", "create", "patch", "delete")
+        ),
         "list pods in namespace kube-system",  # the cluster DNS pods, for the DNS checks
         "list daemonsets.apps in all namespaces",
         "list deployments.apps in all namespaces",
@@ -81,7 +85,7 @@ def test_detection_needs_are_optional_and_cover_every_read_collect_makes() -> No
         "get configmaps eni-config in namespace kube-system",
         "get clusterroles.rbac.authorization.k8s.io kindnet cluster-wide",
     ]
-    optional = [n for n in optional if n.resource != "pods"]
+    optional = [n for n in optional if n.resource not in ("pods", "clusternetworkpolicies")]
     # Every read collect() makes, on a cluster that makes it read the most, is one of them.
     cluster_role = Resource("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False)
     kube = FakeKube(resources=[cluster_role])

@@ -285,6 +285,7 @@ RBAC_RESOURCES = {
     "Pod": ("", "pods"),
     "Service": ("", "services"),
     "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
+    "ClusterNetworkPolicy": ("policy.networking.k8s.io", "clusternetworkpolicies"),
     "ConfigMap": ("", "configmaps"),
     "DaemonSet": ("apps", "daemonsets"),
     "Deployment": ("apps", "deployments"),

@@ -66,7 +66,14 @@ RBAC = "rbac.authorization.k8s.io"
 LAB_VERBS = ("get", "list", "create", "patch", "delete")
 
 # Resources the lab asks about that are cluster-scoped (a Role cannot grant them).
-CLUSTER_SCOPED = frozenset({("", "namespaces"), ("", "nodes"), (RBAC, "clusterroles")})
+CLUSTER_SCOPED = frozenset(
+    {
+        ("", "namespaces"),
+        ("", "nodes"),
+        (RBAC, "clusterroles"),
+        ("policy.networking.k8s.io", "clusternetworkpolicies"),
+    }
+)
 
 # The ConfigMaps ``detect.collect`` may read in kube-system: amazon-vpc-cni always, the others
 # when a Cilium / Terway DaemonSet runs there (``detect.wanted_configmaps``).
@@ -166,8 +173,22 @@ def required_access(spec: LabSpec) -> tuple[Need, ...]:
             Need("create", "", "pods", ns, "exec", why=f"{run} (SPDY; WebSocket from 1.35)"),
             Need("get", "", "pods", ns, "exec", why=f"{run} (WebSocket)"),
         ]
-    return (*needs, DNS_ACCESS, *detection_access())
+    return (*needs, *CLUSTER_POLICY_ACCESS, DNS_ACCESS, *detection_access())
 
+
+# Optional: scenarios with cluster-wide policies need them; without "list" the lab sees none of
+# its own (observe tolerates 403 and 404: no rights, or no ClusterNetworkPolicy CRD).
+CLUSTER_POLICY_ACCESS = tuple(
+    Need(
+        v,
+        "policy.networking.k8s.io",
+        "clusternetworkpolicies",
+        None,
+        why=f"{v} the lab's own ClusterNetworkPolicies (scenarios with cluster-wide policies)",
+        optional=True,
+    )
+    for v in LAB_VERBS
+)
 
 _DNS_SELECTOR = ",".join(f"{k}={v}" for k, v in CLUSTER_DNS_LABELS.items())
 
