@@ -7,6 +7,9 @@ It keeps the semantics callers depend on, the way the API server behaves:
   on every write, ``generation`` when the spec changes, and ``managedFields`` names the manager;
 - namespaced objects need their namespace (``namespaces "x" not found``, 404);
 - deleting a namespace deletes what is in it (at once; the real server takes a while);
+- a kind served by a CustomResourceDefinition (``CRD_BACKED``) answers 404 "the server could
+  not find the requested resource" until that CRD object exists, as the API server does for a
+  group/resource it does not serve;
 - ``dry_run`` validates and returns the would-be object but stores nothing;
 - create stores like apply (manager operation ``Update``) but answers 409 ``AlreadyExists``
   when the object exists; creating a ``SelfSubjectAccessReview`` stores nothing and answers
@@ -34,6 +37,15 @@ from typing import Any, NamedTuple
 
 from provisioning.kube import KubeError, KubeUnreachable, ObjectRef, Resource, known_resource
 from provisioning.spec import FIELD_MANAGER
+
+# Kinds that exist only once their CRD is installed (kind -> the CRD's name, <plural>.<group>).
+CRD_BACKED: dict[tuple[str, str], str] = {
+    (
+        "policy.networking.k8s.io/v1alpha2",
+        "ClusterNetworkPolicy",
+    ): "clusternetworkpolicies.policy.networking.k8s.io",
+}
+CRD_API = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
 
 FAKE_SERVER = "https://127.0.0.1:6443"
 FAKE_TIMESTAMP = "2026-01-01T00:00:00Z"  # fixed, so test output is stable
@@ -220,6 +232,7 @@ class FakeKube:
                     ref=ref,
                     verb="apply",
                 )
+            self._require_crd(obj["apiVersion"], obj["kind"], "apply", ref)
             merged = self._merge(obj, ref)
             if not dry_run:
                 self._objects[self._key_of(merged)] = merged
@@ -262,6 +275,7 @@ class FakeKube:
         self, api_version: str, kind: str, name: str, namespace: str | None = None
     ) -> dict[str, Any] | None:
         self._enter("get", kind, namespace, name)
+        self._require_crd(api_version, kind, "get", ObjectRef(kind, name, namespace))
         found = self._objects.get(self._key(api_version, kind, namespace, name))
         return copy.deepcopy(found) if found is not None else None
 
@@ -273,6 +287,7 @@ class FakeKube:
         label_selector: str | None = None,
     ) -> list[dict[str, Any]]:
         self._enter("list", kind, namespace, None)
+        self._require_crd(api_version, kind, "list", ObjectRef(kind, "", namespace))
         requirements = parse_selector(label_selector)
         group = _group(api_version)
         found = [
@@ -287,6 +302,7 @@ class FakeKube:
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         self._enter("delete", kind, namespace, name)
+        self._require_crd(api_version, kind, "delete", ObjectRef(kind, name, namespace))
         key = self._key(api_version, kind, namespace, name)
         if self._objects.pop(key, None) is None:
             return False
@@ -469,6 +485,25 @@ class FakeKube:
                 ref=ref,
                 verb=verb,
             )
+
+    def _require_crd(self, api_version: str, kind: str, verb: str, ref: ObjectRef) -> None:
+        crd = CRD_BACKED.get((api_version, kind))
+        if crd is None or self._key(*CRD_API, None, crd) in self._objects:
+            return
+        # apimachinery pkg/api/errors NewNotFound for an unserved resource; kubectl prints it
+        # as "the server could not find the requested resource".
+        raise KubeError(
+            "the server could not find the requested resource",
+            status=404,
+            reason="NotFound",
+            ref=ref,
+            verb=verb,
+        )
+
+    def install_crd(self, name: str) -> None:
+        """Seed the CustomResourceDefinition ``name`` (as an engine's manifest would)."""
+        if self._key(*CRD_API, None, name) not in self._objects:
+            self.seed({"apiVersion": CRD_API[0], "kind": CRD_API[1], "metadata": {"name": name}})
 
     def _namespaced(self, api_version: str, kind: str) -> bool:
         resource = known_resource(api_version, kind) or self._resources.get((api_version, kind))

@@ -3,7 +3,8 @@
 ``PolicyNetwork`` implements the executor protocol (``run(probes, timeout) -> results``) the
 way a real cluster answers ``kubectl exec <source> -- /agnhost connect <ip>:<port>``. Nothing
 in it is told what a test expects: every probe round reads the CURRENT pods, namespaces and
-NetworkPolicies from the fake Kubernetes API and decides from them alone:
+NetworkPolicies (and ClusterNetworkPolicies) from the fake Kubernetes API and decides from them
+alone:
 
 - the source must be a running pod with the container the probe execs into, and that container
   must run agnhost; otherwise the exec fails and the result is ``error`` (as ``kubectl exec``
@@ -37,8 +38,10 @@ from provisioning.validation.live import (
     LiveLab,
     LivePod,
     analyzer_expectations,
+    cluster_policies,
     pod_from_object,
     policy_for_analysis,
+    policy_key,
 )
 from provisioning.validation.probe import Outcome, PodRef, Probe, ProbeResult
 
@@ -108,15 +111,13 @@ class PolicyNetwork:
             f"{r['metadata']['namespace']}/{r['metadata']['name']}": r for r in raw_pods
         }
         pods = tuple(pod for raw in raw_pods if (pod := pod_from_object(raw)[0]) is not None)
-        self._program(self.kube.list(*POLICY_API))
+        self._program([*self.kube.list(*POLICY_API), *cluster_policies(self.kube)])
         policies = tuple(seen.body for seen in self._enforced.values())
         return LiveLab(namespaces, pods, policies)
 
     def _program(self, current: Sequence[dict[str, Any]]) -> None:
         """Move the policies in the API towards the dataplane, ``lag_rounds`` rounds late."""
-        now: dict[str, dict[str, Any]] = {
-            f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in current
-        }
+        now: dict[str, dict[str, Any]] = {policy_key(p): p for p in current}
         for key in [k for k in self._enforced if k not in now]:
             del self._enforced[key]
         for key in [k for k in self._pending if k not in now]:

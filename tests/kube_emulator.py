@@ -67,6 +67,14 @@ SSAR_PATH = f"/apis/{AUTHORIZATION_V1}/selfsubjectaccessreviews"
 
 _ObjKey = tuple[str, str, str, str]  # (group/version, namespace or "", plural, name)
 
+# Resources that exist only once their CRD is installed ((group version, plural) -> CRD name).
+CRD_BACKED = {
+    (
+        "policy.networking.k8s.io/v1alpha2",
+        "clusternetworkpolicies",
+    ): "clusternetworkpolicies.policy.networking.k8s.io",
+}
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -224,6 +232,12 @@ class KubeEmulator:
         if parsed is None:
             return _status(404, "NotFound", "the server could not find the requested resource")
         group_version, namespace, plural, name = parsed
+        crd = CRD_BACKED.get((group_version, plural))
+        if crd and ("apiextensions.k8s.io/v1", "", "customresourcedefinitions", crd) not in (
+            self.objects
+        ):
+            # A resource served by a CRD that is not installed: the server does not know it.
+            return _status(404, "NotFound", "the server could not find the requested resource")
         # Only writes check the namespace; reads in a missing one are plain 404s or empty lists.
         namespace_missing = ("v1", "", "namespaces", namespace) not in self.objects
         if namespace and request.method == "PATCH" and namespace_missing:

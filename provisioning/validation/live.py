@@ -164,6 +164,7 @@ def observe(kube: Any, spec: LabSpec) -> LiveLab:
                 notes.append(not_a_source(pod))
         for raw in kube.list("networking.k8s.io/v1", "NetworkPolicy", ns):
             policies.append(policy_for_analysis(raw))
+    policies += [policy_for_analysis(raw) for raw in cluster_policies(kube)]
     return LiveLab(
         ns_labels,
         tuple(pods),
@@ -172,6 +173,24 @@ def observe(kube: Any, spec: LabSpec) -> LiveLab:
         observe_dns(kube),
         tuple(left_out),
     )
+
+
+def cluster_policies(kube: Any) -> list[dict[str, Any]]:
+    """Every ClusterNetworkPolicy in the cluster, whoever made it: they act on the lab's pods
+    too (an Admin-tier one of the cluster's own decides before any of the lab's). None when the
+    CRD is not installed (404) or the lab may not list them (403, on a cluster it does not own).
+    """
+    from provisioning.kube import KubeError
+    from provisioning.lab.observe import LAB_CLUSTER_KINDS
+
+    found: list[dict[str, Any]] = []
+    for api_version, kind in LAB_CLUSTER_KINDS:
+        try:
+            found += kube.list(api_version, kind)
+        except KubeError as exc:
+            if exc.status not in (403, 404):
+                raise
+    return sorted(found, key=lambda o: o["metadata"]["name"])
 
 
 def not_a_source(pod: LivePod) -> str:
@@ -242,6 +261,13 @@ def policy_for_analysis(raw: Mapping[str, Any]) -> dict[str, Any]:
         },
         "spec": raw.get("spec") or {},
     }
+
+
+def policy_key(raw: Mapping[str, Any]) -> str:
+    """``NetworkPolicy/ns/name`` or ``ClusterNetworkPolicy/name``."""
+    meta = raw.get("metadata") or {}
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{raw.get('kind', 'NetworkPolicy')}/{where}{meta.get('name')}"
 
 
 def plan_probes(lab: LiveLab, *, protocols: Sequence[str] = ("TCP", "UDP")) -> list[Probe]:
