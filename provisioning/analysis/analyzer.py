@@ -14,6 +14,8 @@ from typing import Any
 
 from provisioning.errors import UsageError
 
+from .calico import is_calico_object
+from .calico_engine import CalicoItem, Peer, read_calico
 from .cluster_policy import (
     ADMIN,
     BASELINE,
@@ -30,7 +32,9 @@ from .explain import (
     EXTERNAL,
     NO_RULE_MATCHED,
     NOT_ISOLATED,
+    PROFILE_ALLOW,
     RULE_MATCHED,
+    TIER_DEFAULT,
     TIER_RULE,
     DirectionExplanation,
     Result,
@@ -107,7 +111,9 @@ def analyze(
     everything = parse_policies(policies)
     parsed = [p for p in everything if isinstance(p, Policy)]
     cluster_wide = [p for p in everything if isinstance(p, ClusterPolicy)]
+    calico_items = [p for p in everything if isinstance(p, CalicoItem)]
     notes = [w for p in cluster_wide for w in p.warnings]
+    notes += [w for item in calico_items for w in item.warnings]
     if cluster_wide and not profile.cluster_network_policy:
         notes.append(
             f"engine {profile.name} does not enforce ClusterNetworkPolicy "
@@ -115,8 +121,16 @@ def analyze(
             + ", ".join(p.name for p in cluster_wide)
         )
         cluster_wide = []
+    calico = [item.obj for item in calico_items]
+    if calico and profile.name != "calico":
+        notes.append(
+            f"engine {profile.name} does not enforce Calico's projectcalico.org/v3 objects "
+            "(only Calico does; analyze with --engine calico); left out of the analysis: "
+            + ", ".join(item.key for item in calico_items)
+        )
+        calico = []
     started = time.perf_counter()
-    compiled = CompiledPolicies(cluster, parsed, profile, cluster_wide)
+    compiled = CompiledPolicies(cluster, parsed, profile, cluster_wide, calico)
     explainer = Explainer(compiled)
     warnings = (*notes, *lint(compiled))
     if probes is None:
@@ -155,7 +169,7 @@ def analyze(
     )
 
 
-AnyPolicy = Policy | ClusterPolicy
+AnyPolicy = Policy | ClusterPolicy | CalicoItem
 
 
 def parse_policies(policies: Sequence[Mapping[str, Any] | AnyPolicy]) -> list[AnyPolicy]:
@@ -166,17 +180,21 @@ def parse_policies(policies: Sequence[Mapping[str, Any] | AnyPolicy]) -> list[An
     for policy in parsed:
         key = (type(policy).__name__, policy.key)
         if key in seen:
-            what = "ClusterNetworkPolicy" if isinstance(policy, ClusterPolicy) else "policy"
+            what = {ClusterPolicy: "ClusterNetworkPolicy", CalicoItem: "Calico object"}.get(
+                type(policy), "policy"
+            )
             raise UsageError(f"{what} {policy.key} is given twice", hint="names must be unique")
         seen.add(key)
     return parsed
 
 
 def _parse_one(policy: Mapping[str, Any] | AnyPolicy) -> AnyPolicy:
-    if isinstance(policy, Policy | ClusterPolicy):
+    if isinstance(policy, Policy | ClusterPolicy | CalicoItem):
         return policy
     if is_cluster_network_policy(policy):
         return parse_cluster_policy(policy)
+    if is_calico_object(policy):
+        return read_calico(policy)
     return parse_policy(policy)
 
 
@@ -267,6 +285,8 @@ class Explainer:
             return DirectionExplanation(verdict=ALLOW, reason=ENGINE_NONE, **base)
         if subject.pod is None:
             return DirectionExplanation(verdict=ALLOW, reason=EXTERNAL, **base)
+        if c.calico is not None:
+            return self._calico_direction(direction, subject, peer, key, base)
         tiers = c.tiers
         peer_bit = peer.bit if peer.pod is not None else None
         if tiers:
@@ -299,6 +319,35 @@ class Explainer:
         return DirectionExplanation(
             verdict=ALLOW, reason=NOT_ISOLATED, tier="default" if tiers else "", **base
         )
+
+    def _calico_direction(
+        self, direction: str, subject: Endpoint, peer: Endpoint, key: PortKey, base: dict[str, Any]
+    ) -> DirectionExplanation:
+        """Calico's tiers decide (calico_engine.py): a rule, a tier's default action, or the
+        namespace profile's allow."""
+        calico = self.c.calico
+        assert calico is not None
+        where = Peer(peer.bit if peer.pod is not None else None, peer.ip)
+        decision = calico.decide(direction, subject.bit, where, key)
+        if decision.passed:
+            entry, rule = decision.passed[0]
+            base["passed_by"] = _calico_ref(entry, rule)
+        verdict = ALLOW if decision.action == "Allow" else DENY
+        if decision.rule is not None and decision.entry is not None:
+            ref = _calico_ref(decision.entry, decision.rule)
+            return DirectionExplanation(
+                verdict=verdict, reason=TIER_RULE, tier=decision.tier, decided_by=ref, **base
+            )
+        if decision.tier:
+            selecting = tuple(
+                f"{e.kind} {e.name}"
+                for e in calico.by_tier[decision.tier]
+                if direction in e.rules and (e.selected >> subject.bit) & 1
+            )
+            return DirectionExplanation(
+                verdict=DENY, reason=TIER_DEFAULT, tier=decision.tier, isolated_by=selecting, **base
+            )
+        return DirectionExplanation(verdict=ALLOW, reason=PROFILE_ALLOW, tier="profile", **base)
 
     @staticmethod
     def _tier_verdict(rule: Any, ref: RuleRef, base: dict[str, Any]) -> DirectionExplanation:
@@ -336,4 +385,17 @@ def _tier_ref(rule: Any) -> RuleRef:
         priority=rule.policy.priority,
         name=rule.rule.name,
         action=rule.rule.action,
+    )
+
+
+def _calico_ref(entry: Any, rule: Any) -> RuleRef:
+    """A rule in Calico's tiers as the explanations name it."""
+    return RuleRef(
+        entry.name,
+        rule.path,
+        kind=entry.kind,
+        tier=entry.tier,
+        rank=entry.rank,
+        name=rule.name,
+        action=rule.action,
     )

@@ -25,7 +25,9 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from .calico_engine import CalicoTiers
 from .cluster_policy import ClusterPolicy
 from .engines import EngineProfile
 from .model import ClusterModel, IPAddress, Pod
@@ -99,10 +101,14 @@ class CompiledPolicies:
         policies: Sequence[Policy],
         engine: EngineProfile,
         cluster_policies: Sequence[ClusterPolicy] = (),
+        calico: Sequence[Any] = (),
     ):
         self.cluster = cluster
         self.policies = tuple(policies)
         self.engine = engine
+        # Calico's rules may match a subject pod by its own address (nets, network sets): each
+        # pod is then its own class.
+        self._per_pod = bool(calico)
         self._order_pods()
         self.all = (1 << len(self.pods)) - 1
         self._labels = LabelIndex(p.labels for p in self.pods)
@@ -124,6 +130,8 @@ class CompiledPolicies:
         self._views: dict[PortKey, PortView] = {}
         # The Admin and Baseline tiers around this NetworkPolicy tier (tiers.py).
         self.tiers = Tiers(self, cluster_policies)
+        # With Calico's own objects (engine calico): everything in Calico's tiers instead.
+        self.calico = CalicoTiers(self, calico, self.policies, cluster_policies) if calico else None
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -135,6 +143,8 @@ class CompiledPolicies:
         keyed = []
         for i, pod in enumerate(self.cluster.pods):
             key = (pod.namespace, frozenset(pod.labels.items()), frozenset(pod.ports))
+            if self._per_pod:
+                key += (pod.name,)
             cid = class_ids.setdefault(key, len(class_ids))
             keyed.append((ns_index[pod.namespace], cid, i))
         keyed.sort()
@@ -338,7 +348,10 @@ class CompiledPolicies:
                 view.outbound.append(outbound)
             else:
                 view.outbound.append(None)
-            if self.tiers and self.tiers.selects(bit):
+            if self.calico is not None:
+                view.inbound[-1] = self.calico.allowed(INGRESS, bit, key)
+                view.outbound[-1] = self.calico.allowed(EGRESS, bit, key)
+            elif self.tiers and self.tiers.selects(bit):
                 # Admin first, the NetworkPolicy tier's answer in the middle, then Baseline:
                 # the peers allowed per direction are still one bitset per class.
                 view.inbound[-1] = self.tiers.allowed(INGRESS, bit, key, view.inbound[-1])

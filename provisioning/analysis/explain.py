@@ -21,6 +21,9 @@ NOT_ISOLATED = "not-isolated"
 RULE_MATCHED = "rule-matched"
 NO_RULE_MATCHED = "no-rule-matched"
 TIER_RULE = "cluster-policy-rule"  # an Accept or Deny rule of a ClusterNetworkPolicy decided
+# (also a rule of any policy in Calico's tiers, engine calico with Calico's objects)
+TIER_DEFAULT = "tier-default-action"  # Calico: a tier selected the pod, none of its rules decided
+PROFILE_ALLOW = "profile-allow"  # Calico: no tier decided, the namespace profile allows
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,16 @@ class RuleRef:
     priority: int | None = None
     name: str = ""
     action: str = ""
+    rank: str = ""  # Calico: "tier default, order 100" (instead of the tier and priority)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"policy": self.policy, "rule": self.rule}
         if self.kind:
-            out.update(kind=self.kind, tier=self.tier, priority=self.priority, action=self.action)
+            out.update(kind=self.kind, tier=self.tier, action=self.action)
+            if self.rank:
+                out["rank"] = self.rank
+            else:
+                out["priority"] = self.priority
             if self.name:
                 out["name"] = self.name
         return out
@@ -49,6 +57,8 @@ class RuleRef:
     def describe(self) -> str:
         """``ClusterNetworkPolicy deny-metadata (Admin, priority 10), spec.egress[0] 'no-imds'``."""
         label = f"{self.rule} {self.name!r}" if self.name else self.rule
+        if self.rank:
+            return f"{self.kind} {self.policy} ({self.rank}), {label}"
         if self.kind:
             return f"{self.kind} {self.policy} ({self.tier}, priority {self.priority}), {label}"
         return f"{self.policy} {label}"
@@ -97,6 +107,17 @@ class DirectionExplanation:
             return (
                 head + f"{d} {verb} by {self.decided_by.describe()} ({source} -> {target} on "
                 f"{self.service})"
+            )
+        if self.reason == TIER_DEFAULT:
+            return head + (
+                f"{self.subject} is selected for {d} in Calico tier {self.tier} by "
+                f"{_join(self.isolated_by)} and no rule there decides {self._flow()} on "
+                f"{self.service}: the tier's default action Deny"
+            )
+        if self.reason == PROFILE_ALLOW:
+            return head + (
+                f"no Calico tier decides {d} for {self.subject} ({self._flow()} on "
+                f"{self.service}): its namespace profile allows it"
             )
         if self.reason == ENGINE_NONE:
             return head + f"engine {self.engine} enforces no NetworkPolicy, so {d} is not filtered"

@@ -12,6 +12,8 @@ from typing import Any
 from provisioning.documents import cut, gc_paused, load_file, shown
 from provisioning.errors import UsageError
 
+from .calico import is_calico_object
+from .calico_engine import CalicoItem, read_calico
 from .cluster_policy import API_VERSION as CNP_API
 from .cluster_policy import KIND as CNP_KIND
 from .cluster_policy import ClusterPolicy, parse_cluster_policy
@@ -65,7 +67,7 @@ def load_policies(
 
 def _policies_in(
     file: Path, *, require_type: bool = False, cluster_wide: bool = False
-) -> Iterator[Policy | ClusterPolicy]:
+) -> Iterator[Policy | ClusterPolicy | CalicoItem]:
     """With ``require_type``, an object must name its apiVersion and kind, as ``kubectl apply``
     requires of a file; the analyzer alone also takes bare NetworkPolicy bodies."""
     for where, obj in _objects(file):
@@ -80,9 +82,13 @@ def _policies_in(
         if cluster_wide and kind == CNP_KIND:
             yield parse_cluster_policy(obj, source=where)
             continue
+        if cluster_wide and is_calico_object(obj):
+            yield read_calico(obj, source=where)
+            continue
         if kind is not None and kind != "NetworkPolicy":
             taken = (
-                f"networking.k8s.io/v1 NetworkPolicy and {CNP_API}/{CNP_KIND} objects"
+                f"networking.k8s.io/v1 NetworkPolicy, {CNP_API}/{CNP_KIND} and "
+                "projectcalico.org/v3 objects"
                 if cluster_wide
                 else "networking.k8s.io/v1 NetworkPolicy objects only"
             )
