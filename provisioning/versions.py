@@ -6,11 +6,12 @@ range EVERY engine is tested on. Each pin records where it was read (repository,
 for the engines, the tested range and where that was read, as data (``PINS``) that ``doctor``
 reports and the tests check (``pins_outside_tested_range()`` must be empty).
 
-Chosen: Calico v3.32 is tested on 1.34-1.36, Cilium 1.19 on 1.32-1.35, so the node image is
-Kubernetes 1.35. Newer releases exist (kind v0.32.0/v0.33.0 with 1.36/1.37 images, Cilium 1.20)
-but Cilium 1.20's tested range could not be read from its compatibility.rst when these pins were
-made, and the only 1.35 node image whose digest could be read from kind's own source is kind
-v0.31.0's default; bump all of them together once Cilium 1.20's range is confirmed to include 1.36.
+Chosen: Calico v3.32 is tested on 1.34-1.36, Cilium 1.20 on 1.33-1.36 (that range could not be
+read at the v1.20.0 tag, see its pin), so the node image is Kubernetes 1.35. Cilium 1.20 is the
+first release that enforces ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2,
+docs/cluster-policy-engines.md); 1.19.x has no support at all. Newer kind releases exist
+(v0.32.0/v0.33.0 with 1.36/1.37 images), but the only 1.35 node image whose digest could be read
+from kind's own source is kind v0.31.0's default.
 
 Bump these together and re-run the e2e workflow: the kind node image must be the one published
 for the kind version below (kind only supports node images with the release they were built for).
@@ -86,8 +87,23 @@ CALICO_OPERATOR_URL = f"{CALICO_MANIFEST_BASE}/tigera-operator.yaml"
 TIGERA_OPERATOR_VERSION = "v1.42.3"
 
 # Cilium, installed with Helm (chart) or the cilium CLI (same chart version).
-CILIUM_VERSION = "1.19.6"
+CILIUM_VERSION = "1.20.0"
 CILIUM_HELM_REPO = "https://helm.cilium.io/"
+
+# The ClusterNetworkPolicy CRD (policy.networking.k8s.io/v1alpha2, standard channel) of
+# kubernetes-sigs/network-policy-api v0.2.0 (tag commit a17adec), file
+# config/crd/standard/policy.networking.k8s.io_clusternetworkpolicies.yaml (annotations
+# bundle-version v0.2.0, channel standard). Cilium 1.20 does not install it: its docs say "You
+# also must install the Custom Resource Definition (CRD) from sigs.k8s.io/network-policy-api" with
+# exactly this URL (cilium/cilium PR #47227, Documentation/network/kubernetes/policy.rst), and the
+# 1.20.0 chart has no value that installs it. Calico v3.32 ships the same CRD in operator-crds.yaml.
+NETWORK_POLICY_API_VERSION = "v0.2.0"
+CLUSTER_NETWORK_POLICY_CRD = "clusternetworkpolicies.policy.networking.k8s.io"
+CLUSTER_NETWORK_POLICY_CRD_URL = (
+    "https://raw.githubusercontent.com/kubernetes-sigs/network-policy-api/"
+    f"{NETWORK_POLICY_API_VERSION}/config/crd/standard/"
+    "policy.networking.k8s.io_clusternetworkpolicies.yaml"
+)
 
 # The demo workload: agnhost from the community registry (k8s.gcr.io is frozen).
 AGNHOST_VERSION = "2.65.0"
@@ -132,13 +148,25 @@ PINS: dict[str, Pin] = {
     "cilium": Pin(
         "Cilium",
         CILIUM_VERSION,
-        "cilium/charts cilium-1.19.6.tgz (Chart.yaml version 1.19.6), the chart repository "
-        "behind helm.cilium.io",
-        tested=("1.32", "1.35"),
+        "cilium/charts cilium-1.20.0.tgz (Chart.yaml version and appVersion 1.20.0, "
+        "kubeVersion '>= 1.21.0-0') @ d5f3d1c, the chart repository behind helm.cilium.io",
+        tested=("1.33", "1.36"),
         tested_source=(
-            "cilium/cilium Documentation/network/kubernetes/compatibility.rst @ v1.19.3 "
-            "(1.32, 1.33, 1.34, 1.35; the range is fixed per release branch)"
+            "UNVERIFIED at the tag: cilium/cilium Documentation/network/kubernetes/"
+            "compatibility.rst @ v1.20.0 could not be read (repository too large to fetch, no "
+            "stored copy at the tag). 1.33-1.36 is what two third parties report for 1.20 "
+            "(thaum-xyz/ankhmorpork PR #1056; a flowsdn design spec citing v1.20.1); the same "
+            "file @ v1.19.3 lists 1.32-1.35, one minor lower, so 1.35 is inside either way"
         ),
+        note="first release enforcing ClusterNetworkPolicy (Helm value "
+        "k8sClusterNetworkPolicy.enabled, cilium/values.yaml:1294-1296 in the 1.20.0 chart)",
+    ),
+    "network-policy-api": Pin(
+        "ClusterNetworkPolicy CRD",
+        NETWORK_POLICY_API_VERSION,
+        "kubernetes-sigs/network-policy-api config/crd/standard/"
+        "policy.networking.k8s.io_clusternetworkpolicies.yaml @ v0.2.0 (a17adec)",
+        note="applied before Cilium on engine cilium; Calico v3.32 ships it itself",
     ),
     "agnhost": Pin(
         "agnhost",
@@ -207,21 +235,23 @@ CALICO_IMAGES: tuple[str, ...] = (
     ),
 )
 
-# Cilium: install/kubernetes/cilium/values.yaml inside cilium/charts cilium-1.19.6.tgz. The chart
-# pins all three by digest (useDigest: true): image (agent, also every init container),
+# Cilium: install/kubernetes/cilium/values.yaml inside cilium/charts cilium-1.20.0.tgz (chart
+# commit d5f3d1c "Add cilium v1.20.0@450c531..."), file cilium/values.yaml. The chart pins all three
+# by digest (useDigest: true): image (agent, also every init container; values.yaml:244-254),
 # operator.image (the "generic" variant: templates/cilium-operator/_helpers.tpl builds
-# <repository>-generic:<tag>@<genericDigest>) and envoy.image (the cilium-envoy DaemonSet the chart
-# deploys by default since 1.16, templates/_helpers.tpl envoyDaemonSetEnabled). Hubble relay/UI,
-# certgen (hubble.tls.auto.method is "helm"), nodeinit, preflight and clustermesh are off by
+# <repository>-generic:<tag>@<genericDigest>; values.yaml:3234-3249) and envoy.image (the
+# cilium-envoy DaemonSet the chart deploys by default since 1.16, templates/_helpers.tpl
+# envoyDaemonSetEnabled; values.yaml:2827-2836). Hubble relay/UI, certgen (hubble.tls.auto.method
+# is "helm"), nodeinit, preflight, clustermesh and ztunnel (encryption.type ztunnel) are off by
 # default. Engine "none" installs the same chart with policyEnforcementMode=never.
-CILIUM_IMAGES_SOURCE = "cilium/charts cilium-1.19.6.tgz cilium/values.yaml (chart 1.19.6)"
+CILIUM_IMAGES_SOURCE = "cilium/charts cilium-1.20.0.tgz cilium/values.yaml (chart 1.20.0)"
 CILIUM_IMAGES: tuple[str, ...] = (
-    "quay.io/cilium/cilium:v1.19.6"
-    "@sha256:0df5b2750b64c49843aba1d649e9eaf61467cb0645ad3171db6f6962c095ac92",
-    "quay.io/cilium/operator-generic:v1.19.6"
-    "@sha256:0db4ca4e06969d8904ee036617795d0e9c3228cf7b8d902ba74fc2bb98d2d665",
-    "quay.io/cilium/cilium-envoy:v1.36.9-1782267392-edeb3f2af56c37c407efa1f63f0b32f595399bbc"
-    "@sha256:767101fb8a5e38f055778cb43b7aa8eed80450b37f8121effac3d9de9e06dc99",
+    "quay.io/cilium/cilium:v1.20.0"
+    "@sha256:383968cd5e8873f7976fa76aa6196045643558f4cc9518a207b9335cb24a0e93",
+    "quay.io/cilium/operator-generic:v1.20.0"
+    "@sha256:80744a8cc7c91c2f9e6347629406844eb35d79b30a732c6d41c15b17232a74f3",
+    "quay.io/cilium/cilium-envoy:v1.37.5-1782911245-7cffc778c923f68a77954a53b1a98d6b5353f004"
+    "@sha256:583057dd4f7d54cd41efff3c413aa0b148ac201f522e2c3336851fa89c78b039",
 )
 
 ENGINE_IMAGES: dict[str, tuple[str, ...]] = {

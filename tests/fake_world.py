@@ -11,8 +11,10 @@ the right commands and objects for the lab to come up.
 Every imitated output names the upstream file it imitates, so it can be checked: kind v0.31.0
 (kubernetes-sigs/kind, the version ``provisioning/versions.py`` pins), tigera/operator v1.42.3
 (the operator Calico v3.32.1 ships, ``manifests/tigera-operator.yaml``), helm v3.21.4, kubectl
-kubernetes-1.35.0 (kubernetes/kubectl, the release of the pinned node image), docker/cli v29.7.2
-and the cilium chart and CLI in cilium/cilium.
+kubernetes-1.35.0 (kubernetes/kubectl, the release of the pinned node image), docker/cli v29.7.2,
+the cilium chart and CLI in cilium/cilium, and the ClusterNetworkPolicy CRD of
+kubernetes-sigs/network-policy-api v0.2.0 (which the cilium engine applies; Calico's
+operator-crds.yaml carries the same CRD).
 
 Docker's image store is modelled because `kind load docker-image` depends on it: every image
 these labs use is multi-platform (an OCI index over linux/amd64 and linux/arm64). Docker's
@@ -46,6 +48,20 @@ from tests.fake_kube import FakeKube
 
 CALICO_CRDS = "operator-crds.yaml"
 CALICO_OPERATOR = "tigera-operator.yaml"
+# kubernetes-sigs/network-policy-api config/crd/standard/ @ v0.2.0: one CRD, ClusterNetworkPolicy.
+CNP_CRD = versions.CLUSTER_NETWORK_POLICY_CRD_URL.rsplit("/", 1)[-1]
+# The CustomResourceDefinitions each manifest creates (only those this lab looks at or waits for).
+# projectcalico/calico manifests/operator-crds.yaml @ v3.32.1 carries the operator's CRDs and, at
+# :38942-38950, ClusterNetworkPolicy's (bundle-version v0.2.0, standard channel).
+MANIFEST_CRDS: dict[str, tuple[str, ...]] = {
+    CALICO_CRDS: (
+        "apiservers.operator.tigera.io",
+        "installations.operator.tigera.io",
+        "tigerastatuses.operator.tigera.io",
+        versions.CLUSTER_NETWORK_POLICY_CRD,
+    ),
+    CNP_CRD: (versions.CLUSTER_NETWORK_POLICY_CRD,),
+}
 PLATFORMS = ("linux/amd64", "linux/arm64")
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -855,29 +871,30 @@ class World:
             manifest = url.rsplit("/", 1)[-1]
             cluster.urls_applied.append(manifest)
             # pkg/cmd/apply/apply.go: one "<kind>.<group>/<name> serverside-applied" per object.
-            objects = {
-                CALICO_CRDS: [
-                    f"customresourcedefinition.apiextensions.k8s.io/{crd}.operator.tigera.io"
-                    for crd in ("apiservers", "installations", "tigerastatuses")
-                ],
-                CALICO_OPERATOR: [
+            crds = MANIFEST_CRDS.get(manifest, ())
+            for crd in crds:  # the API server now serves the kinds these CRDs define
+                cluster.install_crd(crd)
+            objects = [f"customresourcedefinition.apiextensions.k8s.io/{crd}" for crd in crds]
+            if manifest == CALICO_OPERATOR:
+                objects = [
                     "namespace/tigera-operator",
                     "serviceaccount/tigera-operator",
                     "deployment.apps/tigera-operator",
-                ],
-            }.get(manifest, [])
+                ]
             return 0, "".join(f"{o} serverside-applied\n" for o in objects), ""
         if "wait" in args:
             # pkg/cmd/wait/wait.go: a named resource is fetched first; a missing one is the
             # server's NotFound as pkg/cmd/util/helpers.go prints it ("Error from server
             # (NotFound): ..."); each one met prints "<kind>.<group>/<name> condition met".
             names = [a.split("/", 1)[1] for a in args if a.startswith("crd/")]
-            if CALICO_CRDS not in cluster.urls_applied:
+            served = {crd for url in cluster.urls_applied for crd in MANIFEST_CRDS.get(url, ())}
+            missing = [n for n in names if n not in served]
+            if missing:
                 return (
                     1,
                     "",
                     "Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io "
-                    f'"{names[0]}" not found',
+                    f'"{missing[0]}" not found',
                 )
             met = "".join(
                 f"customresourcedefinition.apiextensions.k8s.io/{n} condition met\n" for n in names

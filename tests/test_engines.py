@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from provisioning import versions
 from provisioning.errors import UsageError
 from provisioning.lab import pipeline
 from provisioning.progress import Progress
@@ -54,6 +55,96 @@ def test_only_none_disables_enforcement() -> None:
     assert engines.cilium_values(spec, enforce=True)["policyEnforcementMode"] == "default"
     assert engines.cilium_values(spec, enforce=False)["policyEnforcementMode"] == "never"
     assert engines.kind_engine(LabSpec(engine="none", state_root=STATE)).enforces is False
+
+
+@pytest.mark.parametrize("installer", engines.CILIUM_INSTALLERS)
+def test_cilium_applies_the_cluster_network_policy_crd_before_installing_cilium(
+    installer: str,
+) -> None:
+    """Cilium 1.20 enforces ClusterNetworkPolicy only with k8sClusterNetworkPolicy.enabled and
+    the network-policy-api v0.2.0 CRD installed by the user (cilium/cilium PR #47227)."""
+    spec = LabSpec(engine="cilium", state_root=STATE)
+    settings = engines.kind_engine(spec, cilium_installer=installer)
+    apply, wait, install = settings.actions
+    assert apply.argv[3:] == (
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=netpol-lab",
+        "-f",
+        versions.CLUSTER_NETWORK_POLICY_CRD_URL,
+    )
+    assert apply.argv[:3] == ("kubectl", "--kubeconfig", str(spec.kubeconfig))
+    assert wait.argv[3:] == (
+        "wait",
+        "--for=condition=established",
+        "--timeout=120s",
+        "crd/clusternetworkpolicies.policy.networking.k8s.io",
+    )
+    assert install.argv[0] == ("helm" if installer == "helm" else "cilium")
+    ((_, values),) = install.files
+    assert yaml.safe_load(values)["k8sClusterNetworkPolicy"] == {"enabled": True}
+    assert "kubectl" in settings.needs
+
+
+def test_engine_none_neither_enables_nor_installs_cluster_network_policy() -> None:
+    """Engine none enforces nothing: no k8sClusterNetworkPolicy value, no CRD action."""
+    spec = LabSpec(engine="none", state_root=STATE)
+    assert "k8sClusterNetworkPolicy" not in engines.cilium_values(spec, enforce=False)
+    for installer in engines.CILIUM_INSTALLERS:
+        settings = engines.kind_engine(spec, cilium_installer=installer)
+        (install,) = settings.actions
+        assert versions.CLUSTER_NETWORK_POLICY_CRD_URL not in install.argv
+        ((_, values),) = install.files
+        assert "k8sClusterNetworkPolicy" not in yaml.safe_load(values)
+
+
+def test_calico_installs_no_separate_cluster_network_policy_crd() -> None:
+    """Calico v3.32's operator-crds.yaml carries the ClusterNetworkPolicy CRD itself."""
+    settings = engines.kind_engine(LabSpec(engine="calico", state_root=STATE))
+    argvs = [a.argv for a in settings.actions]
+    assert not any(versions.CLUSTER_NETWORK_POLICY_CRD_URL in argv for argv in argvs)
+
+
+def _up(world: World, tmp_path: Path, engine: str) -> None:
+    spec = LabSpec(engine=engine, name=engine, state_root=tmp_path / "state")
+    provider = KindProvider(world, kube_factory=world.kube_factory())
+    ctx = pipeline.build_context(
+        spec, world, Progress(io.StringIO(), spinner=False), provider=provider
+    )
+    now = [0.0]  # simulated time: waits pass without real sleeping
+    ctx.clock = lambda: now[0]
+    ctx.sleep = lambda s: now.__setitem__(0, now[0] + max(s, 0.25))
+    pipeline.up(ctx)
+
+
+@pytest.mark.parametrize("engine", ["cilium", "calico", "none"])
+def test_the_simulated_lab_serves_cluster_network_policy_where_the_engine_enforces_it(
+    engine: str, tmp_path: Path
+) -> None:
+    """On the simulated machine the CRD appears when its manifest is applied (network-policy-api
+    for cilium, before helm runs; Calico's operator-crds.yaml), and not at all for none."""
+    from provisioning.kube import KubeError
+
+    world = World()
+    _up(world, tmp_path, engine)
+    cluster = world.clusters[engine]
+    cnp = ("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy")
+    applied = [i for i, c in enumerate(world.calls) if versions.CLUSTER_NETWORK_POLICY_CRD_URL in c]
+    if engine == "none":
+        assert applied == []
+        assert "k8sClusterNetworkPolicy" not in cluster.cilium_values
+        with pytest.raises(KubeError) as refused:
+            cluster.list(*cnp)
+        assert refused.value.status == 404
+        return
+    assert cluster.list(*cnp) == []  # served: the CRD exists
+    if engine == "cilium":
+        helm = next(i for i, c in enumerate(world.calls) if c[0] == "helm")
+        assert len(applied) == 1 and applied[0] < helm
+        assert cluster.cilium_values["k8sClusterNetworkPolicy"] == {"enabled": True}
+    else:
+        assert applied == []
 
 
 def test_azure_and_unknown_installers_are_refused() -> None:

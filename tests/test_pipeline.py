@@ -552,7 +552,7 @@ def test_helm_announces_a_first_install_on_stdout(tmp_path: Path) -> None:
     world = World()
     ctx = make(world, tmp_path, engine="cilium")
     pipeline.up(ctx)
-    argv = next(a.argv for a in ctx.engine.actions if a.argv)
+    argv = next(a.argv for a in ctx.engine.actions if a.argv[:1] == ("helm",))
     again = world.run(argv)
     assert again.stdout.startswith('Release "cilium" has been upgraded. Happy Helming!\n')
     assert "REVISION: 2" in again.stdout
@@ -561,7 +561,11 @@ def test_helm_announces_a_first_install_on_stdout(tmp_path: Path) -> None:
     fresh.interrupt.add("helm upgrade")
     with pytest.raises(KeyboardInterrupt):
         pipeline.up(make(fresh, tmp_path / "b", engine="cilium"))
-    fresh_argv = next(a.argv for a in make(fresh, tmp_path / "b", engine="cilium").engine.actions)
+    fresh_argv = next(
+        a.argv
+        for a in make(fresh, tmp_path / "b", engine="cilium").engine.actions
+        if a.argv[:1] == ("helm",)
+    )
     result = fresh.run(fresh_argv)
     assert result.stdout.startswith('Release "cilium" does not exist. Installing it now.\n')
     assert "REVISION: 1" in result.stdout and result.stderr == ""

@@ -54,9 +54,9 @@ def test_images_cover_the_node_image_the_engine_and_the_demo() -> None:
     assert refs[0] == versions.KIND_NODE_IMAGE
     assert set(versions.engine_images("cilium")) <= set(refs)
     assert refs[-1] == AGNHOST
-    digest = Image("quay.io/cilium/cilium:v1.19.6@sha256:abc", "engine")
+    digest = Image("quay.io/cilium/cilium:v1.20.0@sha256:abc", "engine")
     assert digest.pull_ref == "quay.io/cilium/cilium@sha256:abc"
-    assert digest.tag_ref == "quay.io/cilium/cilium:v1.19.6"
+    assert digest.tag_ref == "quay.io/cilium/cilium:v1.20.0"
     assert Image("localhost:5000/x:1", "t").pull_ref == "localhost:5000/x:1"
 
 

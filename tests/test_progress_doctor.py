@@ -221,8 +221,12 @@ def test_pins_are_reported_with_sources_and_ranges() -> None:
     assert isinstance(data, dict)
     by_name = {p["name"]: p for p in data["pins"]}
     assert by_name["Cilium"]["version"] == versions.CILIUM_VERSION
-    assert by_name["Cilium"]["tested_kubernetes"] == "1.32-1.35"
+    assert by_name["Cilium"]["tested_kubernetes"] == "1.33-1.36"
     assert "compatibility.rst" in str(by_name["Cilium"]["tested_source"])
+    # Cilium 1.20's range was not read at its tag: the pin must say so, not hide it.
+    assert "UNVERIFIED" in str(by_name["Cilium"]["tested_source"])
+    crd = by_name["ClusterNetworkPolicy CRD"]
+    assert crd["version"] == versions.NETWORK_POLICY_API_VERSION
     assert by_name["kind node image"]["version"] == versions.KIND_NODE_IMAGE
     text = doctor.render([finding])
     assert "tested range from tigera/docs" in text
@@ -230,9 +234,9 @@ def test_pins_are_reported_with_sources_and_ranges() -> None:
 
 
 def test_pins_warn_when_the_node_image_leaves_an_engine_range() -> None:
-    finding = kind_doctor.check_pins("kindest/node:v1.36.1@sha256:" + "0" * 64)
+    finding = kind_doctor.check_pins("kindest/node:v1.33.1@sha256:" + "0" * 64)
     assert finding.status == "warn"
-    assert "Kubernetes 1.36" in finding.detail and "Cilium" in finding.detail
-    assert "Calico" not in finding.detail  # 3.32 is tested on 1.36
+    assert "Kubernetes 1.33" in finding.detail and "Calico" in finding.detail
+    assert "Cilium" not in finding.detail  # 1.20 is tested on 1.33
     untagged = kind_doctor.check_pins("registry:5000/kindest/node@sha256:" + "0" * 64)
     assert untagged.status == "warn" and "cannot read" in untagged.detail

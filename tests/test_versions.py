@@ -21,8 +21,15 @@ def test_the_node_image_is_inside_every_engine_tested_range() -> None:
 def test_a_node_image_outside_a_range_is_caught() -> None:
     outside = versions.pins_outside_tested_range("kindest/node:v1.37.0@sha256:" + "a" * 64)
     assert {p.name for p in outside} >= {"Calico", "Cilium"}
-    assert [p.name for p in versions.pins_outside_tested_range("kindest/node:v1.36.1")] == [
-        "Cilium"
+    # Calico v3.32 starts at 1.34, Cilium 1.20 at 1.33.
+    assert [p.name for p in versions.pins_outside_tested_range("kindest/node:v1.33.1")] == [
+        "Calico",
+        "Tigera operator",
+    ]
+    assert [p.name for p in versions.pins_outside_tested_range("kindest/node:v1.32.0")] == [
+        "Calico",
+        "Tigera operator",
+        "Cilium",
     ]
 
 
@@ -57,6 +64,8 @@ def test_pins_agree_with_the_constants() -> None:
     assert versions.PINS["kind-node-image"].version == versions.KIND_NODE_IMAGE
     assert versions.PINS["calico"].version == versions.CALICO_VERSION
     assert versions.PINS["cilium"].version == versions.CILIUM_VERSION
+    assert f"cilium-{versions.CILIUM_VERSION}.tgz" in versions.PINS["cilium"].source
+    assert versions.PINS["network-policy-api"].version == versions.NETWORK_POLICY_API_VERSION
     assert versions.AGNHOST_IMAGE.endswith(":" + versions.PINS["agnhost"].version)
     assert f"@ {versions.KIND_VERSION}" in versions.PINS["kind-node-image"].source
     assert f"@ {versions.CALICO_VERSION}" in versions.PINS["calico"].source
@@ -91,3 +100,22 @@ def test_engine_none_uses_the_cilium_images() -> None:
 def test_unknown_engine_is_refused() -> None:
     with pytest.raises(ValueError, match="calico, cilium, none"):
         versions.engine_images("azure")
+
+
+def test_cilium_is_a_release_that_enforces_cluster_network_policy() -> None:
+    """ClusterNetworkPolicy arrived in Cilium 1.20.0 (cilium/charts cilium-1.20.0.tgz
+    values.yaml ``k8sClusterNetworkPolicy``; 1.19.x has no such value)."""
+    major, minor, *_ = (int(part) for part in versions.CILIUM_VERSION.split("."))
+    assert (major, minor) >= (1, 20)
+
+
+def test_the_cluster_network_policy_crd_is_the_pinned_standard_channel_file() -> None:
+    """network-policy-api @ v0.2.0 config/crd/standard/, the URL Cilium's docs give
+    (cilium/cilium PR #47227), pinned by tag, never a branch."""
+    url = versions.CLUSTER_NETWORK_POLICY_CRD_URL
+    assert url == (
+        "https://raw.githubusercontent.com/kubernetes-sigs/network-policy-api/v0.2.0/"
+        "config/crd/standard/policy.networking.k8s.io_clusternetworkpolicies.yaml"
+    )
+    assert versions.CLUSTER_NETWORK_POLICY_CRD == "clusternetworkpolicies.policy.networking.k8s.io"
+    assert "main" not in url.split("/") and "experimental" not in url

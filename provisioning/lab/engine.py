@@ -44,12 +44,16 @@ class EngineSettings:
     readiness: tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
     needs: tuple[str, ...] = field(default=())  # external programs the install runs
+    # Whether it enforces ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2): a scenario
+    # with one is refused where False; None: cannot tell (a cluster the user already has).
+    cluster_network_policy: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "engine": self.engine,
             "summary": self.summary,
             "enforces_network_policy": self.enforces,
+            "enforces_cluster_network_policy": self.cluster_network_policy,
             "kind_networking": self.kind_networking,
             "install": [a.as_dict() for a in self.actions],
             "ready_when": list(self.readiness),

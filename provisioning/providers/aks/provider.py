@@ -100,6 +100,9 @@ def aks_engine(spec: LabSpec) -> EngineSettings:
         actions=(),
         readiness=("every node Ready",),
         warnings=warnings,
+        # Azure NPM implements networking.k8s.io/v1 only; AKS's managed Calico and Cilium are
+        # not documented to enable ClusterNetworkPolicy (docs/cluster-policy-engines.md).
+        cluster_network_policy=False,
     )
 
 

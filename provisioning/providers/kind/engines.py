@@ -84,18 +84,25 @@ def calico_custom_resources(spec: LabSpec) -> tuple[dict[str, Any], ...]:
     return (installation, apiserver)
 
 
+# Server-side apply: idempotent on re-runs, and the only way for manifests too large for
+# client-side apply's last-applied annotation ("metadata.annotations: Too long").
+_SSA = ("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}")
+
+
 def _calico(spec: LabSpec) -> EngineSettings:
-    # The CRD bundle is too large for client-side apply ("metadata.annotations: Too long"), so
-    # both manifests go through server-side apply, which is also idempotent on re-runs.
-    ssa = ("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}")
+    # The CRD bundle is too large for client-side apply, so both manifests use _SSA.
+    # Calico v3.32 enforces ClusterNetworkPolicy with no switch, and operator-crds.yaml carries its
+    # CRD (policy.networking.k8s.io_clusternetworkpolicies.yaml, bundle-version v0.2.0): nothing
+    # to add here (projectcalico/calico manifests/operator-crds.yaml @ v3.32.1;
+    # docs/cluster-policy-engines.md).
     actions = (
         Action(
             f"apply Calico {versions.CALICO_VERSION} operator CRDs",
-            argv=_kubectl(spec, *ssa, "-f", versions.CALICO_OPERATOR_CRDS_URL),
+            argv=_kubectl(spec, *_SSA, "-f", versions.CALICO_OPERATOR_CRDS_URL),
         ),
         Action(
             f"apply the Tigera operator ({versions.CALICO_VERSION})",
-            argv=_kubectl(spec, *ssa, "-f", versions.CALICO_OPERATOR_URL),
+            argv=_kubectl(spec, *_SSA, "-f", versions.CALICO_OPERATOR_URL),
         ),
         Action(
             "wait for the operator CRDs to be established",
@@ -124,6 +131,7 @@ def _calico(spec: LabSpec) -> EngineSettings:
             "every node reports Ready (the CNI is up)",
         ),
         needs=("kubectl",),
+        cluster_network_policy=True,  # v3.32: always on, CRD in operator-crds.yaml
     )
 
 
@@ -135,13 +143,51 @@ def cilium_values(spec: LabSpec, *, enforce: bool) -> dict[str, Any]:
     preload.py, `kind load image-archive`) be used.
     ``policyEnforcementMode=never`` is how engine ``none`` gets pod networking without enforcement
     (docs.cilium.io/en/stable/security/policy/intro/, "Policy Enforcement Modes").
+    ``k8sClusterNetworkPolicy.enabled=true`` makes Cilium (from 1.20) enforce ClusterNetworkPolicy
+    (policy.networking.k8s.io/v1alpha2): cilium/charts cilium-1.20.0.tgz cilium/values.yaml:
+    1294-1296 (default false), rendered as cilium-config ``enable-k8s-cluster-network-policy:
+    "true"`` (templates/cilium-configmap.yaml:988-990) and the agent's RBAC on
+    clusternetworkpolicies (templates/cilium-agent/clusterrole.yaml:157-165). Engine ``none``
+    leaves it off: it enforces nothing, so the agent has no reason to watch those policies.
     """
-    return {
+    values: dict[str, Any] = {
         "ipam": {"mode": "kubernetes"},
         "image": {"pullPolicy": "IfNotPresent"},
         "operator": {"replicas": 1},
         "policyEnforcementMode": "default" if enforce else "never",
     }
+    if enforce:
+        values["k8sClusterNetworkPolicy"] = {"enabled": True}
+    return values
+
+
+def cluster_network_policy_crd_actions(spec: LabSpec) -> tuple[Action, ...]:
+    """Install the ClusterNetworkPolicy CRD that Cilium 1.20 needs but does not install.
+
+    cilium/cilium PR #47227 (Documentation/network/kubernetes/policy.rst): "You also must install
+    the Custom Resource Definition (CRD) from sigs.k8s.io/network-policy-api", with the
+    network-policy-api v0.2.0 standard CRD (``versions.CLUSTER_NETWORK_POLICY_CRD_URL``). The
+    1.20.0 chart has no value that installs it (its operator may update no such CRD,
+    templates/cilium-operator/clusterrole.yaml). Applied, then waited for, before Cilium starts,
+    so the agent finds the API it is told to watch.
+    """
+    return (
+        Action(
+            f"apply the ClusterNetworkPolicy CRD (network-policy-api "
+            f"{versions.NETWORK_POLICY_API_VERSION}, standard channel)",
+            argv=_kubectl(spec, *_SSA, "-f", versions.CLUSTER_NETWORK_POLICY_CRD_URL),
+        ),
+        Action(
+            "wait for the ClusterNetworkPolicy CRD to be established",
+            argv=_kubectl(
+                spec,
+                "wait",
+                "--for=condition=established",
+                "--timeout=120s",
+                f"crd/{versions.CLUSTER_NETWORK_POLICY_CRD}",
+            ),
+        ),
+    )
 
 
 def _cilium(spec: LabSpec, *, installer: str, enforce: bool) -> EngineSettings:
@@ -189,6 +235,10 @@ def _cilium(spec: LabSpec, *, installer: str, enforce: bool) -> EngineSettings:
         )
     else:
         raise choice_error("cilium installer", installer, CILIUM_INSTALLERS)
+    # Engine cilium enforces ClusterNetworkPolicy too, so its CRD must be served first; engine
+    # none enforces nothing and installs no CRD (a ClusterNetworkPolicy is then refused by the
+    # API server rather than accepted and silently ignored).
+    crd = cluster_network_policy_crd_actions(spec) if enforce else ()
     warnings: tuple[str, ...] = ()
     if not enforce:
         warnings = (
@@ -203,7 +253,7 @@ def _cilium(spec: LabSpec, *, installer: str, enforce: bool) -> EngineSettings:
         ),
         enforces=enforce,
         kind_networking=_networking(spec),
-        actions=(install,),
+        actions=(*crd, install),
         readiness=(
             "DaemonSets kube-system/cilium and, where the chart deploys it, "
             "kube-system/cilium-envoy rolled out on every node",
@@ -211,7 +261,9 @@ def _cilium(spec: LabSpec, *, installer: str, enforce: bool) -> EngineSettings:
             "every node reports Ready (the CNI is up)",
         ),
         warnings=warnings,
-        needs=(installer,),
+        needs=(installer, "kubectl") if enforce else (installer,),
+        # Cilium 1.20 with k8sClusterNetworkPolicy.enabled and the CRD applied above; none: off.
+        cluster_network_policy=enforce,
     )
 
 
