@@ -132,7 +132,32 @@ def build_context(
     if engine.engine != spec.engine:
         spec = replace(spec, engine=engine.engine)
     workload_objs, policy_objs = desired_objects(spec)
+    engine = check_cluster_wide(spec, engine, policy_objs)
     return Context(spec, runner, provider, progress, engine, workload_objs, policy_objs, **settings)
+
+
+def check_cluster_wide(
+    spec: LabSpec, engine: EngineSettings, policies: Sequence[dict[str, Any]]
+) -> EngineSettings:
+    """A scenario with cluster-wide policies needs an engine that enforces them: refused where
+    the engine does not; a warning where it cannot be told (a cluster the user already has)."""
+    kinds = sorted({o["kind"] for o in policies if not o["metadata"].get("namespace")})
+    if not kinds:
+        return engine
+    what = f"scenario {spec.scenario} uses {' and '.join(kinds)}"
+    if engine.cluster_network_policy is False:
+        raise UsageError(
+            f"{what}, which engine {engine.engine} on {spec.provider} does not enforce",
+            hint="run it on kind with --engine calico (Calico 3.32) or --engine cilium "
+            "(Cilium 1.20, installed with ClusterNetworkPolicy on); see `invoke scenarios`",
+        )
+    if engine.cluster_network_policy is None:
+        note = (
+            f"{what}: whether engine {engine.engine} here enforces it cannot be told from the "
+            "cluster; validation will show it (the ClusterNetworkPolicy CRD must be installed)"
+        )
+        return replace(engine, warnings=(*engine.warnings, note))
+    return engine
 
 
 def lab_artifacts(ctx: Context) -> dict[str, Any]:

@@ -57,6 +57,7 @@ from typing import Any
 from provisioning.errors import OperationError, UsageError
 from provisioning.lab import pipeline
 from provisioning.lab.objects import HASH_ANNOTATION, observed_hash, ref
+from provisioning.lab.observe import LAB_CLUSTER_KINDS, lab_cluster_objects
 from provisioning.lab.plan import VALIDATE_STEP
 from provisioning.lab.readiness import Check, pod_ready
 from provisioning.lab.state import remember_scenario
@@ -68,6 +69,7 @@ SERVICE = ("v1", "Service")
 POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
 # Listed in every lab namespace, in the order changes are reported.
 RESET_KINDS = (POLICY, SERVICE, POD)
+CLUSTER_KINDS = {kind for _, kind in LAB_CLUSTER_KINDS}
 
 VERBS = ("list", "get", "apply", "delete", "create")
 RESERVED_LABEL_DOMAINS = ("kubernetes.io", "k8s.io")
@@ -331,6 +333,8 @@ def _service_port(port: Mapping[str, Any]) -> dict[str, Any]:
 
 def spec_drift(want: Mapping[str, Any], have: Mapping[str, Any]) -> bool:
     kind = want.get("kind")
+    if kind == "ClusterNetworkPolicy":  # a CRD: stored as applied (no server defaulting)
+        return _pruned(want.get("spec")) != _pruned(have.get("spec"))
     if kind == "NetworkPolicy":
         return normalized_policy_spec(want.get("spec")) != normalized_policy_spec(have.get("spec"))
     if kind == "Service":
@@ -542,6 +546,34 @@ def _plan_namespace(
             work.changes.append(f"restored {kind} {where} ({why})")
 
 
+def _plan_cluster_wide(
+    work: _Work, found: Sequence[Mapping[str, Any]], desired: Sequence[Mapping[str, Any]]
+) -> list[tuple[str, str, str]]:
+    """The lab's own cluster-scoped policies (``observe.lab_cluster_objects``: its labels and
+    ``<lab>-`` names) against the baseline's: what to delete (returned), apply and restore."""
+    have = {(o["kind"], o["metadata"]["name"]): o for o in found}
+    want = {
+        (o["kind"], o["metadata"]["name"]): o
+        for o in desired
+        if o["kind"] in CLUSTER_KINDS and not o["metadata"].get("namespace")
+    }
+    deletes = []
+    for kind, name in sorted(set(have) | set(want)):
+        current, wanted = have.get((kind, name)), want.get((kind, name))
+        if wanted is None:
+            assert current is not None
+            deletes.append((current["apiVersion"], kind, name))
+            work.changes.append(f"deleted {kind} {name} (not in the baseline)")
+        elif current is None:
+            work.applies.append(dict(wanted))
+            work.changes.append(f"created {kind} {name}")
+        elif why := object_drift(wanted, current):
+            work.applies.append(dict(wanted))
+            work.restored[ref(wanted)] = len(work.changes)
+            work.changes.append(f"restored {kind} {name} ({why})")
+    return deletes
+
+
 def _wait_gone(ctx: pipeline.Context, kube: Any, pods: set[tuple[str, str]], h: Any) -> None:
     """Wait until the deleted pods are gone: one list per namespace per poll."""
     namespaces = sorted({ns for ns, _ in pods})
@@ -596,14 +628,23 @@ def reset(ctx: pipeline.Context, *, validate: bool = True) -> ResetReport:
                 for api_kind in RESET_KINDS:
                     found = kube.list(*api_kind, namespace)
                     _plan_namespace(work, namespace, api_kind, found, desired)
+            cluster_deletes = _plan_cluster_wide(work, lab_cluster_objects(kube, spec), desired)
             if work.takeover:
                 kube.apply(work.takeover)
+            for api_version, kind, name in cluster_deletes:
+                kube.delete(api_version, kind, name)
             for item in work.deletes:
                 _delete(kube, names, item)
             if work.gone:
                 _wait_gone(ctx, kube, work.gone, h)
             # In the order `up` applies them: namespaces, services, pods, then policies.
-            order = {"Namespace": 0, "Service": 1, "Pod": 2, "NetworkPolicy": 3}
+            order = {
+                "Namespace": 0,
+                "Service": 1,
+                "Pod": 2,
+                "NetworkPolicy": 3,
+                "ClusterNetworkPolicy": 4,
+            }
             applies = sorted(work.applies, key=lambda o: order[o["kind"]])
             if applies:
                 answers = kube.apply(applies)

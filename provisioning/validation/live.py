@@ -309,10 +309,16 @@ def explanation(result: Any) -> str:
 
 
 def needs_dns_checks(lab: LiveLab) -> bool:
-    """Whether any policy has the Egress type, read with the API's defaulting (the analyzer's)."""
+    """Whether any policy can act on egress: a NetworkPolicy with the Egress type (read with the
+    API's defaulting, the analyzer's), or a cluster-wide policy with egress rules."""
     from provisioning.analysis.policy import parse_policy
 
-    return any(parse_policy(p).egress_isolating for p in lab.policies)
+    return any(
+        parse_policy(p).egress_isolating
+        if p.get("kind", "NetworkPolicy") == "NetworkPolicy"
+        else bool((p.get("spec") or {}).get("egress"))
+        for p in lab.policies
+    )
 
 
 def plan_dns_probes(lab: LiveLab) -> list[Probe]:
