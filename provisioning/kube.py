@@ -245,6 +245,9 @@ KNOWN_RESOURCES: dict[tuple[str, str], Resource] = {
             "customresourcedefinitions",
             False,
         ),
+        # Calico's own API, served by the Calico API server the lab's Calico install includes
+        # (an aggregated API, APIService v3.projectcalico.org; 404 until it is up).
+        Resource("projectcalico.org/v3", "GlobalNetworkPolicy", "globalnetworkpolicies", False),
         Resource("operator.tigera.io/v1", "Installation", "installations", False),
         Resource("operator.tigera.io/v1", "APIServer", "apiservers", False),
         Resource("operator.tigera.io/v1", "TigeraStatus", "tigerastatuses", False),

@@ -7,9 +7,10 @@ It keeps the semantics callers depend on, the way the API server behaves:
   on every write, ``generation`` when the spec changes, and ``managedFields`` names the manager;
 - namespaced objects need their namespace (``namespaces "x" not found``, 404);
 - deleting a namespace deletes what is in it (at once; the real server takes a while);
-- a kind served by a CustomResourceDefinition (``CRD_BACKED``) answers 404 "the server could
-  not find the requested resource" until that CRD object exists, as the API server does for a
-  group/resource it does not serve;
+- a kind served by a CustomResourceDefinition (``CRD_BACKED``) or by an aggregated API
+  (``AGGREGATED``) answers 404 "the server could not find the requested resource" until that
+  CRD or APIService object exists, as the API server does for a group/resource it does not
+  serve;
 - ``dry_run`` validates and returns the would-be object but stores nothing;
 - create stores like apply (manager operation ``Update``) but answers 409 ``AlreadyExists``
   when the object exists; creating a ``SelfSubjectAccessReview`` stores nothing and answers
@@ -46,6 +47,12 @@ CRD_BACKED: dict[tuple[str, str], str] = {
     ): "clusternetworkpolicies.policy.networking.k8s.io",
 }
 CRD_API = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+# Kinds of an aggregated API: served once its APIService (named "<version>.<group>", as
+# kube-aggregator requires) exists -- projectcalico.org/v3 by the Calico API server.
+AGGREGATED: dict[tuple[str, str], str] = {
+    ("projectcalico.org/v3", "GlobalNetworkPolicy"): "v3.projectcalico.org",
+}
+APISERVICE_API = ("apiregistration.k8s.io/v1", "APIService")
 
 FAKE_SERVER = "https://127.0.0.1:6443"
 FAKE_TIMESTAMP = "2026-01-01T00:00:00Z"  # fixed, so test output is stable
@@ -488,7 +495,14 @@ class FakeKube:
 
     def _require_crd(self, api_version: str, kind: str, verb: str, ref: ObjectRef) -> None:
         crd = CRD_BACKED.get((api_version, kind))
-        if crd is None or self._key(*CRD_API, None, crd) in self._objects:
+        service = AGGREGATED.get((api_version, kind))
+        if crd is not None:
+            served = self._key(*CRD_API, None, crd) in self._objects
+        elif service is not None:
+            served = self._key(*APISERVICE_API, None, service) in self._objects
+        else:
+            return
+        if served:
             return
         # apimachinery pkg/api/errors NewNotFound for an unserved resource; kubectl prints it
         # as "the server could not find the requested resource".
@@ -500,12 +514,25 @@ class FakeKube:
             verb=verb,
         )
 
+    def serve_api(self, name: str) -> None:
+        """Seed the APIService ``name`` (``v3.projectcalico.org``), as its API server does."""
+        if self._key(*APISERVICE_API, None, name) not in self._objects:
+            self.seed(
+                {
+                    "apiVersion": APISERVICE_API[0],
+                    "kind": APISERVICE_API[1],
+                    "metadata": {"name": name},
+                }
+            )
+
     def install_crd(self, name: str) -> None:
         """Seed the CustomResourceDefinition ``name`` (as an engine's manifest would)."""
         if self._key(*CRD_API, None, name) not in self._objects:
             self.seed({"apiVersion": CRD_API[0], "kind": CRD_API[1], "metadata": {"name": name}})
 
     def _namespaced(self, api_version: str, kind: str) -> bool:
+        if (api_version, kind) == APISERVICE_API:  # apiregistration.k8s.io: cluster-scoped
+            return False
         resource = known_resource(api_version, kind) or self._resources.get((api_version, kind))
         # Unknown kinds (custom resources) are namespaced unless they are known cluster-scoped.
         return resource.namespaced if resource else True

@@ -299,6 +299,9 @@ class SimCluster(FakeKube):
             # lags "apiserver" by one reconcile. goldmane and whisker report only when their
             # own resources exist, which this lab does not create.
             apiserver_up = self._tigerastatus_available("apiserver")
+            if apiserver_up:
+                # The Calico API server registers its aggregated API (projectcalico.org/v3).
+                self.serve_api("v3.projectcalico.org")
             names = ["calico", "ippools", "tiers"]
             if ("operator.tigera.io", "APIServer", "", "default") in store:
                 names.append("apiserver")

@@ -74,6 +74,8 @@ CRD_BACKED = {
         "clusternetworkpolicies",
     ): "clusternetworkpolicies.policy.networking.k8s.io",
 }
+# Resources of an aggregated API: served once its APIService ("<version>.<group>") exists.
+AGGREGATED = {("projectcalico.org/v3", "globalnetworkpolicies"): "v3.projectcalico.org"}
 
 
 @dataclass(frozen=True)
@@ -233,8 +235,14 @@ class KubeEmulator:
             return _status(404, "NotFound", "the server could not find the requested resource")
         group_version, namespace, plural, name = parsed
         crd = CRD_BACKED.get((group_version, plural))
-        if crd and ("apiextensions.k8s.io/v1", "", "customresourcedefinitions", crd) not in (
-            self.objects
+        service = AGGREGATED.get((group_version, plural))
+        if (
+            crd
+            and ("apiextensions.k8s.io/v1", "", "customresourcedefinitions", crd)
+            not in self.objects
+        ) or (
+            service
+            and ("apiregistration.k8s.io/v1", "", "apiservices", service) not in self.objects
         ):
             # A resource served by a CRD that is not installed: the server does not know it.
             return _status(404, "NotFound", "the server could not find the requested resource")

@@ -54,8 +54,10 @@ def users_own_cnp() -> dict[str, Any]:
     }
 
 
-def context(world: World, tmp_path: Path, engine: str) -> pipeline.Context:
-    ctx = make(world, tmp_path, engine=engine, name=LAB, scenario="cluster-guardrails")
+def context(
+    world: World, tmp_path: Path, engine: str, scenario: str = "cluster-guardrails"
+) -> pipeline.Context:
+    ctx = make(world, tmp_path, engine=engine, name=LAB, scenario=scenario)
     ctx.probe_executor = PolicyNetwork(ClusterOf(world, LAB), enforcing=True, engine=engine)
     return ctx
 
@@ -175,3 +177,42 @@ def test_aks_engines_refuse_the_scenario(engine: str) -> None:
     with pytest.raises(UsageError) as caught:
         pipeline.check_cluster_wide(spec, aks_engine(spec), policies)
     assert f"which engine {engine} on aks does not enforce" in str(caught.value)
+
+
+GNP = ("projectcalico.org/v3", "GlobalNetworkPolicy")
+
+
+def test_calico_global_dns_on_kind_calico(tmp_path: Path) -> None:
+    """The GlobalNetworkPolicy is applied once the Calico API server serves projectcalico.org/v3,
+    validated on a dataplane that evaluates Calico's tiers (the NetworkPolicies at order 1000
+    open client -> server:80 before the global deny at 2000; DNS stays open), and removed."""
+    world = World()
+    make_ctx = lambda: context(world, tmp_path, "calico", "calico-global-dns")  # noqa: E731
+    assert pipeline.up(make_ctx(), yes=True).executed
+    cluster = world.clusters[LAB]
+    cluster.apply([COREDNS])
+    ctx = make_ctx()
+    pipeline.up(ctx, yes=True, validate=True)
+    assert ctx.validation is not None and exit_code(ctx.validation) == 0, ctx.validation
+    assert ctx.validation.dns
+    [gnp] = cluster.list(*GNP)
+    assert gnp["metadata"]["name"] == f"{LAB}-default-deny-with-dns"
+    assert gnp["metadata"]["labels"][LABEL_LAB] == LAB
+
+    removed = down(
+        ctx.spec,
+        make_ctx().provider,
+        Progress(io.StringIO(), spinner=False),
+        keep_cluster=True,
+        poll_interval=0,
+    )
+    assert f"GlobalNetworkPolicy {LAB}-default-deny-with-dns" in removed.removed
+    assert cluster.list(*GNP) == []
+
+
+@pytest.mark.parametrize("engine", ["cilium", "none"])
+def test_calico_global_dns_needs_calico(tmp_path: Path, engine: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        make(World(), tmp_path, engine=engine, name=LAB, scenario="calico-global-dns")
+    assert "scenario calico-global-dns uses GlobalNetworkPolicy" in str(caught.value)
+    assert "--engine calico" in (caught.value.hint or "")

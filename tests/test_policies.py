@@ -25,6 +25,7 @@ from provisioning.workload import policies, scenarios
 from tests.golden_files import assert_golden
 
 GOLDEN = Path(__file__).parent / "golden" / "policies"
+CLUSTER_WIDE_KINDS = ("ClusterNetworkPolicy", "GlobalNetworkPolicy")
 LAB = "netpol-lab"
 NAMES = policies.scenario_names()
 NEW = len(NAMES)  # the index of a scenario a test appends
@@ -107,7 +108,7 @@ def test_every_rendered_object_is_labelled_and_annotated(name: str) -> None:
         metadata = obj["metadata"]
         assert lab_labels("lab-b").items() <= metadata["labels"].items(), template
         assert metadata["annotations"][policies.ANNOTATION_TEMPLATE] == template
-        if obj["kind"] == "ClusterNetworkPolicy":
+        if obj["kind"] in CLUSTER_WIDE_KINDS:
             assert metadata["name"].startswith("lab-b-") and "namespace" not in metadata
         else:
             assert metadata["namespace"] in workload.NAMESPACES
@@ -622,6 +623,9 @@ def _moved(obj: Any, suffix: str) -> Any:
         return [_moved(v, suffix) for v in obj]
     if isinstance(obj, str) and obj in workload.NAMESPACES:
         return workload.physical_namespace(obj, suffix)
+    if isinstance(obj, str):  # a Calico selector names them quoted: 'demo'
+        for name in workload.NAMESPACES:
+            obj = obj.replace(f"'{name}'", f"'{workload.physical_namespace(name, suffix)}'")
     return obj
 
 
@@ -638,7 +642,7 @@ def test_every_scenario_renders_into_the_physical_namespaces_only(name: str) -> 
     rendered = policies.prepare_scenario(name, LAB, suffix=SUFFIX)  # validate_rendered passes
     assert rendered.suffix == SUFFIX and rendered.namespaces == PHYSICAL
     for template, obj in rendered.items():
-        if obj["kind"] == "ClusterNetworkPolicy":  # cluster-scoped: confined by the lab label
+        if obj["kind"] in CLUSTER_WIDE_KINDS:  # cluster-scoped: confined by the lab label
             assert "namespace" not in obj["metadata"], template
         else:
             assert obj["metadata"]["namespace"] in PHYSICAL, template

@@ -341,7 +341,9 @@ def test_a_user_object_outside_the_lab_is_never_read_or_touched(tmp_path: Path) 
         assert (
             call.namespace in LAB_NAMESPACES
             or call.kind == "Namespace"
-            or (call.kind == "ClusterNetworkPolicy" and call.verb == "list")
+            or (
+                call.kind in ("ClusterNetworkPolicy", "GlobalNetworkPolicy") and call.verb == "list"
+            )
         ), call
     after = [o for o in cluster.objects() if o["metadata"].get("namespace") not in LAB_NAMESPACES]
     assert after == outside
@@ -521,17 +523,17 @@ def test_a_second_reset_changes_nothing_and_says_so(tmp_path: Path) -> None:
     assert "nothing to change: the lab is at its baseline" in output(ctx)
     assert [c for c in cluster.calls if c.verb not in ("list",)] == []
     # One list of the lab's namespaces, then policies, services and pods in each of the three,
-    # and one of the lab's cluster-wide policies (by its labels).
+    # and one per kind of the lab's cluster-wide policies (by its labels).
     assert report.api_calls == {
-        "list": 11,
+        "list": 12,
         "get": 0,
         "apply": 0,
         "delete": 0,
         "create": 0,
-        "total": 11,
+        "total": 12,
     }
     doc = json.loads(json.dumps(report.as_dict()))
-    assert doc["changed"] is False and doc["changes"] == [] and doc["api_calls"]["total"] == 11
+    assert doc["changed"] is False and doc["changes"] == [] and doc["api_calls"]["total"] == 12
     assert doc["validated"] is False and doc["validation_api_calls"] is None
 
 

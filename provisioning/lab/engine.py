@@ -47,6 +47,9 @@ class EngineSettings:
     # Whether it enforces ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2): a scenario
     # with one is refused where False; None: cannot tell (a cluster the user already has).
     cluster_network_policy: bool | None = None
+    # Whether Calico's own policy API (projectcalico.org/v3, served by the Calico API server) is
+    # there to apply GlobalNetworkPolicies to; None: cannot tell.
+    calico_api: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class EngineSettings:
             "summary": self.summary,
             "enforces_network_policy": self.enforces,
             "enforces_cluster_network_policy": self.cluster_network_policy,
+            "calico_api": self.calico_api,
             "kind_networking": self.kind_networking,
             "install": [a.as_dict() for a in self.actions],
             "ready_when": list(self.readiness),

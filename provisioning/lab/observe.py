@@ -27,7 +27,10 @@ LAB_KINDS = (
 )
 # Cluster-scoped policies a scenario may apply; their names start with ``<lab>-`` (the
 # templates' rule, workload/policies.py), and only such names with the lab's labels are the lab's.
-LAB_CLUSTER_KINDS = (("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy"),)
+LAB_CLUSTER_KINDS = (
+    ("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy"),
+    ("projectcalico.org/v3", "GlobalNetworkPolicy"),
+)
 POLICY_KINDS = {"NetworkPolicy", *(kind for _, kind in LAB_CLUSTER_KINDS)}
 API_VERSIONS = {kind: version for version, kind in (*LAB_KINDS, *LAB_CLUSTER_KINDS)}
 

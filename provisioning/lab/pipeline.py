@@ -141,23 +141,35 @@ def check_cluster_wide(
 ) -> EngineSettings:
     """A scenario with cluster-wide policies needs an engine that enforces them: refused where
     the engine does not; a warning where it cannot be told (a cluster the user already has)."""
-    kinds = sorted({o["kind"] for o in policies if not o["metadata"].get("namespace")})
-    if not kinds:
-        return engine
-    what = f"scenario {spec.scenario} uses {' and '.join(kinds)}"
-    if engine.cluster_network_policy is False:
-        raise UsageError(
-            f"{what}, which engine {engine.engine} on {spec.provider} does not enforce",
-            hint="run it on kind with --engine calico (Calico 3.32) or --engine cilium "
-            "(Cilium 1.20, installed with ClusterNetworkPolicy on); see `invoke scenarios`",
-        )
-    if engine.cluster_network_policy is None:
-        note = (
-            f"{what}: whether engine {engine.engine} here enforces it cannot be told from the "
-            "cluster; validation will show it (the ClusterNetworkPolicy CRD must be installed)"
-        )
-        return replace(engine, warnings=(*engine.warnings, note))
-    return engine
+    kinds = {o["kind"] for o in policies if not o["metadata"].get("namespace")}
+    notes = []
+    for kind, supported, where in (
+        (
+            "ClusterNetworkPolicy",
+            engine.cluster_network_policy,
+            "kind with --engine calico (Calico 3.32) or --engine cilium (Cilium 1.20, "
+            "installed with ClusterNetworkPolicy on)",
+        ),
+        (
+            "GlobalNetworkPolicy",
+            engine.calico_api,
+            "kind with --engine calico (Calico's API server, projectcalico.org/v3)",
+        ),
+    ):
+        if kind not in kinds:
+            continue
+        what = f"scenario {spec.scenario} uses {kind}"
+        if supported is False:
+            raise UsageError(
+                f"{what}, which engine {engine.engine} on {spec.provider} does not enforce",
+                hint=f"run it on {where}; see `invoke scenarios`",
+            )
+        if supported is None:
+            notes.append(
+                f"{what}: whether engine {engine.engine} here enforces it cannot be told from "
+                "the cluster; validation will show it (its API must be served there)"
+            )
+    return replace(engine, warnings=(*engine.warnings, *notes)) if notes else engine
 
 
 def lab_artifacts(ctx: Context) -> dict[str, Any]:

@@ -60,7 +60,9 @@ ANNOTATION_TEMPLATE = "netpol-lab.io/template"
 # The only kinds a policy template may produce; anything else would escape validation.
 NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
 CLUSTER_NETWORK_POLICY = ("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy")
-ALLOWED_KINDS = (NETWORK_POLICY, CLUSTER_NETWORK_POLICY)
+CALICO_GLOBAL_NETWORK_POLICY = ("projectcalico.org/v3", "GlobalNetworkPolicy")
+CLUSTER_WIDE = (CLUSTER_NETWORK_POLICY, CALICO_GLOBAL_NETWORK_POLICY)
+ALLOWED_KINDS = (NETWORK_POLICY, *CLUSTER_WIDE)
 
 # Link-local address where AWS, Azure and GCP VMs serve instance metadata and credentials.
 METADATA_ENDPOINT = "169.254.169.254/32"
@@ -102,6 +104,7 @@ def template_context(lab: str, suffix: str = "") -> dict[str, Any]:
     return {
         "lab": lab,
         "labels": lab_labels(lab),
+        "lab_label": LABEL_LAB,  # the key of the label that names the lab
         "namespace": workload.physical_namespace(workload.DEMO_NAMESPACE, suffix),
         "namespaces": {
             "demo": workload.physical_namespace(workload.DEMO_NAMESPACE, suffix),
@@ -150,6 +153,7 @@ def validate_rendered(rendered: RenderedScenario) -> None:
     validators = {
         NETWORK_POLICY: validate_networkpolicy,
         CLUSTER_NETWORK_POLICY: validate_cluster_network_policy,
+        CALICO_GLOBAL_NETWORK_POLICY: _calico_errors,
     }
     problems: list[str] = []
     seen: dict[tuple[str, str, str], str] = {}
@@ -300,7 +304,7 @@ def _check_object(
     metadata = obj.get("metadata")
     if not isinstance(metadata, Mapping) or not isinstance(metadata.get("name"), str):
         return "metadata.name is missing"
-    if kind == CLUSTER_NETWORK_POLICY:
+    if kind in CLUSTER_WIDE:
         problem = _check_cluster_wide(obj, metadata, expected_labels)
         return problem or _logical_names(obj, suffix)
     namespace = metadata.get("namespace")
@@ -345,7 +349,7 @@ def _check_cluster_wide(
     namespaces (so on a cluster the user already has, no other pod is touched)."""
     lab = expected_labels[LABEL_LAB]
     name = metadata["name"]
-    what = f"ClusterNetworkPolicy {name}"
+    what = f"{obj.get('kind')} {name}"
     if metadata.get("namespace"):
         return f"{what} is cluster-scoped; remove metadata.namespace"
     if not name.startswith(f"{lab}-"):
@@ -357,6 +361,14 @@ def _check_cluster_wide(
         wanted = ", ".join(f"{k}={v}" for k, v in missing.items())
         return f"{what} lacks the lab labels {wanted} (render `labels` into metadata.labels)"
     spec = obj.get("spec")
+    if obj.get("kind") == CALICO_GLOBAL_NETWORK_POLICY[1]:
+        chosen = spec.get("namespaceSelector") if isinstance(spec, Mapping) else None
+        if not _calico_confined(chosen, lab):
+            return (
+                f"{what}: spec.namespaceSelector must select only the lab's namespaces: "
+                f"\"{LABEL_LAB} == '{lab}'\" (ANDed with anything else)"
+            )
+        return None
     subject = spec.get("subject") if isinstance(spec, Mapping) else None
     subject = subject if isinstance(subject, Mapping) else {}
     pods = subject.get("pods")
@@ -370,6 +382,32 @@ def _check_cluster_wide(
             f"selector matchLabels {LABEL_LAB}: {lab} (render `labels`)"
         )
     return None
+
+
+def _calico_errors(obj: Mapping[str, Any]) -> list[str]:
+    """What Calico would refuse in ``obj`` (the analyzer's reading names the field)."""
+    from provisioning.analysis.calico import parse_calico_object
+
+    try:
+        parse_calico_object(obj, source="template")
+    except UsageError as exc:
+        return [str(exc).removeprefix("template: ")]
+    return []
+
+
+def _calico_confined(selector: Any, lab: str) -> bool:
+    """Whether a Calico namespaceSelector requires ``netpol-lab.io/lab == '<lab>'`` at its top
+    level (alone, or as one operand of ``&&``): then it can select no namespace but the lab's."""
+    from provisioning.analysis.calico_selector import EQ, And, Compare, parse_calico_selector
+
+    if not isinstance(selector, str):
+        return False
+    try:
+        root = parse_calico_selector(selector, where="spec.namespaceSelector").root
+    except UsageError:
+        return False
+    wanted = Compare(LABEL_LAB, EQ, lab)
+    return root == wanted or (isinstance(root, And) and wanted in root.operands)
 
 
 def _metadata_names_selected(spec: Any) -> Iterator[str]:

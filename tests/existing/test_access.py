@@ -73,7 +73,11 @@ def test_detection_needs_are_optional_and_cover_every_read_collect_makes() -> No
     optional = [n for n in required_access(SPEC) if n.optional]
     assert [str(n) for n in optional] == [
         *(
-            f"{verb} clusternetworkpolicies.policy.networking.k8s.io cluster-wide"
+            f"{verb} {resource} cluster-wide"
+            for resource in (
+                "clusternetworkpolicies.policy.networking.k8s.io",
+                "globalnetworkpolicies.projectcalico.org",
+            )
             for verb in ("get", "list", "create", "patch", "delete")
         ),
         "list pods in namespace kube-system",  # the cluster DNS pods, for the DNS checks

@@ -286,6 +286,7 @@ RBAC_RESOURCES = {
     "Service": ("", "services"),
     "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
     "ClusterNetworkPolicy": ("policy.networking.k8s.io", "clusternetworkpolicies"),
+    "GlobalNetworkPolicy": ("projectcalico.org", "globalnetworkpolicies"),
     "ConfigMap": ("", "configmaps"),
     "DaemonSet": ("apps", "daemonsets"),
     "Deployment": ("apps", "deployments"),

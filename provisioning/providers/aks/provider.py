@@ -103,6 +103,7 @@ def aks_engine(spec: LabSpec) -> EngineSettings:
         # Azure NPM implements networking.k8s.io/v1 only; AKS's managed Calico and Cilium are
         # not documented to enable ClusterNetworkPolicy (docs/cluster-policy-engines.md).
         cluster_network_policy=False,
+        calico_api=False,  # no Calico API server on AKS's managed Calico (not documented)
     )
 
 

@@ -72,6 +72,7 @@ CLUSTER_SCOPED = frozenset(
         ("", "nodes"),
         (RBAC, "clusterroles"),
         ("policy.networking.k8s.io", "clusternetworkpolicies"),
+        ("projectcalico.org", "globalnetworkpolicies"),
     }
 )
 
@@ -181,11 +182,15 @@ def required_access(spec: LabSpec) -> tuple[Need, ...]:
 CLUSTER_POLICY_ACCESS = tuple(
     Need(
         v,
-        "policy.networking.k8s.io",
-        "clusternetworkpolicies",
+        group,
+        resource,
         None,
-        why=f"{v} the lab's own ClusterNetworkPolicies (scenarios with cluster-wide policies)",
+        why=f"{v} the lab's own {what} (scenarios with cluster-wide policies)",
         optional=True,
+    )
+    for group, resource, what in (
+        ("policy.networking.k8s.io", "clusternetworkpolicies", "ClusterNetworkPolicies"),
+        ("projectcalico.org", "globalnetworkpolicies", "Calico GlobalNetworkPolicies"),
     )
     for v in LAB_VERBS
 )

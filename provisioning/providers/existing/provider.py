@@ -176,6 +176,9 @@ class ExistingProvider:
             actions=(),
             readiness=("the cluster's own engine, as found",),
             warnings=warnings,
+            # Whether its version enforces these, or serves Calico's API, is not detected.
+            cluster_network_policy=None,
+            calico_api=None if "calico" in detection.names else False,
         )
 
     def observe(self, spec: LabSpec) -> ObservedLab:

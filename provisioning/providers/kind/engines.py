@@ -132,6 +132,7 @@ def _calico(spec: LabSpec) -> EngineSettings:
         ),
         needs=("kubectl",),
         cluster_network_policy=True,  # v3.32: always on, CRD in operator-crds.yaml
+        calico_api=True,  # the APIServer applied below serves projectcalico.org/v3
     )
 
 
@@ -264,6 +265,7 @@ def _cilium(spec: LabSpec, *, installer: str, enforce: bool) -> EngineSettings:
         needs=(installer, "kubectl") if enforce else (installer,),
         # Cilium 1.20 with k8sClusterNetworkPolicy.enabled and the CRD applied above; none: off.
         cluster_network_policy=enforce,
+        calico_api=False,
     )
 
 
