@@ -216,3 +216,15 @@ def test_calico_global_dns_needs_calico(tmp_path: Path, engine: str) -> None:
         make(World(), tmp_path, engine=engine, name=LAB, scenario="calico-global-dns")
     assert "scenario calico-global-dns uses GlobalNetworkPolicy" in str(caught.value)
     assert "--engine calico" in (caught.value.hint or "")
+
+
+def test_validation_says_which_cluster_wide_policies_the_engine_leaves_out() -> None:
+    """A ClusterNetworkPolicy in a cluster whose engine does not enforce it (Azure NPM): the
+    expectations leave it out, and the report's notes say so."""
+    from provisioning.validation.live import LiveLab, left_out_notes
+
+    lab = LiveLab({"demo": {}}, (), (users_own_cnp(),))
+    [note] = left_out_notes(lab, "azure")
+    assert "engine azure does not enforce ClusterNetworkPolicy" in note
+    assert "platform-guardrail" in note
+    assert left_out_notes(lab, "calico") == ()

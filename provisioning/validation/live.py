@@ -300,6 +300,20 @@ def analyzer_expectations(lab: LiveLab, probes: Sequence[Probe], engine: str) ->
     return [Expectation(r.allowed, explanation(r)) for r in analysis.results()]
 
 
+def left_out_notes(lab: LiveLab, engine: str) -> tuple[str, ...]:
+    """The analyzer's word on policy kinds this engine does not enforce (ClusterNetworkPolicy
+    on Azure NPM, Calico's own policies anywhere but Calico): left out of the expectations,
+    and the report says so."""
+    from provisioning.analysis.analyzer import analyze
+    from provisioning.analysis.model import ClusterModel
+
+    if all(p.get("kind", "NetworkPolicy") == "NetworkPolicy" for p in lab.policies):
+        return ()
+    model = ClusterModel.from_dict(lab.cluster_dict(), source="live cluster")
+    analysis = analyze(model, list(lab.policies), [], ANALYZER_ENGINES.get(engine, engine))
+    return tuple(w for w in analysis.warnings if "left out of the analysis" in w)
+
+
 def explanation(result: Any) -> str:
     """The sentences that decided the verdict: for a deny, the direction(s) that denied it."""
     directions = [result.egress, result.ingress]

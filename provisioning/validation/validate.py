@@ -494,7 +494,7 @@ def run_validation(
         probe_timeout=probe_timeout,
         deadline=deadline,
         fail_on_loopback=fail_on_loopback,
-        notes=observed.notes,
+        notes=(*observed.notes, *live.left_out_notes(observed, spec.engine)),
         left_out=observed.left_out,
         not_sources=observed.not_sources,
         policy_reading=reading,
