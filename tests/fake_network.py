@@ -38,7 +38,6 @@ from provisioning.validation.live import (
     LiveLab,
     LivePod,
     analyzer_expectations,
-    cluster_policies,
     pod_from_object,
     policy_for_analysis,
     policy_key,
@@ -111,9 +110,24 @@ class PolicyNetwork:
             f"{r['metadata']['namespace']}/{r['metadata']['name']}": r for r in raw_pods
         }
         pods = tuple(pod for raw in raw_pods if (pod := pod_from_object(raw)[0]) is not None)
-        self._program([*self.kube.list(*POLICY_API), *cluster_policies(self.kube)])
+        self._program([*self.kube.list(*POLICY_API), *self._cluster_wide()])
         policies = tuple(seen.body for seen in self._enforced.values())
         return LiveLab(namespaces, pods, policies)
+
+    def _cluster_wide(self) -> list[dict[str, Any]]:
+        """Every cluster-scoped policy the dataplane enforces: all of them (a real engine does
+        not care who made one)."""
+        from provisioning.kube import KubeError
+        from provisioning.lab.observe import LAB_CLUSTER_KINDS
+
+        found: list[dict[str, Any]] = []
+        for api_version, kind in LAB_CLUSTER_KINDS:
+            try:
+                found += self.kube.list(api_version, kind)
+            except KubeError as exc:
+                if exc.status != 404:
+                    raise
+        return found
 
     def _program(self, current: Sequence[dict[str, Any]]) -> None:
         """Move the policies in the API towards the dataplane, ``lag_rounds`` rounds late."""

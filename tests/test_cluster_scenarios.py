@@ -228,3 +228,159 @@ def test_validation_says_which_cluster_wide_policies_the_engine_leaves_out() -> 
     assert "engine azure does not enforce ClusterNetworkPolicy" in note
     assert "platform-guardrail" in note
     assert left_out_notes(lab, "calico") == ()
+
+
+# --- regressions from the hostile review ---------------------------------------------------------
+
+
+def test_reset_restores_an_edited_and_recreates_a_deleted_global_network_policy(
+    tmp_path: Path,
+) -> None:
+    world = World()
+    assert pipeline.up(context(world, tmp_path, "calico", "calico-global-dns"), yes=True).executed
+    cluster = world.clusters[LAB]
+    name = f"{LAB}-default-deny-with-dns"
+    [gnp] = cluster.list(*GNP)
+    opened = dict(gnp)
+    opened["spec"] = {**gnp["spec"], "order": 1, "ingress": [{"action": "Allow"}]}
+    cluster.apply([opened])
+    report = reset(context(world, tmp_path, "calico", "calico-global-dns"), validate=False)
+    assert any(
+        c.startswith(f"restored GlobalNetworkPolicy {name} (spec edited") for c in report.changes
+    )
+    assert cluster.list(*GNP)[0]["spec"]["order"] == 2000
+    cluster.delete(*GNP, name)
+    report = reset(context(world, tmp_path, "calico", "calico-global-dns"), validate=False)
+    assert report.changes == (f"created GlobalNetworkPolicy {name}",)
+    assert (
+        reset(context(world, tmp_path, "calico", "calico-global-dns"), validate=False).changes == ()
+    )
+
+
+def test_a_users_own_calico_policies_are_noted_not_fed_to_the_analyzer(tmp_path: Path) -> None:
+    """A host-endpoint policy (preDNAT) or one in a tier the analysis is not given would stop
+    validation; the cluster's own GlobalNetworkPolicies are counted in a note instead."""
+    from provisioning.validation import live
+
+    world = World()
+    assert pipeline.up(context(world, tmp_path, "calico", "calico-global-dns"), yes=True).executed
+    cluster = world.clusters[LAB]
+    cluster.seed(
+        {
+            "apiVersion": GNP[0],
+            "kind": GNP[1],
+            "metadata": {"name": "host-firewall"},
+            "spec": {"preDNAT": True, "applyOnForward": True, "selector": "has(host)"},
+        }
+    )
+    lab = live.observe(cluster, context(world, tmp_path, "calico", "calico-global-dns").spec)
+    kinds = sorted(
+        (p["kind"], p["metadata"]["name"]) for p in lab.policies if "namespace" not in p["metadata"]
+    )
+    assert kinds == [("GlobalNetworkPolicy", f"{LAB}-default-deny-with-dns")]
+    assert any("host-firewall" in n and "not modelled" in n for n in lab.notes)
+
+
+def test_down_removes_the_namespaces_and_says_so_when_calicos_api_is_down(tmp_path: Path) -> None:
+    from provisioning.errors import OperationError
+    from provisioning.kube import KubeError
+
+    world = World()
+    ctx = context(world, tmp_path, "calico", "calico-global-dns")
+    assert pipeline.up(ctx, yes=True).executed
+    cluster = world.clusters[LAB]
+    cluster.fail_on(
+        "list",
+        kind="GlobalNetworkPolicy",
+        error=KubeError("service unavailable", status=503, reason="ServiceUnavailable"),
+    )
+    with pytest.raises(OperationError) as caught:
+        down(
+            ctx.spec,
+            context(world, tmp_path, "calico").provider,
+            Progress(io.StringIO(), spinner=False),
+            keep_cluster=True,
+            poll_interval=0,
+        )
+    message = str(caught.value)
+    assert message.startswith("removed namespace canary, namespace demo, namespace other; ")
+    assert "could not list the lab's GlobalNetworkPolicy objects: their API answered 503" in (
+        message
+    )
+    assert cluster.get("v1", "Namespace", "demo") is None
+
+
+def test_cluster_wide_templates_must_pin_the_lab_namespaces_by_name() -> None:
+    from provisioning.workload import policies
+
+    rendered = policies.render_scenario("cluster-guardrails", LAB)
+    loose = [dict(o) for o in rendered.objects]
+    subject = loose[0]["spec"]["subject"]["namespaces"]
+    loose[0] = {
+        **loose[0],
+        "spec": {
+            **loose[0]["spec"],
+            "subject": {"namespaces": {"matchLabels": subject["matchLabels"]}},
+        },
+    }
+    with pytest.raises(UsageError) as caught:
+        policies.validate_rendered(
+            policies.RenderedScenario(rendered.scenario, LAB, tuple(loose), rendered.templates)
+        )
+    assert "pin kubernetes.io/metadata.name to names among demo, other" in str(caught.value)
+
+
+def test_the_admin_policy_spares_a_namespace_that_copies_the_labs_labels() -> None:
+    from provisioning.analysis import ClusterModel, Probe, analyze
+    from provisioning.spec import lab_labels
+    from provisioning.workload import policies
+
+    objects = list(policies.render_scenario("cluster-guardrails", LAB).objects)
+    model = ClusterModel.from_dict(
+        {
+            "namespaces": {
+                "demo": {"labels": lab_labels(LAB)},
+                "team-x": {"labels": lab_labels(LAB)},
+            },
+            "pods": [
+                {
+                    "namespace": "demo",
+                    "name": "client",
+                    "labels": {"app": "client"},
+                    "ip": "10.0.0.2",
+                },
+                {"namespace": "team-x", "name": "app", "labels": {"app": "x"}, "ip": "10.0.0.3"},
+            ],
+        }
+    )
+    probes = [
+        Probe(f"{ns}/{pod}", "169.254.169.254", 80, "TCP")
+        for ns, pod in (("demo", "client"), ("team-x", "app"))
+    ]
+    lab_pod, copier = analyze(model, objects, probes).results()
+    assert lab_pod.verdict == "deny" and copier.verdict == "allow"
+
+
+def test_existing_engines_that_never_enforce_cnp_refuse_it() -> None:
+    from provisioning.providers.existing.detect import Detection
+    from provisioning.providers.existing.provider import _enforces_cnp
+
+    enforcing = Detection((), "yes", "")
+    assert _enforces_cnp("azure", enforcing) is False
+    assert _enforces_cnp("none", Detection((), "no", "")) is False
+    assert _enforces_cnp("calico", enforcing) is None
+    assert _enforces_cnp("reference", Detection((), "unknown", "")) is None
+
+
+def test_dns_checks_follow_calico_egress_types_and_zones_are_not_cidrs() -> None:
+    from provisioning.analysis.validate import parse_cidr
+    from provisioning.validation.live import LiveLab, needs_dns_checks
+
+    deny_all = {
+        "apiVersion": GNP[0],
+        "kind": GNP[1],
+        "metadata": {"name": "x"},
+        "spec": {"types": ["Ingress", "Egress"]},
+    }
+    assert needs_dns_checks(LiveLab({"demo": {}}, (), (deny_all,)))
+    assert parse_cidr("fe80::1%eth0/128") is None and parse_cidr("fe80::1/128") is not None

@@ -78,6 +78,11 @@ class CalicoItem:
 def read_calico(raw: Any, *, source: str = "") -> CalicoItem:
     from .calico import parse_calico_object
 
+    if not source:  # named after the object, as an API object is
+        meta = raw.get("metadata") if isinstance(raw, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        kind = raw.get("kind") if isinstance(raw, dict) else None
+        source = f"{kind} {name}" if isinstance(kind, str) and isinstance(name, str) else ""
     obj, warnings = parse_calico_object(raw, source=source or "<policies>")
     return CalicoItem(obj, tuple(warnings))
 

@@ -291,7 +291,7 @@ def _validate(obj: Any, errors: list[str], warnings: list[str]) -> None:
     elif not _is_int(priority):
         errors.append(f"spec.priority: must be an integer, got {_type_name(priority)}")
     elif not low <= priority <= high:
-        errors.append(f"spec.priority: {priority} must be between {low} and {high}")
+        errors.append(f"spec.priority: {_q(priority)} must be between {low} and {high}")
     _validate_subject(spec.get("subject"), errors)
     for direction, peers_key, fields in (
         ("ingress", "from", _INGRESS_PEER_FIELDS),
@@ -492,7 +492,7 @@ def _port_number(value: Any, path: str, errors: list[str]) -> bool:
         errors.append(f"{path}: must be an integer, got {_type_name(value)}")
         return False
     if not 1 <= value <= 65535:
-        errors.append(f"{path}: {value} must be between 1 and 65535")
+        errors.append(f"{path}: {_q(value)} must be between 1 and 65535")
         return False
     return True
 

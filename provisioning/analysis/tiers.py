@@ -21,7 +21,8 @@ clusternetworkpolicy_types.go`` (the doc comments of ``Tier``, ``Priority``, ``I
 6. "If a given connection wasn't allowed or denied by any of the tiers, the default kubernetes
    policy is applied, which says that all pods can communicate with each other."
 7. ``networks`` peers: "cluster-internal traffic will be checked against the rule as well", so
-   a CIDR matches pod IPs it contains, whatever the engine does with NetworkPolicy ipBlocks.
+   a CIDR matches pod IPs it contains -- except on an engine whose CIDR rules never match pod
+   IPs (``EngineProfile.ipblock_selects_pods`` false: Cilium).
 
 All of it works on the same pod bitsets as ``engine.CompiledPolicies``: for one subject class
 and port, walking a tier's rules in order splits the peers into accepted, denied and

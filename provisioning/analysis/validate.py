@@ -315,8 +315,9 @@ def _validate_label_map(labels: Mapping[Any, Any], path: str, errors: list[str])
 
 
 def parse_cidr(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    """A CIDR as the API server reads it (host bits allowed, prefix length required)."""
-    if "/" not in text:
+    """A CIDR as the API server reads it (host bits allowed, prefix length required, no IPv6
+    zone: Go's net.ParseCIDR and netip.ParsePrefix both refuse ``fe80::1%eth0/128``)."""
+    if "/" not in text or "%" in text:
         return None
     try:
         return ipaddress.ip_network(text, strict=False)

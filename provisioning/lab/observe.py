@@ -105,9 +105,14 @@ def lab_namespaces(spec: LabSpec) -> tuple[str, ...]:
     return tuple(spec.namespace(n) for n in (CANARY_NAMESPACE, *NAMESPACES))
 
 
-def lab_cluster_objects(kube: Any, spec: LabSpec) -> list[dict[str, Any]]:
+def lab_cluster_objects(
+    kube: Any, spec: LabSpec, unavailable: list[str] | None = None
+) -> list[dict[str, Any]]:
     """The lab's cluster-scoped objects: by its labels, and named ``<lab>-...`` (a copied label
-    alone does not make an object the lab's). A kind whose CRD is not installed has none."""
+    alone does not make an object the lab's). A kind whose CRD is not installed has none.
+
+    A kind whose API answers 503 (an aggregated API server that is down, as Calico's can be
+    during an upgrade) is skipped and named in ``unavailable`` when given, else raised."""
     from provisioning.kube import KubeError
 
     selector = lab_selector(spec.name)
@@ -119,6 +124,9 @@ def lab_cluster_objects(kube: Any, spec: LabSpec) -> list[dict[str, Any]]:
             # 404: the CRD is not there (the engine does not offer the kind); 403: on a cluster
             # the user already has, no right to list them -- then the lab cannot have made any.
             if exc.status in (403, 404):
+                continue
+            if exc.status == 503 and unavailable is not None:
+                unavailable.append(kind)
                 continue
             raise
         found += [
@@ -138,6 +146,7 @@ def observe_objects(kube: Any, spec: LabSpec) -> ObjectState:
     """
     selector = lab_selector(spec.name)
     namespaces = lab_namespaces(spec)
+    unavailable: list[str] = []  # cluster-scoped kinds whose API answered 503: not seen
     objects: dict[str, str] = {}
     pods_ready: dict[str, bool] = {}
     scenarios: set[str] = set()
@@ -155,7 +164,7 @@ def observe_objects(kube: Any, spec: LabSpec) -> ObjectState:
                 for obj in kube.list(api_version, kind, ns, label_selector=selector)
             ]
         if kind == "NetworkPolicy":
-            found += lab_cluster_objects(kube, spec)
+            found += lab_cluster_objects(kube, spec, unavailable)
         for obj in found:
             objects[ref(obj)] = observed_hash(obj) or ""
             meta = obj.get("metadata", {})

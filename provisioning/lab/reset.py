@@ -335,11 +335,26 @@ def spec_drift(want: Mapping[str, Any], have: Mapping[str, Any]) -> bool:
     kind = want.get("kind")
     if kind == "ClusterNetworkPolicy":  # a CRD: stored as applied (no server defaulting)
         return _pruned(want.get("spec")) != _pruned(have.get("spec"))
+    if kind == "GlobalNetworkPolicy":
+        return _calico_spec(want.get("spec")) != _calico_spec(have.get("spec"))
     if kind == "NetworkPolicy":
         return normalized_policy_spec(want.get("spec")) != normalized_policy_spec(have.get("spec"))
     if kind == "Service":
         return service_drift(want.get("spec"), have.get("spec"))
     return False
+
+
+def _calico_spec(spec: Mapping[str, Any] | None) -> Any:
+    """A Calico policy spec with the defaults Calico fills in made explicit (``tier: default``;
+    ``types`` from the rules, api/pkg/defaults/networkpolicy.go), so a policy read back
+    compares equal to the one applied."""
+    from provisioning.analysis.calico import default_types
+
+    body = dict(_pruned(dict(spec or {})) or {})
+    body.setdefault("tier", "default")
+    if not body.get("types"):
+        body["types"] = list(default_types(bool(body.get("ingress")), bool(body.get("egress"))))
+    return body
 
 
 def object_drift(want: Mapping[str, Any], have: Mapping[str, Any]) -> str:
@@ -638,13 +653,8 @@ def reset(ctx: pipeline.Context, *, validate: bool = True) -> ResetReport:
             if work.gone:
                 _wait_gone(ctx, kube, work.gone, h)
             # In the order `up` applies them: namespaces, services, pods, then policies.
-            order = {
-                "Namespace": 0,
-                "Service": 1,
-                "Pod": 2,
-                "NetworkPolicy": 3,
-                "ClusterNetworkPolicy": 4,
-            }
+            order = {"Namespace": 0, "Service": 1, "Pod": 2, "NetworkPolicy": 3}
+            order.update({kind: 4 for kind in CLUSTER_KINDS})
             applies = sorted(work.applies, key=lambda o: order[o["kind"]])
             if applies:
                 answers = kube.apply(applies)

@@ -80,13 +80,15 @@ def delete_lab_namespaces(
     ]
     # Cluster-scoped policies do not go with the namespaces: deleted one by one, first, so no
     # cluster-wide rule outlives the lab.
-    cluster_wide = lab_cluster_objects(kube, spec)
+    unlisted: list[str] = []
+    cluster_wide = lab_cluster_objects(kube, spec, unlisted)
     if cluster_wide:
         with progress.step(f"Delete {len(cluster_wide)} cluster-wide lab policies"):
             for obj in cluster_wide:
                 kube.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
     removed = tuple(f"{o['kind']} {o['metadata']['name']}" for o in cluster_wide)
     if not namespaces:
+        _unlisted(unlisted, removed)
         return DownResult(removed, kept=(kept,))
     with progress.step(f"Delete lab namespaces {', '.join(namespaces)}") as h:
         for name in namespaces:
@@ -103,4 +105,20 @@ def delete_lab_namespaces(
             interval=poll_interval,
             **({"sleep": sleep} if sleep else {}),
         )
-    return DownResult((*removed, *(f"namespace {n}" for n in namespaces)), kept=(kept,))
+    removed += tuple(f"namespace {n}" for n in namespaces)
+    _unlisted(unlisted, removed)
+    return DownResult(removed, kept=(kept,))
+
+
+def _unlisted(kinds: list[str], removed: tuple[str, ...]) -> None:
+    """Kinds whose API did not answer: the rest of the lab is gone, these may be left."""
+    if kinds:
+        from provisioning.errors import OperationError
+
+        done = f"removed {', '.join(removed)}; " if removed else ""
+        raise OperationError(
+            f"{done}could not list the lab's {' and '.join(kinds)} objects: their API "
+            "answered 503 Service Unavailable",
+            hint="run `invoke down` again once it answers; for Calico's, check the "
+            "calico-apiserver pods in calico-system",
+        )

@@ -164,7 +164,9 @@ def observe(kube: Any, spec: LabSpec) -> LiveLab:
                 notes.append(not_a_source(pod))
         for raw in kube.list("networking.k8s.io/v1", "NetworkPolicy", ns):
             policies.append(policy_for_analysis(raw))
-    policies += [policy_for_analysis(raw) for raw in cluster_policies(kube)]
+    wide, wide_notes = cluster_policies(kube, spec)
+    policies += [policy_for_analysis(raw) for raw in wide]
+    notes += wide_notes
     return LiveLab(
         ns_labels,
         tuple(pods),
@@ -175,22 +177,42 @@ def observe(kube: Any, spec: LabSpec) -> LiveLab:
     )
 
 
-def cluster_policies(kube: Any) -> list[dict[str, Any]]:
-    """Every ClusterNetworkPolicy in the cluster, whoever made it: they act on the lab's pods
-    too (an Admin-tier one of the cluster's own decides before any of the lab's). None when the
-    CRD is not installed (404) or the lab may not list them (403, on a cluster it does not own).
+def cluster_policies(
+    kube: Any, spec: LabSpec | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The cluster-scoped policies that act on the lab's pods, and notes on what is left out.
+
+    Every ClusterNetworkPolicy, whoever made it: an Admin-tier one of the cluster's own decides
+    before any of the lab's. Of Calico's GlobalNetworkPolicies only the lab's own (``spec``
+    given): the cluster's others live among tiers, network sets and host-endpoint policies the
+    analyzer is not given, so they are counted in a note instead. A kind whose API is absent
+    (404), forbidden (403) or unavailable (503) has none.
     """
     from provisioning.kube import KubeError
-    from provisioning.lab.observe import LAB_CLUSTER_KINDS
+    from provisioning.lab.observe import LAB_CLUSTER_KINDS, lab_cluster_objects
 
     found: list[dict[str, Any]] = []
+    notes: list[str] = []
     for api_version, kind in LAB_CLUSTER_KINDS:
         try:
-            found += kube.list(api_version, kind)
+            listed = kube.list(api_version, kind)
         except KubeError as exc:
-            if exc.status not in (403, 404):
+            if exc.status not in (403, 404, 503):
                 raise
-    return sorted(found, key=lambda o: o["metadata"]["name"])
+            continue
+        if kind == "ClusterNetworkPolicy":
+            found += listed
+            continue
+        ours = {o["metadata"]["name"] for o in lab_cluster_objects(kube, spec)} if spec else set()
+        found += [o for o in listed if o["metadata"]["name"] in ours]
+        others = sorted(o["metadata"]["name"] for o in listed if o["metadata"]["name"] not in ours)
+        if others:
+            notes.append(
+                f"{len(others)} Calico {kind}(s) of the cluster's own not modelled (they may act "
+                f"on the lab's pods too): {', '.join(others[:5])}"
+                + (" ..." if len(others) > 5 else "")
+            )
+    return sorted(found, key=lambda o: (o["kind"], o["metadata"]["name"])), notes
 
 
 def not_a_source(pod: LivePod) -> str:
@@ -324,15 +346,20 @@ def explanation(result: Any) -> str:
 
 def needs_dns_checks(lab: LiveLab) -> bool:
     """Whether any policy can act on egress: a NetworkPolicy with the Egress type (read with the
-    API's defaulting, the analyzer's), or a cluster-wide policy with egress rules."""
+    API's defaulting, the analyzer's), a ClusterNetworkPolicy with egress rules, or a Calico
+    policy whose ``types`` (explicit, or defaulted from its rules) include Egress."""
     from provisioning.analysis.policy import parse_policy
 
-    return any(
-        parse_policy(p).egress_isolating
-        if p.get("kind", "NetworkPolicy") == "NetworkPolicy"
-        else bool((p.get("spec") or {}).get("egress"))
-        for p in lab.policies
-    )
+    def egress(p: Mapping[str, Any]) -> bool:
+        kind, body = p.get("kind", "NetworkPolicy"), p.get("spec") or {}
+        calico = p.get("apiVersion") == "projectcalico.org/v3"
+        if kind == "NetworkPolicy" and not calico:
+            return parse_policy(p).egress_isolating
+        if kind == "ClusterNetworkPolicy":
+            return bool(body.get("egress"))
+        return "Egress" in (body.get("types") or ()) or bool(body.get("egress"))
+
+    return any(egress(p) for p in lab.policies)
 
 
 def plan_dns_probes(lab: LiveLab) -> list[Probe]:

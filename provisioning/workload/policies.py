@@ -305,7 +305,7 @@ def _check_object(
     if not isinstance(metadata, Mapping) or not isinstance(metadata.get("name"), str):
         return "metadata.name is missing"
     if kind in CLUSTER_WIDE:
-        problem = _check_cluster_wide(obj, metadata, expected_labels)
+        problem = _check_cluster_wide(obj, metadata, expected_labels, namespaces)
         return problem or _logical_names(obj, suffix)
     namespace = metadata.get("namespace")
     if namespace not in namespaces:
@@ -341,12 +341,16 @@ def _logical_names(obj: Mapping[str, Any], suffix: str) -> str | None:
 
 
 def _check_cluster_wide(
-    obj: Mapping[str, Any], metadata: Mapping[str, Any], expected_labels: Mapping[str, str]
+    obj: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    expected_labels: Mapping[str, str],
+    namespaces: tuple[str, ...],
 ) -> str | None:
     """A cluster-scoped policy is the lab's only by its name and labels, and must act on the
     lab's pods only: named ``<lab>-...`` (so labs and the user's own never collide), the lab's
-    labels (so ``down`` finds it), and a subject confined by namespace label to the lab's
-    namespaces (so on a cluster the user already has, no other pod is touched)."""
+    labels (so ``down`` finds it), and a subject confined to the lab's namespaces both by the
+    lab label and by name (``kubernetes.io/metadata.name``, which the API server sets: a
+    namespace that merely copies the lab's labels is not the lab's, observe.lab_namespaces)."""
     lab = expected_labels[LABEL_LAB]
     name = metadata["name"]
     what = f"{obj.get('kind')} {name}"
@@ -361,12 +365,14 @@ def _check_cluster_wide(
         wanted = ", ".join(f"{k}={v}" for k, v in missing.items())
         return f"{what} lacks the lab labels {wanted} (render `labels` into metadata.labels)"
     spec = obj.get("spec")
+    names = ", ".join(namespaces)
     if obj.get("kind") == CALICO_GLOBAL_NETWORK_POLICY[1]:
         chosen = spec.get("namespaceSelector") if isinstance(spec, Mapping) else None
-        if not _calico_confined(chosen, lab):
+        if not _calico_confined(chosen, lab, namespaces):
             return (
                 f"{what}: spec.namespaceSelector must select only the lab's namespaces: "
-                f"\"{LABEL_LAB} == '{lab}'\" (ANDed with anything else)"
+                f"\"{LABEL_LAB} == '{lab}' && {NAMESPACE_NAME_LABEL} in {{...}}\" with names "
+                f"among {names} (ANDed with anything else)"
             )
         return None
     subject = spec.get("subject") if isinstance(spec, Mapping) else None
@@ -376,12 +382,35 @@ def _check_cluster_wide(
     if isinstance(pods, Mapping):
         selector = pods.get("namespaceSelector")
     chosen = selector.get("matchLabels") if isinstance(selector, Mapping) else None
-    if not isinstance(chosen, Mapping) or chosen.get(LABEL_LAB) != lab:
+    if (
+        not isinstance(chosen, Mapping)
+        or chosen.get(LABEL_LAB) != lab
+        or not _names_pinned(selector, namespaces)
+    ):
         return (
             f"{what}: spec.subject must select only the lab's namespaces: give its namespace "
-            f"selector matchLabels {LABEL_LAB}: {lab} (render `labels`)"
+            f"selector matchLabels {LABEL_LAB}: {lab} (render `labels`) and pin "
+            f"{NAMESPACE_NAME_LABEL} to names among {names} (matchLabels, or matchExpressions "
+            "operator In)"
         )
     return None
+
+
+def _names_pinned(selector: Mapping[str, Any], namespaces: tuple[str, ...]) -> bool:
+    """Whether a LabelSelector allows only namespaces named among ``namespaces``."""
+    labels = selector.get("matchLabels")
+    if isinstance(labels, Mapping) and labels.get(NAMESPACE_NAME_LABEL) in namespaces:
+        return True
+    for expr in selector.get("matchExpressions") or ():
+        if (
+            isinstance(expr, Mapping)
+            and expr.get("key") == NAMESPACE_NAME_LABEL
+            and expr.get("operator") == "In"
+            and isinstance(expr.get("values"), list)
+            and set(expr["values"]) <= set(namespaces)
+        ):
+            return True
+    return False
 
 
 def _calico_errors(obj: Mapping[str, Any]) -> list[str]:
@@ -395,10 +424,18 @@ def _calico_errors(obj: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _calico_confined(selector: Any, lab: str) -> bool:
-    """Whether a Calico namespaceSelector requires ``netpol-lab.io/lab == '<lab>'`` at its top
-    level (alone, or as one operand of ``&&``): then it can select no namespace but the lab's."""
-    from provisioning.analysis.calico_selector import EQ, And, Compare, parse_calico_selector
+def _calico_confined(selector: Any, lab: str, namespaces: tuple[str, ...]) -> bool:
+    """Whether a Calico namespaceSelector requires, at its top level (``&&`` operands),
+    ``netpol-lab.io/lab == '<lab>'`` and a namespace name among ``namespaces``
+    (``kubernetes.io/metadata.name == 'x'`` or ``... in {...}``): then it can select no
+    namespace but the lab's."""
+    from provisioning.analysis.calico_selector import (
+        EQ,
+        And,
+        Compare,
+        InSet,
+        parse_calico_selector,
+    )
 
     if not isinstance(selector, str):
         return False
@@ -406,8 +443,23 @@ def _calico_confined(selector: Any, lab: str) -> bool:
         root = parse_calico_selector(selector, where="spec.namespaceSelector").root
     except UsageError:
         return False
-    wanted = Compare(LABEL_LAB, EQ, lab)
-    return root == wanted or (isinstance(root, And) and wanted in root.operands)
+    operands = root.operands if isinstance(root, And) else (root,)
+    named = any(
+        (
+            isinstance(o, Compare)
+            and o.key == NAMESPACE_NAME_LABEL
+            and o.op == EQ
+            and o.value in namespaces
+        )
+        or (
+            isinstance(o, InSet)
+            and o.key == NAMESPACE_NAME_LABEL
+            and not o.negated
+            and set(o.values) <= set(namespaces)
+        )
+        for o in operands
+    )
+    return Compare(LABEL_LAB, EQ, lab) in operands and named
 
 
 def _metadata_names_selected(spec: Any) -> Iterator[str]:

@@ -95,6 +95,19 @@ def detection_document(detection: Detection) -> dict[str, Any]:
     }
 
 
+def _enforces_cnp(model: str, detection: Detection) -> bool | None:
+    """False where the analyzer's profile of the engine found says it never does (or nothing
+    enforces at all), else None: cannot be told from the cluster."""
+    from provisioning.analysis.engines import ENGINES
+
+    if detection.enforced == "no":
+        return False
+    profile = ENGINES.get(model)
+    if profile is not None and model != "reference" and not profile.cluster_network_policy:
+        return False
+    return None
+
+
 @dataclass
 class ExistingProvider:
     """``Provider`` for a cluster the user already has."""
@@ -176,8 +189,10 @@ class ExistingProvider:
             actions=(),
             readiness=("the cluster's own engine, as found",),
             warnings=warnings,
-            # Whether its version enforces these, or serves Calico's API, is not detected.
-            cluster_network_policy=None,
+            # An engine that never enforces ClusterNetworkPolicy (Azure NPM), or none at all,
+            # says no; whether a Calico or Cilium here is new enough (3.32, 1.20 with its flag)
+            # is not detected. Calico's own API only where Calico runs.
+            cluster_network_policy=_enforces_cnp(model, detection),
             calico_api=None if "calico" in detection.names else False,
         )
 
