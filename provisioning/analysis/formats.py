@@ -20,7 +20,14 @@ FORMATS = ("table", "json", "summary")
 
 
 def write_summary(analysis: Analysis, out: TextIO, explain: bool = False) -> None:
+    """One JSON line of counts; objects the engine does not enforce, left out of those counts,
+    are said on stderr (stdout stays one document for tools)."""
+    import sys
+
     out.write(json.dumps(analysis.summary()) + "\n")
+    for warning in analysis.warnings:
+        if "left out of the analysis" in warning:
+            print(f"warning: {warning}", file=sys.stderr)
 
 
 def write_json(analysis: Analysis, out: TextIO, explain: bool = False) -> None:

@@ -200,3 +200,15 @@ def test_a_broken_cnp_in_a_file_names_file_policy_and_field(tmp_path: Path) -> N
     assert str(caught.value).startswith(
         f"{path}: ClusterNetworkPolicy bad: spec.priority: 1001 must be between 0 and 1000"
     )
+
+
+def test_summary_says_on_stderr_what_the_engine_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deny = cnp("deny-all", "Admin", 1, ingress=[{"action": "Deny", "from": [{"namespaces": {}}]}])
+    path = tmp_path / "cnp.yaml"
+    path.write_text(yaml.safe_dump(deny))
+    out = io.StringIO()
+    run(str(DATA / "demo-cluster.json"), str(path), None, "azure", "summary", False, out)
+    assert set(json.loads(out.getvalue())) == {"engine", "probes", "allowed", "denied", "seconds"}
+    assert "engine azure does not enforce ClusterNetworkPolicy" in capsys.readouterr().err
