@@ -285,21 +285,7 @@ class CalicoTiers:
                 cached = self._np_ports[rule.id, key] = c.ports_ok(rule, key)
             return cached
 
-        if direction == INGRESS:
-
-            def subject_ok(bit: int, key: PortKey) -> bool:
-                return bool((ports(key) >> bit) & 1)
-
-            def peers(key: PortKey) -> int:
-                return rule.peers
-
-        else:
-
-            def subject_ok(bit: int, key: PortKey) -> bool:
-                return True
-
-            def peers(key: PortKey) -> int:
-                return rule.peers & ports(key)
+        subject_ok, peers = _sides(rule.peers, ports, direction)
 
         def one(subject: int, peer: Peer, key: PortKey) -> bool:
             if not subject_ok(subject, key):
@@ -332,22 +318,7 @@ class CalicoTiers:
 
     def _cnp_rule(self, rule: CompiledTierRule, direction: str) -> EntryRule:
         tiers = self.c.tiers
-
-        if direction == INGRESS:
-
-            def subject_ok(bit: int, key: PortKey) -> bool:
-                return bool((tiers.ports_ok(rule, key) >> bit) & 1)
-
-            def peers(key: PortKey) -> int:
-                return rule.peers
-
-        else:
-
-            def subject_ok(bit: int, key: PortKey) -> bool:
-                return True
-
-            def peers(key: PortKey) -> int:
-                return rule.peers & tiers.ports_ok(rule, key)
+        subject_ok, peers = _sides(rule.peers, lambda key: tiers.ports_ok(rule, key), direction)
 
         def one(subject: int, peer: Peer, key: PortKey) -> bool:
             return tiers._matches(rule, direction, subject, peer.bit, peer.ip, key)
@@ -416,3 +387,13 @@ class CalicoTiers:
             if decision is None and selected and tier.default_action == DENY:
                 return CalicoDecision(DENY, tier.name, passed=tuple(passed))
         return CalicoDecision(ALLOW, passed=tuple(passed))
+
+
+def _sides(
+    peer_bits: int, ports: Callable[[PortKey], int], direction: str
+) -> tuple[Callable[[int, PortKey], bool], Callable[[PortKey], int]]:
+    """A NetworkPolicy or ClusterNetworkPolicy rule's two sides: its ports are the destination's,
+    so on ingress they are checked on the subject, on egress on the peers."""
+    if direction == INGRESS:
+        return (lambda bit, key: bool((ports(key) >> bit) & 1)), (lambda key: peer_bits)
+    return (lambda bit, key: True), (lambda key: peer_bits & ports(key))
