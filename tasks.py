@@ -932,6 +932,83 @@ def exercise(
         progress.info(f"✓ Applied the reference solution of {found.id}.")
 
 
+FLEET_ACTIONS = ("plan",)
+
+
+@task(
+    positional=["action"],
+    help={
+        "action": "plan: who gets which lab, where, with which access, until when (offline)",
+        "attendees": "number of attendees (ids att01, att02, ...)",
+        "roster": "a file of attendee ids: one per line (`id, Display Name`), or YAML/JSON",
+        "mode": "namespaces (one cluster, a lab per attendee in its own namespaces) or "
+        "clusters (a cluster per attendee); default: namespaces from 10 attendees",
+        "fleet": "the fleet's id, part of every lab's name (default ws)",
+        "expires": "how long the fleet lives, e.g. 6h (tokens expire with it; 10m to 7d)",
+        "exercise": "exercise whose baseline every lab starts from; see `invoke exercises`",
+        "prices": "AKS: a price table (YAML, as provisioning/fleet/prices.yaml) for the estimate",
+        "json": "print the plan as one JSON document on stdout",
+        **{k: LAB_FLAGS[k] for k in ("profile", "provider", "scenario", "kubeconfig", "context")},
+        "engine": LAB_FLAGS["engine"],
+    },
+)
+@user_errors
+def fleet(
+    c,
+    action=None,
+    attendees=None,
+    roster=None,
+    mode=None,
+    fleet="ws",
+    expires="6h",
+    exercise=None,
+    prices=None,
+    json=False,
+    profile=None,
+    provider=None,
+    engine=None,
+    scenario=None,
+    kubeconfig=None,
+    context=None,
+):
+    """invoke fleet plan --attendees N|--roster FILE: a workshop's labs, one per attendee."""
+    from provisioning.errors import UsageError, choice_error
+    from provisioning.fleet.plan import (
+        FleetSpec,
+        check_expiry,
+        check_fleet_id,
+        choose_mode,
+        plan_document,
+        render_text,
+    )
+    from provisioning.fleet.roster import load_roster, numbered
+    from provisioning.profiles import parse_duration
+    from provisioning.providers import info as provider_info
+
+    if action not in FLEET_ACTIONS:
+        raise choice_error("action", str(action), FLEET_ACTIONS, where="invoke fleet")
+    if (attendees is None) == (roster is None):
+        raise UsageError("give one of --attendees N and --roster FILE")
+    people = numbered(attendees) if roster is None else load_roster(roster)
+    fleet_id = check_fleet_id(fleet)
+    lifetime = check_expiry(parse_duration(expires, where="--expires"))
+    flags = _lab(profile, provider, engine, fleet_id, scenario, kubeconfig, context)
+    base = _spec(c, **flags, exercise=exercise)
+    chosen = choose_mode(mode, people, provider_info(base.provider).creates_clusters)
+    doc = plan_document(FleetSpec(fleet_id, chosen, people, lifetime, base), prices=prices)
+    if json:
+        _print_json(doc)
+    else:
+        print(render_text(doc), end="")
+    capacity = doc.get("capacity")
+    if capacity and not capacity["ok"]:
+        raise Exit(
+            f"✗ {capacity['fit']} of {capacity['wanted']} kind clusters fit on this host; use "
+            "--mode namespaces (one cluster) or fewer attendees",
+            code=EXIT_USAGE,
+        )
+
+
 @task(
     help={
         "engines": "comma-separated engines, each on its own kind cluster; `existing` runs the "
@@ -980,6 +1057,7 @@ ns = Collection(
     exercise,
     check,
     reset,
+    fleet,
     e2e,
 )
 # Invoke configuration: `lab:` in invoke.yaml, or INVOKE_LAB_ENGINE=cilium and friends, read per

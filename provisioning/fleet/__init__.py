@@ -1,0 +1,1 @@
+"""Workshop fleets: many labs run by the one pipeline."""
