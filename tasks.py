@@ -521,9 +521,10 @@ def preload(
 @user_errors
 def scenarios(c, json=False):
     """List the scenarios (lab steps) with what each one shows."""
-    from provisioning.workload.policies import load_scenario, scenario_names
+    from provisioning.workload.policies import load_scenario, scenario_names, scenario_needs
 
     items = [load_scenario(n) for n in scenario_names()]
+    needs = {s.name: scenario_needs(s.name) for s in items}
     if json:
         _print_json(
             [
@@ -532,6 +533,7 @@ def scenarios(c, json=False):
                     "title": s.title,
                     "description": s.description,
                     "policies": [p.filename for p in s.policies],
+                    "needs": list(needs[s.name]),
                 }
                 for s in items
             ]
@@ -539,6 +541,8 @@ def scenarios(c, json=False):
         return
     for s in items:
         print(f"{s.name:22} {s.title}")
+        for need in needs[s.name]:
+            print(f"{'':22}   needs {need}")
 
 
 @task(help={"json": "print as JSON"})

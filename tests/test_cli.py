@@ -169,8 +169,16 @@ def test_doctor_reports_and_fails_without_tools(tmp_path: Path) -> None:
 
 def test_scenarios_and_profiles_lists(tmp_path: Path) -> None:
     scenarios = invoke("scenarios", "--json", tmp_path=tmp_path)
-    names = {s["name"] for s in json.loads(scenarios.stdout)}
-    assert {"open", "aks-demo", "zero-trust", "namespace-isolation"} <= names
+    listed = {s["name"]: s for s in json.loads(scenarios.stdout)}
+    assert {"open", "aks-demo", "zero-trust", "namespace-isolation"} <= set(listed)
+    # What a scenario needs of the engine, beyond NetworkPolicy, is said before a plan refuses.
+    assert listed["aks-demo"]["needs"] == []
+    assert listed["cluster-guardrails"]["needs"] == [
+        "ClusterNetworkPolicy: kind with engine calico or cilium"
+    ]
+    assert listed["calico-global-dns"]["needs"] == [
+        "Calico GlobalNetworkPolicy: kind with engine calico"
+    ]
     profiles = invoke("profiles", tmp_path=tmp_path)
     assert "kind-calico" in profiles.stdout
 

@@ -124,6 +124,22 @@ def template_context(lab: str, suffix: str = "") -> dict[str, Any]:
     }
 
 
+# What a cluster-wide kind needs of the lab's engine (lab/pipeline.py check_cluster_wide refuses
+# the others with one line): shown by `invoke scenarios`.
+CLUSTER_WIDE_NEEDS = {
+    "ClusterNetworkPolicy": "ClusterNetworkPolicy: kind with engine calico or cilium",
+    "GlobalNetworkPolicy": "Calico GlobalNetworkPolicy: kind with engine calico",
+}
+
+
+def scenario_needs(name: str) -> tuple[str, ...]:
+    """What scenario ``name`` needs of the engine beyond NetworkPolicy (its cluster-wide kinds),
+    read from its rendered objects."""
+    rendered = render_scenario(name, "needs")
+    kinds = sorted({o.get("kind") for o in rendered.objects if o.get("kind") in CLUSTER_WIDE_NEEDS})
+    return tuple(CLUSTER_WIDE_NEEDS[k] for k in kinds)
+
+
 def render_scenario(
     name: str, lab: str, root: Path | None = None, *, suffix: str = ""
 ) -> RenderedScenario:
