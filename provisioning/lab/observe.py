@@ -10,13 +10,14 @@ own namespaces plus cluster-wide rights on namespaces (``providers/existing/acce
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from provisioning.errors import OperationError
 from provisioning.lab.objects import observed_hash, ref
 from provisioning.lab.readiness import pod_ready
-from provisioning.spec import LabSpec, lab_selector
+from provisioning.spec import LabSpec, lab_labels, lab_selector
 
 # The kinds the lab itself applies (engines' own objects are observed by their readiness check).
 LAB_KINDS = (
@@ -129,12 +130,18 @@ def lab_cluster_objects(
                 unavailable.append(kind)
                 continue
             raise
-        found += [
-            obj
-            for obj in listed
-            if str((obj.get("metadata") or {}).get("name", "")).startswith(f"{spec.name}-")
-        ]
+        found += [obj for obj in listed if is_lab_cluster_object(obj, spec)]
     return found
+
+
+def is_lab_cluster_object(obj: Mapping[str, Any], spec: LabSpec) -> bool:
+    """A cluster-scoped object is the lab's when it carries the lab's labels (what
+    ``lab_selector`` asks the server for) and its name is ``<lab>-...``."""
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    return lab_labels(spec.name).items() <= labels.items() and str(meta.get("name", "")).startswith(
+        f"{spec.name}-"
+    )
 
 
 def observe_objects(kube: Any, spec: LabSpec) -> ObjectState:

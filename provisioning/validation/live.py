@@ -189,7 +189,7 @@ def cluster_policies(
     (404), forbidden (403) or unavailable (503) has none.
     """
     from provisioning.kube import KubeError
-    from provisioning.lab.observe import LAB_CLUSTER_KINDS, lab_cluster_objects
+    from provisioning.lab.observe import LAB_CLUSTER_KINDS, is_lab_cluster_object
 
     found: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -203,9 +203,9 @@ def cluster_policies(
         if kind == "ClusterNetworkPolicy":
             found += listed
             continue
-        ours = {o["metadata"]["name"] for o in lab_cluster_objects(kube, spec)} if spec else set()
-        found += [o for o in listed if o["metadata"]["name"] in ours]
-        others = sorted(o["metadata"]["name"] for o in listed if o["metadata"]["name"] not in ours)
+        ours = [o for o in listed if spec is not None and is_lab_cluster_object(o, spec)]
+        found += ours
+        others = sorted(o["metadata"]["name"] for o in listed if o not in ours)
         if others:
             notes.append(
                 f"{len(others)} Calico {kind}(s) of the cluster's own not modelled (they may act "
