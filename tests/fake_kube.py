@@ -40,6 +40,10 @@ from provisioning.kube import KubeError, KubeUnreachable, ObjectRef, Resource, k
 from provisioning.spec import FIELD_MANAGER
 
 # Kinds that exist only once their CRD is installed (kind -> the CRD's name, <plural>.<group>).
+# Until then the API server answers an unserved path with its not-found handler: 404, reason
+# NotFound, message "the server could not find the requested resource" (kubernetes/kubernetes
+# staging/src/k8s.io/apiserver/pkg/util/notfoundhandler/not_found_handler.go, ServeHTTP).
+# kube_emulator.py serves the same tables over HTTP.
 CRD_BACKED: dict[tuple[str, str], str] = {
     (
         "policy.networking.k8s.io/v1alpha2",
@@ -47,8 +51,12 @@ CRD_BACKED: dict[tuple[str, str], str] = {
     ): "clusternetworkpolicies.policy.networking.k8s.io",
 }
 CRD_API = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-# Kinds of an aggregated API: served once its APIService (named "<version>.<group>", as
-# kube-aggregator requires) exists -- projectcalico.org/v3 by the Calico API server.
+# Kinds of an aggregated API: served once its APIService exists, named "<version>.<group>" as
+# kube-aggregator requires ("the name *must* be version.group": kubernetes/kubernetes
+# staging/src/k8s.io/kube-aggregator/pkg/apis/apiregistration/validation/validation.go,
+# ValidateAPIService) -- projectcalico.org/v3 by the Calico API server, whose APIService the
+# Tigera operator renders as v3.projectcalico.org (tigera/operator pkg/render/apiserver.go,
+# apiServiceRegistration: Group projectcalico.org, Version v3).
 AGGREGATED: dict[tuple[str, str], str] = {
     ("projectcalico.org/v3", "GlobalNetworkPolicy"): "v3.projectcalico.org",
 }
@@ -504,8 +512,7 @@ class FakeKube:
             return
         if served:
             return
-        # apimachinery pkg/api/errors NewNotFound for an unserved resource; kubectl prints it
-        # as "the server could not find the requested resource".
+        # The not-found handler's Status (see CRD_BACKED above).
         raise KubeError(
             "the server could not find the requested resource",
             status=404,

@@ -300,7 +300,9 @@ class SimCluster(FakeKube):
             # own resources exist, which this lab does not create.
             apiserver_up = self._tigerastatus_available("apiserver")
             if apiserver_up:
-                # The Calico API server registers its aggregated API (projectcalico.org/v3).
+                # Once the API server is Available its APIService is registered and
+                # projectcalico.org/v3 is served (tigera/operator pkg/render/apiserver.go,
+                # apiServiceRegistration: APIService v3.projectcalico.org).
                 self.serve_api("v3.projectcalico.org")
             names = ["calico", "ippools", "tiers"]
             if ("operator.tigera.io", "APIServer", "", "default") in store:

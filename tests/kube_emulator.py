@@ -54,6 +54,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from tests.fake_kube import AGGREGATED as _FAKE_AGGREGATED
 from tests.fake_kube import (
     AUTHORIZATION_V1,
     SSAR_KIND,
@@ -62,20 +63,30 @@ from tests.fake_kube import (
     review_status,
     selector_matches,
 )
+from tests.fake_kube import CRD_BACKED as _FAKE_CRD_BACKED
 
 SSAR_PATH = f"/apis/{AUTHORIZATION_V1}/selfsubjectaccessreviews"
 
 _ObjKey = tuple[str, str, str, str]  # (group/version, namespace or "", plural, name)
 
-# Resources that exist only once their CRD is installed ((group version, plural) -> CRD name).
-CRD_BACKED = {
-    (
-        "policy.networking.k8s.io/v1alpha2",
-        "clusternetworkpolicies",
-    ): "clusternetworkpolicies.policy.networking.k8s.io",
-}
-# Resources of an aggregated API: served once its APIService ("<version>.<group>") exists.
-AGGREGATED = {("projectcalico.org/v3", "globalnetworkpolicies"): "v3.projectcalico.org"}
+
+def _by_plural(table: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+    """fake_kube's (api version, kind) tables keyed as requests name them: (api version,
+    plural)."""
+    from provisioning.kube import known_resource
+
+    out = {}
+    for (api_version, kind), name in table.items():
+        resource = known_resource(api_version, kind)
+        assert resource is not None, (api_version, kind)
+        out[api_version, resource.plural] = name
+    return out
+
+
+# Resources served only once their CRD or APIService exists, with the not-found handler's
+# 404 before that: the same tables as FakeKube's, where their upstream sources are cited.
+CRD_BACKED = _by_plural(_FAKE_CRD_BACKED)
+AGGREGATED = _by_plural(_FAKE_AGGREGATED)
 
 
 @dataclass(frozen=True)
@@ -244,7 +255,8 @@ class KubeEmulator:
             service
             and ("apiregistration.k8s.io/v1", "", "apiservices", service) not in self.objects
         ):
-            # A resource served by a CRD that is not installed: the server does not know it.
+            # Not served yet (no CRD, or its API server is not registered): the not-found
+            # handler's Status, as FakeKube answers it.
             return _status(404, "NotFound", "the server could not find the requested resource")
         # Only writes check the namespace; reads in a missing one are plain 404s or empty lists.
         namespace_missing = ("v1", "", "namespaces", namespace) not in self.objects
