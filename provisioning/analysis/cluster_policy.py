@@ -80,13 +80,6 @@ class CnpPort:
         assert self.start is not None and self.end is not None
         return self.start <= number <= self.end
 
-    def describe(self) -> str:
-        if self.name is not None:
-            return f"named port {self.name}"
-        if self.start == self.end:
-            return f"{self.protocol}/{self.start}"
-        return f"{self.protocol}/{self.start}-{self.end}"
-
 
 @dataclass(frozen=True)
 class CnpPeer:
@@ -96,15 +89,6 @@ class CnpPeer:
     namespaces: Selector | None = None  # kind namespaces, or the pods' namespaceSelector
     pods: Selector | None = None
     networks: tuple[IPBlock, ...] = ()
-
-    def describe(self) -> str:
-        if self.kind == "namespaces":
-            return f"namespaces {_sel(self.namespaces)}"
-        if self.kind == "pods":
-            return f"pods {_sel(self.pods)} in namespaces {_sel(self.namespaces)}"
-        if self.kind == "networks":
-            return "networks " + ", ".join(b.describe() for b in self.networks)
-        return self.kind
 
 
 @dataclass(frozen=True)
@@ -119,11 +103,6 @@ class CnpRule:
     @property
     def path(self) -> str:
         return f"spec.{self.direction}[{self.index}]"
-
-    @property
-    def label(self) -> str:
-        """``spec.egress[0] 'no-imds'`` (the name only when the rule has one)."""
-        return f"{self.path} {self.name!r}" if self.name else self.path
 
 
 @dataclass(frozen=True)
@@ -148,10 +127,6 @@ class ClusterPolicy:
 
     def rules(self, direction: str) -> tuple[CnpRule, ...]:
         return self.ingress if direction == INGRESS else self.egress
-
-    def describe(self) -> str:
-        """``ClusterNetworkPolicy deny-metadata (Admin, priority 10)``."""
-        return f"{KIND} {self.name} ({self.tier}, priority {self.priority})"
 
 
 def validate_cluster_network_policy(obj: Any) -> list[str]:
@@ -249,10 +224,6 @@ def _port(raw: Mapping[str, Any]) -> CnpPort:
                 return CnpPort(protocol, port["number"], port["number"])
             return CnpPort(protocol, port["range"]["start"], port["range"]["end"])
     raise AssertionError("validated before")
-
-
-def _sel(selector: Selector | None) -> str:
-    return (selector or Selector()).describe()
 
 
 # -- validation ---------------------------------------------------------------------------------
