@@ -1,9 +1,10 @@
 """The Kubernetes API seam: one narrow protocol, its errors, and the real client behind it.
 
 Everything above this seam (engines, workload, policies, teardown) talks to the cluster through
-``KubeApi``: server-side apply, create, get, list, delete and the server version. ``ClientKube``
-is the real implementation on the official ``kubernetes`` client, loading only the lab's own
-kubeconfig; ``tests.fake_kube.FakeKube`` is the in-memory twin the logic tests use.
+``KubeApi``: server-side apply, create, get, list, delete, the server version and ServiceAccount
+tokens (TokenRequest). ``ClientKube`` is the real implementation on the official ``kubernetes``
+client, loading only the lab's own kubeconfig; ``tests.fake_kube.FakeKube`` is the in-memory
+twin the logic tests use.
 
 Why so low-level: we send raw REST requests through the client's REST layer (which keeps the
 kubeconfig's TLS, client certificates, proxies and token refresh) and parse JSON ourselves, so
@@ -17,6 +18,11 @@ References:
   the object as stored, or for review kinds such as ``SelfSubjectAccessReview`` the request with
   its ``status`` filled in (kubernetes/api v0.36.3 ``authorization/v1/types.go``)
 - URL layout and discovery: https://kubernetes.io/docs/reference/using-api/api-concepts/
+- TokenRequest: POST an ``authentication.k8s.io/v1`` ``TokenRequest`` to a ServiceAccount's
+  ``token`` subresource; kubernetes/kubernetes ``pkg/registry/core/serviceaccount/storage/
+  token.go`` (``TokenREST.Create``, snapshot 0411cc70) answers 404 when the ServiceAccount is
+  missing, 422 for an invalid ``spec.expirationSeconds``, and otherwise the request with
+  ``status.token`` and ``status.expirationTimestamp`` filled in
 """
 
 from __future__ import annotations
@@ -81,6 +87,21 @@ class KubeApi(Protocol):
 
     def server_version(self) -> str:
         """The API server's ``gitVersion``, e.g. ``v1.36.1``. Raises ``KubeUnreachable``."""
+        ...
+
+    def request_token(
+        self, namespace: str, service_account: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Ask for a token of a ServiceAccount: POST ``body`` (an ``authentication.k8s.io/v1``
+        ``TokenRequest``, as ``provisioning.fleet.kubeconfig.token_request`` builds it) to
+        ``/api/v1/namespaces/<namespace>/serviceaccounts/<service_account>/token``.
+
+        Returns the server's answer: the TokenRequest with ``status.token`` and
+        ``status.expirationTimestamp`` (``issued_token`` reads them). The server may shorten the
+        requested expiration, so the timestamp is the truth. A missing ServiceAccount is a
+        ``KubeError`` (404 ``NotFound``), not ``None``; an expiration under 600 s or over 2^32 s
+        is one too (422 ``Invalid``).
+        """
         ...
 
 
@@ -442,6 +463,34 @@ class ClientKube:
                 hint=f"check that {self.kubeconfig} points at a Kubernetes API server",
             )
         return str(data.get("gitVersion", ""))
+
+    def request_token(
+        self, namespace: str, service_account: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        ref = ObjectRef("TokenRequest", service_account or None, namespace or None)
+        if not (namespace and service_account):
+            raise KubeError(
+                "a TokenRequest needs the ServiceAccount's namespace and name",
+                ref=ref,
+                verb="create",
+            )
+        accounts = known_resource("v1", "ServiceAccount")
+        assert accounts is not None
+        _, data = self._call(
+            "POST",
+            accounts.path(namespace, service_account) + "/token",
+            body=dict(body),
+            content_type="application/json",
+            ref=ref,
+            verb="create",
+        )
+        if not isinstance(data, dict):
+            raise KubeError(
+                "the API server answered the TokenRequest with something that is not an object",
+                ref=ref,
+                verb="create",
+            )
+        return data
 
     # -- resolution --
 

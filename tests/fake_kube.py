@@ -17,20 +17,31 @@ It keeps the semantics callers depend on, the way the API server behaves:
   with ``status`` filled in from the ``access`` rule (default: everything allowed), as
   authorization.k8s.io/v1 does (kubernetes/api v0.36.3 ``authorization/v1/types.go``:
   ``status.allowed``, ``status.denied``, ``status.reason``, ``status.evaluationError``);
+- ``request_token`` answers a TokenRequest as ``TokenREST.Create`` does (kubernetes/kubernetes
+  ``pkg/registry/core/serviceaccount/storage/token.go``, snapshot 0411cc70): 404
+  ``serviceaccounts "<name>" not found`` for a missing ServiceAccount, 422 for an expiration
+  outside 600 s .. 2^32 s, the expiration cut to ``max_token_expiration`` when that is set (as
+  ``--service-account-max-token-expiration`` does), and an opaque token that ``token_subject``
+  accepts until it expires or its ServiceAccount is deleted (see ``answer_token_request``);
 - label selectors follow the Kubernetes grammar (``a=b``, ``a==b``, ``a!=b``, ``a``, ``!a``,
   ``a in (x,y)``, ``a notin (x)``), see
   https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors.
 Objects are returned as deep copies, so a caller can never mutate the fake's state by accident.
 
 Test helpers: ``seed``, ``set_status``, ``calls`` (what was asked, in order), ``unreachable``
-(every call raises ``KubeUnreachable``), ``fail_on`` (inject a server error) and ``reviews``
-(the ``resourceAttributes`` of every access review asked, in order).
+(every call raises ``KubeUnreachable``), ``fail_on`` (inject a server error), ``reviews``
+(the ``resourceAttributes`` of every access review asked, in order), ``clock`` (the time
+tokens are issued and checked at), ``max_token_expiration``, ``token_subject`` and
+``warnings`` (what the server would have sent as ``Warning`` headers).
 """
 
 from __future__ import annotations
 
 import copy
+import datetime
 import re
+import secrets
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -94,6 +105,220 @@ def review_spec_error(obj: Mapping[str, Any]) -> str | None:
     if len(given) != 1:
         return "spec: exactly one of nonResourceAttributes or resourceAttributes must be specified"
     return None
+
+
+# --- TokenRequest ----------------------------------------------------------------------------
+#
+# Upstream, all kubernetes/kubernetes (stored snapshots, not release tags):
+# - pkg/registry/core/serviceaccount/storage/token.go @0411cc70, TokenREST.Create, in this
+#   order: metadata.name/namespace in the body must match the URL (422); the ServiceAccount is
+#   looked up (its NotFound, 404, is the answer); unset spec.audiences become the API server's
+#   audiences; metadata name, namespace and uid are the ServiceAccount's, creationTimestamp is
+#   now; static validation (422, the Invalid error named ""); a pod, secret or node the token is
+#   bound to is looked up; the expiration is cut to --service-account-max-token-expiration when
+#   that is set and smaller (with the warning "requested expiration of %d seconds shortened to
+#   %d seconds"); status = {token, expirationTimestamp: now + spec.expirationSeconds}.
+# - pkg/apis/authentication/validation/validation.go @0411cc70, ValidateTokenRequest:
+#   MinTokenAgeSec = 10 * 60, "may not specify a duration less than 10 minutes", and
+#   "may not specify a duration larger than 2^32 seconds" above 1<<32.
+# - pkg/apis/authentication/v1/defaults.go @428e68e0: an unset expirationSeconds is one hour.
+# - staging/src/k8s.io/api/authentication/v1/types.go @008b3652: TokenRequestSpec {audiences,
+#   expirationSeconds, boundObjectRef} and TokenRequestStatus {token, expirationTimestamp}, all
+#   serialised without omitempty; "token is the opaque bearer token".
+# - pkg/controlplane/apiserver/options/options.go @03f3da88, Complete: the max expiration flag
+#   "must be between 1 hour and 2^32 seconds" (the API server does not start otherwise).
+# - pkg/serviceaccount/claims.go @a23d4fdd, validator.Validate: a bound token is refused once
+#   expired, or once its ServiceAccount is gone or has another UID (so re-creating a
+#   ServiceAccount of the same name does not revive its old tokens).
+# - apimachinery errors.NewInvalid: '<Kind>.<group> "<name>" is invalid: <field errors>', each
+#   '<field>: Invalid value: <value>: <detail>' (strings quoted).
+
+AUTHENTICATION_V1 = "authentication.k8s.io/v1"
+TOKEN_REQUEST_KIND = "TokenRequest"
+TOKEN_REQUEST_INVALID = f'{TOKEN_REQUEST_KIND}.authentication.k8s.io "{{name}}" is invalid'
+MIN_TOKEN_SECONDS = 10 * 60  # validation.go MinTokenAgeSec
+MAX_TOKEN_SECONDS = 1 << 32  # validation.go: "larger than 2^32 seconds"
+MIN_MAX_TOKEN_EXPIRATION = 3600  # options.go: the max expiration flag is at least 1 hour
+DEFAULT_TOKEN_SECONDS = 3600  # defaults.go: an unset expirationSeconds
+# What kind's API server answers for unset spec.audiences: its --api-audiences, which default to
+# the --service-account-issuer kind passes (https://kubernetes.default.svc.cluster.local).
+API_AUDIENCES: tuple[str, ...] = ("https://kubernetes.default.svc.cluster.local",)
+
+
+class IssuedToken(NamedTuple):
+    """What the fake remembers of a token it issued (the claims a real token carries)."""
+
+    namespace: str
+    service_account: str
+    uid: str  # the ServiceAccount's, as the token's kubernetes.io/serviceaccount/uid claim
+    expires: float  # seconds since the epoch, the token's exp claim
+
+
+class TokenAnswer(NamedTuple):
+    """``answer_token_request``'s result: what to send back, and what to remember."""
+
+    response: dict[str, Any]
+    token: str
+    issued: IssuedToken
+    warning: str | None  # the Warning the API server would send (expiration shortened)
+
+
+def rfc3339(seconds: float) -> str:
+    """A ``metav1.Time`` as JSON: RFC 3339 in UTC, whole seconds (truncated, as Go formats)."""
+    moment = datetime.datetime.fromtimestamp(int(seconds), tz=datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def opaque_token() -> str:
+    """A random bearer token shaped like a JWT (three base64url parts). It is opaque: nothing
+    is encoded in it, and callers must not decode it (a real one is a signed JWT, but the API
+    calls it "the opaque bearer token")."""
+    return ".".join(secrets.token_urlsafe(n) for n in (27, 192, 192))
+
+
+def service_account_username(namespace: str, name: str) -> str:
+    """``system:serviceaccount:<namespace>:<name>`` (apiserver's serviceaccount.MakeUsername)."""
+    return f"system:serviceaccount:{namespace}:{name}"
+
+
+def answer_token_request(
+    body: Mapping[str, Any],
+    namespace: str,
+    name: str,
+    service_account: Mapping[str, Any] | None,
+    *,
+    now: float,
+    max_expiration: int | None = None,
+    audiences: Sequence[str] = API_AUDIENCES,
+) -> TokenAnswer:
+    """Answer a TokenRequest for the ServiceAccount ``namespace/name`` as ``TokenREST.Create``
+    does (see the notes above), or raise ``KubeError`` with the status, reason and message the
+    API server would send. ``service_account`` is the stored object, or ``None`` when missing.
+
+    Shared by ``FakeKube`` and ``tests.kube_emulator``. Beyond upstream: tokens bound to an
+    object (``spec.boundObjectRef``) are refused (400), as the fake keeps no pods to bind to.
+    """
+    ref = ObjectRef(TOKEN_REQUEST_KIND, name, namespace)
+
+    def refuse(status: int, reason: str, message: str) -> KubeError:
+        return KubeError(message, status=status, reason=reason, ref=ref, verb="create")
+
+    def invalid(field: str, value: Any, detail: str, *, named: str) -> KubeError:
+        shown = f'"{value}"' if isinstance(value, str) else value
+        message = f"{TOKEN_REQUEST_INVALID.format(name=named)}: {field}: Invalid value: {shown}"
+        return refuse(422, "Invalid", f"{message}: {detail}")
+
+    if max_expiration and not MIN_MAX_TOKEN_EXPIRATION <= max_expiration <= MAX_TOKEN_SECONDS:
+        raise ValueError(  # a fake set up as no API server would start
+            "the service-account-max-token-expiration must be between 1 hour and 2^32 "
+            f"seconds, got {max_expiration}"
+        )
+    # Decoding (the fake's wording after the API server's prefix).
+    undecodable = f'{TOKEN_REQUEST_KIND} in version "v1" cannot be handled as a TokenRequest'
+    if not isinstance(body, Mapping):
+        raise refuse(400, "BadRequest", f"{undecodable}: the body is not an object")
+    if (body.get("apiVersion"), body.get("kind")) not in (
+        (AUTHENTICATION_V1, TOKEN_REQUEST_KIND),
+        (None, None),
+    ):
+        raise refuse(
+            400,
+            "BadRequest",
+            f"{undecodable}: the body is {body.get('apiVersion')} {body.get('kind')}",
+        )
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    if not isinstance(meta, Mapping) or not isinstance(spec, Mapping):
+        raise refuse(400, "BadRequest", f"{undecodable}: metadata and spec must be objects")
+    seconds = spec.get("expirationSeconds")
+    if seconds is None:
+        seconds = DEFAULT_TOKEN_SECONDS
+    elif isinstance(seconds, bool) or not isinstance(seconds, int) or seconds >= 1 << 63:
+        raise refuse(
+            400,
+            "BadRequest",
+            f"{undecodable}: spec.expirationSeconds: expected an int64, got {seconds!r}",
+        )
+    wanted_audiences = spec.get("audiences") or []
+    if not isinstance(wanted_audiences, list) or not all(
+        isinstance(a, str) for a in wanted_audiences
+    ):
+        raise refuse(400, "BadRequest", f"{undecodable}: spec.audiences: expected strings")
+
+    # TokenREST.Create, in its order.
+    if meta.get("name") and meta["name"] != name:
+        raise invalid(
+            "metadata.name",
+            meta["name"],
+            "must match the service account name if specified",
+            named=name,
+        )
+    if meta.get("namespace") and meta["namespace"] != namespace:
+        raise invalid(
+            "metadata.namespace",
+            meta["namespace"],
+            "must match the service account namespace if specified",
+            named=name,
+        )
+    if service_account is None:
+        # apimachinery NewNotFound for the ServiceAccount lookup (also when the namespace is
+        # missing: the lookup does not tell the two apart).
+        raise refuse(404, "NotFound", f'serviceaccounts "{name}" not found')
+    uid = str((service_account.get("metadata") or {}).get("uid") or "")
+    if seconds < MIN_TOKEN_SECONDS:
+        raise invalid(
+            "spec.expirationSeconds",
+            seconds,
+            "may not specify a duration less than 10 minutes",
+            named="",
+        )
+    if seconds > MAX_TOKEN_SECONDS:
+        raise invalid(
+            "spec.expirationSeconds",
+            seconds,
+            "may not specify a duration larger than 2^32 seconds",
+            named="",
+        )
+    if spec.get("boundObjectRef"):
+        raise refuse(400, "BadRequest", "the fake API server does not bind tokens to objects")
+    warning = None
+    if max_expiration and seconds > max_expiration:
+        warning = f"requested expiration of {seconds} seconds shortened to {max_expiration} seconds"
+        seconds = max_expiration
+
+    token = opaque_token()
+    expires = float(int(now) + seconds)  # the exp claim: whole seconds
+    response = {
+        "kind": TOKEN_REQUEST_KIND,
+        "apiVersion": AUTHENTICATION_V1,
+        "metadata": {
+            **copy.deepcopy(dict(meta)),
+            "name": name,
+            "namespace": namespace,
+            "uid": uid,
+            "creationTimestamp": rfc3339(now),
+        },
+        "spec": {
+            "audiences": list(wanted_audiences or audiences),
+            "expirationSeconds": seconds,
+            "boundObjectRef": None,
+        },
+        "status": {"token": token, "expirationTimestamp": rfc3339(expires)},
+    }
+    return TokenAnswer(response, token, IssuedToken(namespace, name, uid, expires), warning)
+
+
+def issued_token_subject(
+    issued: IssuedToken | None, service_account: Mapping[str, Any] | None, *, now: float
+) -> str | None:
+    """The user a token authenticates as, or ``None`` once it is expired, or its ServiceAccount
+    deleted or replaced by another of the same name (claims.go validator.Validate; the real
+    validator also allows go-jose's one-minute leeway past ``exp``, the fake none)."""
+    if issued is None or now >= issued.expires or service_account is None:
+        return None
+    if (service_account.get("metadata") or {}).get("uid") != issued.uid:
+        return None
+    return service_account_username(issued.namespace, issued.service_account)
 
 
 class Call(NamedTuple):
@@ -231,6 +456,14 @@ class FakeKube:
         self._failures: list[_Failure] = []
         self._uids = 0
         self._versions = 0
+        # TokenRequest: the time tokens are issued and checked at (seconds since the epoch),
+        # the API server's --service-account-max-token-expiration in seconds (None: unset),
+        # its audiences, the tokens issued, and the warnings it would have sent.
+        self.clock: Callable[[], float] = time.time
+        self.max_token_expiration: int | None = None
+        self.api_audiences: tuple[str, ...] = API_AUDIENCES
+        self.warnings: list[str] = []
+        self._tokens: dict[str, IssuedToken] = {}
 
     # -- KubeApi --
 
@@ -330,6 +563,29 @@ class FakeKube:
         self._enter("server_version", "", None, None)
         return self.version
 
+    def request_token(
+        self, namespace: str, service_account: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Recorded as ``Call("create", "TokenRequest", namespace, service_account)``; answered
+        by ``answer_token_request`` (404 without the ServiceAccount, 422 for an expiration out of
+        range, cut to ``max_token_expiration``). The token is remembered for ``token_subject``.
+        """
+        self._enter("create", TOKEN_REQUEST_KIND, namespace, service_account)
+        found = self._objects.get(self._key("v1", "ServiceAccount", namespace, service_account))
+        answer = answer_token_request(
+            body,
+            namespace,
+            service_account,
+            found,
+            now=self.clock(),
+            max_expiration=self.max_token_expiration,
+            audiences=self.api_audiences,
+        )
+        self._tokens[answer.token] = answer.issued
+        if answer.warning:
+            self.warnings.append(answer.warning)
+        return answer.response
+
     # -- test helpers --
 
     def seed(self, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -381,11 +637,24 @@ class FakeKube:
     ) -> None:
         """Make matching calls raise ``error`` (default: HTTP 500), ``times`` times or always.
 
-        ``verb`` is one of apply, create, get, list, delete, server_version; ``None`` kind/name
+        ``verb`` is one of apply, create, get, list, delete, server_version (a TokenRequest is
+        ``create`` of kind ``TokenRequest``, named after its ServiceAccount); ``None`` kind/name
         match any.
         """
         error = error or KubeError("injected failure", status=500, reason="InternalError")
         self._failures.append(_Failure(verb, kind, name, error, times))
+
+    def token_subject(self, token: str) -> str | None:
+        """Who ``token`` authenticates as (``system:serviceaccount:<ns>:<name>``), or ``None``:
+        a token the fake did not issue, one past its expiry (by ``clock``), or one whose
+        ServiceAccount was deleted (or deleted and created again), as the API server's token
+        authenticator decides (see ``issued_token_subject``)."""
+        issued = self._tokens.get(token)
+        found = None
+        if issued is not None:
+            key = self._key("v1", "ServiceAccount", issued.namespace, issued.service_account)
+            found = self._objects.get(key)
+        return issued_token_subject(issued, found, now=self.clock())
 
     def objects(self) -> list[dict[str, Any]]:
         """Everything stored, sorted by group, kind, namespace, name (copies)."""

@@ -15,6 +15,13 @@ POST is answered from ``access`` (the same rule type as ``FakeKube``'s; ``None``
 and stored nowhere; ``reviews()`` reads back the ``resourceAttributes`` that were sent.
 ``reply`` scripts a fixed answer for one method and path, to provoke errors.
 
+A TokenRequest (POST ``/api/v1/namespaces/<ns>/serviceaccounts/<name>/token``) is answered by
+``tests.fake_kube.answer_token_request``, as ``FakeKube.request_token`` is (upstream sources
+cited there): 201 with ``status.token`` and ``status.expirationTimestamp``, 404 without the
+ServiceAccount, 422 for an expiration out of range, and the expiration cut to
+``max_token_expiration`` with the API server's ``Warning`` header. ``token_subject`` tells
+whether a token issued here still authenticates (``clock`` is the time it is checked at).
+
 The emulator has no controllers unless asked. Two opt-in modes stand in for them, so a whole
 ``invoke up`` and ``down`` can run against it:
 
@@ -45,8 +52,11 @@ import datetime
 import ipaddress
 import itertools
 import json
+import re
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -54,11 +64,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from provisioning.kube import KubeError
 from tests.fake_kube import AGGREGATED as _FAKE_AGGREGATED
 from tests.fake_kube import (
+    API_AUDIENCES,
     AUTHORIZATION_V1,
     SSAR_KIND,
     AccessRule,
+    IssuedToken,
+    answer_token_request,
+    issued_token_subject,
     review_spec_error,
     review_status,
     selector_matches,
@@ -66,6 +81,8 @@ from tests.fake_kube import (
 from tests.fake_kube import CRD_BACKED as _FAKE_CRD_BACKED
 
 SSAR_PATH = f"/apis/{AUTHORIZATION_V1}/selfsubjectaccessreviews"
+# The ServiceAccount token subresource ("serviceaccounts/token" in the core API's storage).
+TOKEN_PATH_RE = re.compile(r"^/api/v1/namespaces/([^/]+)/serviceaccounts/([^/]+)/token$")
 
 _ObjKey = tuple[str, str, str, str]  # (group/version, namespace or "", plural, name)
 
@@ -117,6 +134,11 @@ class KubeEmulator:
     access: AccessRule | None = None  # answers SelfSubjectAccessReviews; None: allow all
     kubelet: bool = False  # pods written become Running and Ready with an IP (see module doc)
     namespace_controller: bool = False  # deleting a namespace deletes what is in it
+    clock: Callable[[], float] = time.time  # when tokens are issued and checked
+    max_token_expiration: int | None = None  # --service-account-max-token-expiration, seconds
+    api_audiences: tuple[str, ...] = API_AUDIENCES  # for a TokenRequest without audiences
+    warnings: list[str] = field(default_factory=list)  # Warning headers sent, in order
+    tokens: dict[str, IssuedToken] = field(default_factory=dict)  # issued, by token
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -141,10 +163,12 @@ class KubeEmulator:
                     {k.lower(): v for k, v in self.headers.items()},
                     body,
                 )
-                status, payload = emulator._answer(request)
+                status, payload, warnings = emulator._answer(request)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
+                for warning in warnings:  # RFC 7234 warn-code 299, as the API server sends
+                    self.send_header("Warning", f'299 - "{warning}"')
                 self.end_headers()
                 self.wfile.write(payload)
 
@@ -226,21 +250,37 @@ class KubeEmulator:
         """The SelfSubjectAccessReview requests, in order (their bodies as sent)."""
         return [r for r in self.requests if (r.method, r.path) == ("POST", SSAR_PATH)]
 
+    def token_subject(self, token: str) -> str | None:
+        """Who a token issued here authenticates as, or ``None`` once it is expired (by
+        ``clock``) or its ServiceAccount is gone (``tests.fake_kube.issued_token_subject``)."""
+        with self._lock:
+            issued = self.tokens.get(token)
+            found = None
+            if issued is not None:
+                key = ("v1", issued.namespace, "serviceaccounts", issued.service_account)
+                found = self.objects.get(key)
+            return issued_token_subject(issued, found, now=self.clock())
+
     # -- the API --
 
-    def _answer(self, request: Recorded) -> tuple[int, bytes]:
+    def _answer(self, request: Recorded) -> tuple[int, bytes, list[str]]:
         with self._lock:
             self.requests.append(request)
             if scripted := self.scripted.get((request.method, request.path)):
-                return scripted
+                return (*scripted, [])
+            warned = len(self.warnings)
             status, doc = self._route(request)
-            return status, json.dumps(doc).encode()
+            return status, json.dumps(doc).encode(), self.warnings[warned:]
 
     def _route(self, request: Recorded) -> tuple[int, dict[str, Any]]:
         if request.path == "/version":
             return 200, {"major": "1", "minor": "36", "gitVersion": self.version}
         if request.path in self.discovery:
             return 200, self.discovery[request.path]
+        if token := TOKEN_PATH_RE.match(request.path):
+            if request.method != "POST":  # the subresource only creates
+                return _status(405, "MethodNotAllowed", f"{request.method} is not supported here")
+            return self._token(token.group(1), token.group(2), request)
         parsed = _parse_path(request.path)
         if parsed is None:
             return _status(404, "NotFound", "the server could not find the requested resource")
@@ -307,6 +347,34 @@ class KubeEmulator:
         self.objects[key] = obj
         self._run_pod(key, None)
         return 201, obj
+
+    def _token(self, namespace: str, name: str, request: Recorded) -> tuple[int, dict[str, Any]]:
+        """A TokenRequest for the ServiceAccount ``namespace/name``, answered as FakeKube does."""
+        if request.headers.get("content-type") != "application/json":
+            return _status(415, "UnsupportedMediaType", "the emulator only creates from JSON")
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return _status(400, "BadRequest", "the request body is not JSON")
+        found = self.objects.get(("v1", namespace, "serviceaccounts", name))
+        try:
+            answer = answer_token_request(
+                body,
+                namespace,
+                name,
+                found,
+                now=self.clock(),
+                max_expiration=self.max_token_expiration,
+                audiences=self.api_audiences,
+            )
+        except KubeError as refused:
+            return _status(
+                refused.status or 500, refused.reason or "InternalError", refused.server_message
+            )
+        self.tokens[answer.token] = answer.issued
+        if answer.warning:
+            self.warnings.append(answer.warning)
+        return 201, answer.response
 
     def _review(self, obj: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if (obj.get("apiVersion"), obj.get("kind")) != (AUTHORIZATION_V1, SSAR_KIND):

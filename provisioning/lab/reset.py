@@ -82,7 +82,8 @@ class CountingKube:
     """A ``KubeApi`` that counts the requests it passes on, by verb.
 
     ``apply`` counts one request per object (each is one server-side apply PATCH, as
-    ``provisioning.kube.ClientKube`` sends them); ``server_version`` counts as ``version``.
+    ``provisioning.kube.ClientKube`` sends them); ``server_version`` counts as ``version``, and
+    ``request_token`` as ``create`` (a TokenRequest is a POST that creates).
     Anything else is the wrapped object's (test helpers of a fake, for instance).
     """
 
@@ -127,6 +128,12 @@ class CountingKube:
     def server_version(self) -> str:
         self._count("version")
         return self.inner.server_version()
+
+    def request_token(
+        self, namespace: str, service_account: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        self._count("create")
+        return self.inner.request_token(namespace, service_account, body)
 
     def snapshot(self) -> dict[str, int]:
         """The counts so far, with their ``total``."""
