@@ -307,6 +307,27 @@ class SimCluster(FakeKube):
             names = ["calico", "ippools", "tiers"]
             if ("operator.tigera.io", "APIServer", "", "default") in store:
                 names.append("apiserver")
+            # The core controller renders the node agent: DaemonSet calico-node in
+            # calico-system, container calico-node (tigera/operator v1.42.3 pkg/render/node.go,
+            # common.CalicoNamespace in pkg/common/common.go); what `existing` detects.
+            node_key = ("apps", "DaemonSet", "calico-system", "calico-node")
+            if ("", "Namespace", "", "calico-system") not in store:  # the operator makes it
+                super().seed(
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "calico-system"}}
+                )
+            if node_key not in store:
+                super().seed(
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "DaemonSet",
+                        "metadata": {"name": "calico-node", "namespace": "calico-system"},
+                        "spec": {
+                            "selector": {"matchLabels": {"k8s-app": "calico-node"}},
+                            "template": {"spec": {"containers": [{"name": "calico-node"}]}},
+                        },
+                        "status": self._daemonset_status(self.node_count),
+                    }
+                )
             for name in names:
                 key = ("operator.tigera.io", "TigeraStatus", "", name)
                 if key not in store:
@@ -346,11 +367,14 @@ class SimCluster(FakeKube):
                     self.kubelet_needs(container.get("image", ""))
                 self._next_ip += 1
                 index = self._next_ip
+                # Addresses from kind's default pod subnet 10.244.0.0/16, never past .254 in
+                # an octet, so a cluster with hundreds of pods (a workshop fleet) stays valid.
+                third, fourth = divmod(index - 1, 254)
                 self._set(
                     key,
                     {
                         "phase": "Running",
-                        "podIP": f"10.244.1.{index}",
+                        "podIP": f"10.244.{third + 1}.{fourth + 1}",
                         "conditions": [{"type": "Ready", "status": "True"}],
                     },
                 )

@@ -278,7 +278,7 @@ def test_down_keep_cluster_removes_only_lab_namespaces(tmp_path: Path) -> None:
     result = down(ctx.spec, ctx.provider, ctx.progress, keep_cluster=True, poll_interval=0)
     assert set(result.removed) == {"namespace canary", "namespace demo", "namespace other"}
     names = {n["metadata"]["name"] for n in cluster.list("v1", "Namespace")}
-    assert names == {"default", "kube-system", "users-own"}
+    assert names == {"default", "kube-system", "calico-system", "users-own"}  # the operator's
     assert "netpol-lab" in world.clusters
 
 
