@@ -116,6 +116,7 @@ INTERRUPTED = {
     "up": "run the same `invoke up` again to resume, or `invoke down` to remove what was created",
     "down": "run `invoke down` again to finish removing the lab",
     "validate": "nothing was changed; run `invoke validate` again",
+    "fleet": "run the same `invoke fleet` command again: up resumes, down finishes removing",
 }
 
 
@@ -936,22 +937,37 @@ def exercise(
         progress.info(f"✓ Applied the reference solution of {found.id}.")
 
 
-FLEET_ACTIONS = ("plan",)
+FLEET_ACTIONS = ("plan", "up", "status", "check", "reset", "kubeconfigs", "down", "sweep")
 
 
 @task(
     positional=["action"],
     help={
-        "action": "plan: who gets which lab, where, with which access, until when (offline)",
+        "action": "plan (offline) | up | status | check | reset | kubeconfigs | down | sweep",
         "attendees": "number of attendees (ids att01, att02, ...)",
-        "roster": "a file of attendee ids: one per line (`id, Display Name`), or YAML/JSON",
+        "roster": "a file of attendee ids: one per line (`id, Display Name`), or YAML/JSON; "
+        "on a running fleet, `up` adds the new ids (late joiners)",
         "mode": "namespaces (one cluster, a lab per attendee in its own namespaces) or "
         "clusters (a cluster per attendee); default: namespaces from 10 attendees",
         "fleet": "the fleet's id, part of every lab's name (default ws)",
         "expires": "how long the fleet lives, e.g. 6h (tokens expire with it; 10m to 7d)",
         "exercise": "exercise whose baseline every lab starts from; see `invoke exercises`",
         "prices": "AKS: a price table (YAML, as provisioning/fleet/prices.yaml) for the estimate",
-        "json": "print the plan as one JSON document on stdout",
+        "json": "print the result as one JSON document on stdout",
+        "workers": "attendees worked on at once (default: 16 on one cluster, 3 kind "
+        "clusters, 30 AKS clusters)",
+        "attendee": "reset, kubeconfigs: only these attendee ids (comma-separated)",
+        "all": "reset: every attendee",
+        "out": "kubeconfigs: the folder to write <fleet>-<id>.kubeconfig files in (0600)",
+        "html": "status, check: also write the dashboard to this HTML file",
+        "watch": "status, check: refresh every this long (e.g. 15s) until Ctrl-C",
+        "probe": "check: also probe each goal through the attendee's pods (slower)",
+        "yes": "up, down: do not ask before creating cloud clusters or deleting",
+        "no_validate": "up, reset: skip probing every lab",
+        "skip_canary": "up, reset: skip the check that the engine enforces at all",
+        "no_wait": "down: cloud clusters: start the deletions and return",
+        "dry_run": "sweep: list what would be removed, remove nothing",
+        "azure": "sweep: also the subscription's expired fleet resource groups",
         **{k: LAB_FLAGS[k] for k in ("profile", "provider", "scenario", "kubeconfig", "context")},
         "engine": LAB_FLAGS["engine"],
     },
@@ -964,10 +980,23 @@ def fleet(
     roster=None,
     mode=None,
     fleet="ws",
-    expires="6h",
+    expires=None,
     exercise=None,
     prices=None,
     json=False,
+    workers=None,
+    attendee=None,
+    all=False,
+    out=None,
+    html=None,
+    watch=None,
+    probe=False,
+    yes=False,
+    no_validate=False,
+    skip_canary=False,
+    no_wait=False,
+    dry_run=False,
+    azure=False,
     profile=None,
     provider=None,
     engine=None,
@@ -975,42 +1004,79 @@ def fleet(
     kubeconfig=None,
     context=None,
 ):
-    """invoke fleet plan --attendees N|--roster FILE: a workshop's labs, one per attendee."""
+    """invoke fleet plan|up|status|check|reset|kubeconfigs|down|sweep: a workshop's labs."""
     from provisioning.errors import UsageError, choice_error
-    from provisioning.fleet.plan import (
-        FleetSpec,
-        check_expiry,
-        check_fleet_id,
-        choose_mode,
-        plan_document,
-        render_text,
-    )
-    from provisioning.fleet.roster import load_roster, numbered
-    from provisioning.profiles import parse_duration
-    from provisioning.providers import info as provider_info
+    from provisioning.fleet import cli
+    from provisioning.fleet.plan import check_fleet_id
 
     if action not in FLEET_ACTIONS:
         raise choice_error("action", str(action), FLEET_ACTIONS, where="invoke fleet")
-    if (attendees is None) == (roster is None):
-        raise UsageError("give one of --attendees N and --roster FILE")
-    people = numbered(attendees) if roster is None else load_roster(roster)
     fleet_id = check_fleet_id(fleet)
-    lifetime = check_expiry(parse_duration(expires, where="--expires"))
+    people = cli.attendees_of(attendees, roster)
     flags = _lab(profile, provider, engine, fleet_id, scenario, kubeconfig, context)
     base = _spec(c, **flags, exercise=exercise)
-    chosen = choose_mode(mode, people, provider_info(base.provider).creates_clusters)
-    doc = plan_document(FleetSpec(fleet_id, chosen, people, lifetime, base), prices=prices)
-    if json:
-        _print_json(doc)
-    else:
-        print(render_text(doc), end="")
-    capacity = doc.get("capacity")
-    if capacity and not capacity["ok"]:
-        raise Exit(
-            f"✗ {capacity['fit']} of {capacity['wanted']} kind clusters fit on this host; use "
-            "--mode namespaces (one cluster) or fewer attendees",
-            code=EXIT_USAGE,
+    ids = cli.parse_ids(attendee, where="--attendee")
+    if action == "sweep":
+        outcome = cli.sweep(
+            base, cli.seams_for(None, workers), _progress(), azure=azure, dry_run=dry_run
         )
+    elif action == "plan":
+        outcome = cli.plan(cli.new_fleet(base, fleet_id, people, mode, expires), prices)
+    else:
+        if action != "up" and not cli.has_record(base, fleet_id):
+            if action == "down":
+                print(f"Nothing to remove: no fleet {fleet_id!r} here.", file=sys.stderr)
+                return
+            raise UsageError(
+                f"no fleet {fleet_id!r} here; start it with `invoke fleet up --fleet {fleet_id} "
+                "--attendees N`"
+            )
+        the_fleet, record = cli.known_fleet(
+            base, fleet_id, people=people, mode=mode, expires=expires
+        )
+        seams = cli.seams_for(the_fleet, workers)
+        if action == "up":
+            outcome = cli.up(
+                the_fleet,
+                record,
+                seams,
+                _progress(),
+                prices=prices,
+                yes=yes,
+                confirm=_confirm(),
+                validate=not no_validate,
+                canary=not skip_canary,
+            )
+        elif action in ("status", "check"):
+            outcome = cli.status(
+                the_fleet,
+                record,
+                seams,
+                check=action == "check",
+                probe=probe,
+                html=html,
+                watch=watch,
+                json_out=json,
+            )
+        elif action == "reset":
+            outcome = cli.reset(
+                the_fleet,
+                ids,
+                all,
+                seams,
+                _progress(),
+                validate=not no_validate,
+                canary=not skip_canary,
+            )
+        elif action == "kubeconfigs":
+            outcome = cli.kubeconfigs(the_fleet, ids, out, seams)
+        else:
+            outcome = cli.down(
+                the_fleet, seams, _progress(), yes=yes, confirm=_confirm(), no_wait=no_wait
+            )
+    cli.emit(outcome, json)
+    if outcome.code:
+        raise Exit(f"✗ {outcome.message}" if outcome.message else None, code=outcome.code)
 
 
 @task(

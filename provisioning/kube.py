@@ -243,6 +243,10 @@ KNOWN_RESOURCES: dict[tuple[str, str], Resource] = {
         Resource("apps/v1", "DaemonSet", "daemonsets", True),
         Resource("apps/v1", "Deployment", "deployments", True),
         Resource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True),
+        # A workshop fleet's attendee access (kubernetes/api v0.36.3 rbac/v1/types.go: Role and
+        # RoleBinding are namespaced, served by every API server as roles, rolebindings).
+        Resource("rbac.authorization.k8s.io/v1", "Role", "roles", True),
+        Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
         # kubernetes-sigs/network-policy-api v0.2.0 apis/v1alpha2/clusternetworkpolicy_types.go:
         # +genclient:nonNamespaced, +kubebuilder:resource:shortName=cnp,scope=Cluster (a CRD:
         # 404 until it is installed).

@@ -52,6 +52,9 @@ class KindSettings:
     workers: int = 1
     pod_subnet: str = versions.KIND_POD_SUBNET
     service_subnet: str = versions.KIND_SERVICE_SUBNET
+    # Extra node labels (a workshop fleet's id and expiry); not a profile key. The tool's own
+    # ownership labels always win over these.
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ LAB_FILES: dict[str, str] = {
     "kind-config.yaml": "the kind cluster configuration passed to `kind create cluster`",
     "cilium-values.yaml": "the Helm values Cilium was installed with",
     "lock": "held while a task changes the lab: the holder's PID and command",
+    "fleet.json": "a workshop fleet's record: mode, attendees, expiry, how far each lab got",
 }
 
 

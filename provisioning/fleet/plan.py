@@ -28,6 +28,13 @@ from provisioning.spec import LabSpec, lab_labels
 
 FLEET_LABEL = "netpol-lab.io/fleet"
 EXPIRES_ANNOTATION = "netpol-lab.io/expires"
+# Where an annotation cannot go: kind's node config takes labels only, and a label value may not
+# hold ':' (``[A-Za-z0-9._-]``, apimachinery validation.IsValidLabelValue), so the expiry is
+# written in ISO 8601's basic format there (``20261201T100000Z``).
+EXPIRES_LABEL = "netpol-lab.io/expires"
+# Azure tag names may not contain '/' (ARM "Resource naming and tagging"), hence other names.
+FLEET_TAG = "netpol-lab-fleet"
+EXPIRES_TAG = "netpol-lab-expires"
 MODES = ("namespaces", "clusters")
 NAMESPACES_FROM = 10  # attendees from which one shared cluster is the default
 MAX_FLEET_ID = 20
@@ -62,9 +69,35 @@ class FleetSpec:
     def annotations(self) -> dict[str, str]:
         return {EXPIRES_ANNOTATION: rfc3339(self.expires_at)}
 
+    def node_labels(self) -> dict[str, str]:
+        """kind nodes of the fleet's clusters: the fleet and its expiry, as labels."""
+        return {FLEET_LABEL: self.id, EXPIRES_LABEL: label_time(self.expires_at)}
+
+    def tags(self) -> dict[str, str]:
+        """Azure resources of the fleet: the fleet and its expiry, as tags."""
+        return {FLEET_TAG: self.id, EXPIRES_TAG: rfc3339(self.expires_at)}
+
 
 def rfc3339(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def label_time(moment: dt.datetime) -> str:
+    """``moment`` in ISO 8601 basic format, valid as a label value."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """An expiry as written by the tool (RFC 3339 or the basic format), else None: a value
+    that does not parse is never taken as expired."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y%m%dT%H%M%SZ"):
+        try:
+            return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            continue
+    return None
 
 
 def check_fleet_id(value: Any, *, where: str = "--fleet") -> str:
@@ -182,6 +215,7 @@ def plan_document(
         doc["capacity"] = capacity_document(
             capacity if capacity is not None else host_capacity(),
             wanted=len(fleet.attendees),
+            nodes_per_cluster=1 + base.kind.workers,  # the control plane and the workers
             engine=base.engine,
         )
     if base.provider == "aks":

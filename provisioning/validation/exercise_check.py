@@ -577,9 +577,16 @@ def _bare(d: DirectionExplanation) -> str:
 
 
 def check_live(
-    exercise: Exercise, ctx: Context, *, engine: str | None = None, hints: int = 1
+    exercise: Exercise,
+    ctx: Context,
+    *,
+    engine: str | None = None,
+    hints: int = 1,
+    probe: bool = True,
 ) -> CheckResult:
-    """Grade what the lab of ``ctx`` holds against ``exercise``, then probe its goals.
+    """Grade what the lab of ``ctx`` holds against ``exercise``, then probe its goals
+    (``probe=False``: graded from the lab's policies and pods only, as ``fleet status`` does
+    for a whole room; no canary, no probe, a few API reads).
 
     ``engine``: the analyzer's reading to grade with; by default the lab's own engine, or the
     API reading (``reference``) on a lab that enforces nothing. UsageError when the lab does
@@ -598,9 +605,9 @@ def check_live(
     observed = live.observe(ctx.kube, ctx.spec)
     view = _LiveView.of(exercise, observed, ctx)
 
-    executor = pipeline.probe_executor(ctx)
+    executor = pipeline.probe_executor(ctx) if probe else None
     enforced = ""
-    if ctx.run_canary:
+    if ctx.run_canary and probe:
         pipeline.enforcement_check(ctx, executor)  # raises: should enforce and does not
         enforced = ctx.canary.enforced
     elif not ctx.engine.enforces:
@@ -645,6 +652,9 @@ def check_live(
         again = analyze(view.model, list(view.policies.values()), wanted, lab_reads)
         expected = [r.allowed for r in again.results()]
 
+    if not probe:
+        lab = LabInfo(ctx.spec.name, ctx.spec.engine, enforced, ctx.spec.namespace_suffix)
+        return dataclasses.replace(result, lab=lab, seconds=time.perf_counter() - started)
     probing_started = time.perf_counter()
     enforces = enforced != "no"
     evidence = _probe_goals(ctx, executor, exercise.goals, expected, view, enforces=enforces)

@@ -213,7 +213,7 @@ def test_invoke_fleet_plan_clusters_blocks_when_the_host_is_too_small(
     [
         (("plan",), "give one of --attendees N and --roster FILE"),
         (("plan", "--attendees", "3", "--roster", "x"), "give one of --attendees N and --roster"),
-        (("sweep", "--attendees", "3"), "invoke fleet"),
+        (("launch", "--attendees", "3"), "invoke fleet"),
         (("plan", "--attendees", "3", "--expires", "5m"), "--expires"),
         (("plan", "--attendees", "3", "--fleet", "Bad"), "--fleet"),
         (("plan", "--attendees", "3", "--provider", "existing", "--mode", "clusters"), "--mode"),

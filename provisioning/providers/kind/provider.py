@@ -56,7 +56,8 @@ def default_kube_factory(kubeconfig: Path) -> Any:
 
 
 def node_labels(spec: LabSpec) -> dict[str, str]:
-    return {NODE_LABEL_MANAGED_BY: TOOL, LABEL_LAB: spec.name, LABEL_ENGINE: spec.engine}
+    own = {NODE_LABEL_MANAGED_BY: TOOL, LABEL_LAB: spec.name, LABEL_ENGINE: spec.engine}
+    return {**spec.kind.labels, **own}
 
 
 def kind_config(spec: LabSpec, engine: EngineSettings) -> dict[str, Any]:
@@ -171,6 +172,18 @@ class KindProvider:
             pods_ready=state.pods_ready if state else {},
             scenario=state.scenario if state else None,
         )
+
+    def cluster_labels(self, name: str, state_root: Path) -> dict[str, str] | None:
+        """The first node's labels of kind cluster ``name`` (None when its API does not
+        answer), read through a private kubeconfig: ``fleet sweep`` looks at every cluster on
+        the host, most of which have no lab folder."""
+        spec = LabSpec(name=name, state_root=state_root)
+        kube = self.kube_factory(self._private_kubeconfig(spec))
+        try:
+            nodes = kube.list("v1", "Node")
+        except OperationError:
+            return None
+        return dict((nodes[0].get("metadata", {}).get("labels") or {}) if nodes else {})
 
     # --- actions --------------------------------------------------------------------------
 
