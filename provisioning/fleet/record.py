@@ -171,18 +171,53 @@ def _record_from(data: Any, fleet_id: str) -> FleetRecord | None:
 
 
 class RecordKeeper:
-    """Saves the record as attendees finish, one write at a time (attendees run in threads)."""
+    """Saves the record as attendees finish (attendees run in threads).
 
-    def __init__(self, spec: LabSpec, record: FleetRecord) -> None:
+    Each attendee's own lab record is written by the pipeline as its lab progresses; the fleet
+    record only adds who failed and why. So attendees' states are written at most every
+    ``every`` seconds (each write is the whole record, synced to disk) and always by ``flush``
+    when the run ends: a run killed in between loses at most that much of the summary, never
+    a lab (the next ``fleet up`` looks at every attendee's lab again).
+    """
+
+    def __init__(
+        self,
+        spec: LabSpec,
+        record: FleetRecord,
+        *,
+        every: float = 1.0,
+        clock: Any = None,
+    ) -> None:
+        import time
+
         self.spec = spec
         self.record = record
+        self.every = every
+        self.clock = clock or time.monotonic
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._saved_at: float | None = None
+        self._dirty = False
 
     def save(self) -> None:
         from provisioning.lab.state import write_lab_file
 
+        with self._write_lock:
+            with self._lock:
+                text, self._dirty = self.record.as_json(), False
+            write_lab_file(self.spec, RECORD, text)
+            self._saved_at = self.clock()
+
+    def flush(self) -> None:
+        if self._dirty:
+            self.save()
+
+    def _maybe_save(self) -> None:
         with self._lock:
-            write_lab_file(self.spec, RECORD, self.record.as_json())
+            self._dirty = True
+            due = self._saved_at is None or self.clock() - self._saved_at >= self.every
+        if due and not self._write_lock.locked():
+            self.save()
 
     def update(self, **changes: Any) -> None:
         with self._lock:
@@ -194,10 +229,10 @@ class RecordKeeper:
             state = replace(state, error=state.error[: MAX_ERROR - 1] + "…")
         with self._lock:
             self.record = replace(self.record, states={**self.record.states, attendee_id: state})
-        self.save()
+        self._maybe_save()
 
     def drop(self, attendee_id: str) -> None:
         with self._lock:
             states = {k: v for k, v in self.record.states.items() if k != attendee_id}
             self.record = replace(self.record, states=states)
-        self.save()
+        self._maybe_save()

@@ -23,6 +23,7 @@ anything is created and after each attendee, so ``fleet up`` again completes wha
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +63,18 @@ class Seams:
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     workers: int = DEFAULT_WORKERS
+    # Mode namespaces: one provider per cluster for every attendee's lab on it, so what it
+    # reads of the cluster once (the engine found there) is read once for the room.
+    _shared: dict[bool, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def provider_for(self, fleet: FleetSpec, spec: LabSpec, read_only: bool) -> Any:
+        if fleet.mode != "namespaces":
+            return self.make_provider(spec, read_only)
+        with self._lock:
+            if read_only not in self._shared:
+                self._shared[read_only] = self.make_provider(spec, read_only)
+            return self._shared[read_only]
 
 
 @dataclass(frozen=True)
@@ -191,7 +204,7 @@ def lab_context(
     """The pipeline context of one attendee's lab; its objects carry the fleet's marks."""
     from provisioning.lab.pipeline import build_context
 
-    provider = seams.make_provider(spec, read_only)
+    provider = seams.provider_for(fleet, spec, read_only)
     ctx = build_context(spec, seams.runner, progress, provider, **seams.context_settings(spec))
     ctx.workload = [labelled(o, fleet) for o in ctx.workload]
     ctx.policies = [labelled(o, fleet) for o in ctx.policies]
@@ -386,7 +399,10 @@ def fleet_up(
         live=live,
         clock=seams.clock,
     )
-    result.outcomes = run_attendees(fleet, fleet.attendees, work, table, seams)
+    try:
+        result.outcomes = run_attendees(fleet, fleet.attendees, work, table, seams)
+    finally:
+        keeper.flush()
     keeper.update(phase="failed" if result.failed else "ready")
     return result
 
@@ -499,7 +515,10 @@ def fleet_down(
         live=live,
         clock=seams.clock,
     )
-    outcomes = run_attendees(fleet, fleet.attendees, work, table, seams)
+    try:
+        outcomes = run_attendees(fleet, fleet.attendees, work, table, seams)
+    finally:
+        keeper.flush()
     for o in outcomes:
         if o.ok and o.detail != "nothing to remove":
             removed.append(o.lab)
