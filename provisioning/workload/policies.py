@@ -210,7 +210,22 @@ def prepare_scenario(
     return rendered
 
 
+_ENVIRONMENTS: dict[str, jinja2.Environment] = {}
+
+
 def _environment(root: Path) -> jinja2.Environment:
+    """One Jinja environment per template folder, kept for the process: its loader checks
+    each template's modification time before using the compiled one (FileSystemLoader's
+    ``uptodate``, Environment ``auto_reload`` on by default), so an edited template is read
+    again, and a workshop fleet rendering the same scenario for 100 labs compiles it once."""
+    key = str(root)
+    found = _ENVIRONMENTS.get(key)
+    if found is None:
+        found = _ENVIRONMENTS[key] = _new_environment(root)
+    return found
+
+
+def _new_environment(root: Path) -> jinja2.Environment:
     import jinja2
 
     env = jinja2.Environment(

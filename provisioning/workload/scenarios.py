@@ -86,10 +86,31 @@ class Scenario:
     root: Path  # the directory holding the templates and the scenarios file
 
 
+_LOADED: dict[tuple[str, int, int, int], dict[str, Scenario]] = {}
+
+
 def load_scenarios(root: Path | None = None) -> dict[str, Scenario]:
-    """Every scenario of ``root/scenarios.yaml``, in file order; raises UsageError if invalid."""
+    """Every scenario of ``root/scenarios.yaml``, in file order; raises UsageError if invalid.
+
+    The file read is kept while it is unchanged (same inode, size and modification time), so a
+    workshop fleet reading it for each of 100 labs parses it once."""
     root = root or default_root()
     path = root / SCENARIOS_FILE
+    try:
+        st = path.stat()
+        key: tuple[str, int, int, int] | None = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = None  # read_data_file names the problem
+    if key is not None and key in _LOADED:
+        return dict(_LOADED[key])
+    scenarios = _load_scenarios(root, path)
+    if key is not None:
+        _LOADED.clear()
+        _LOADED[key] = scenarios
+    return dict(scenarios)
+
+
+def _load_scenarios(root: Path, path: Path) -> dict[str, Scenario]:
     where = display_path(path)
     data = read_data_file(path, what="scenarios file")
 
