@@ -538,15 +538,16 @@ class FakeKube:
         self._require_crd(api_version, kind, "list", ObjectRef(kind, "", namespace))
         requirements = parse_selector(label_selector)
         group = _group(api_version)
-        found = [
-            copy.deepcopy(obj)
-            for (g, k, ns, _), obj in sorted(self._objects.items())
-            if g == group
-            and k == kind
-            and (namespace is None or ns == namespace or not self._namespaced(api_version, kind))
+        scoped = namespace is not None and self._namespaced(api_version, kind)
+        matching = sorted(
+            (key, obj)
+            for key, obj in list(self._objects.items())
+            if key[0] == group
+            and key[1] == kind
+            and (not scoped or key[2] == namespace)
             and all(r.matches(obj["metadata"].get("labels") or {}) for r in requirements)
-        ]
-        return found
+        )
+        return [copy.deepcopy(obj) for _, obj in matching]
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         self._enter("delete", kind, namespace, name)

@@ -101,11 +101,14 @@ class PolicyNetwork:
     # -- what the network sees --
 
     def _observe(self) -> LiveLab:
+        # Pods first, then namespaces: a namespace is created before its pods, so every pod
+        # read has its namespace in the later list even while other labs are being created.
+        raw_pods = self.kube.list("v1", "Pod")
         namespaces = {
             n["metadata"]["name"]: dict(n["metadata"].get("labels") or {})
             for n in self.kube.list("v1", "Namespace")
         }
-        raw_pods = self.kube.list("v1", "Pod")
+        raw_pods = [r for r in raw_pods if r["metadata"]["namespace"] in namespaces]
         self._raw_pods = {
             f"{r['metadata']['namespace']}/{r['metadata']['name']}": r for r in raw_pods
         }
