@@ -8,7 +8,8 @@ for real. SDK imports stay inside methods so importing this module costs nothing
 
 SDK references: ``ContainerServiceClient.managed_clusters`` (get, begin_create_or_update with
 ``etag``/``match_condition``, begin_delete, list_cluster_user_credentials,
-list_kubernetes_versions) and ``azure.mgmt.resource.resources.ResourceManagementClient`` (the
+list_kubernetes_versions) and ``azure.mgmt.resource.resources.ResourceManagementClient``
+(resource_groups: check_existence, create_or_update, get, list, begin_delete; the
 ``azure.mgmt.resource`` top-level import is gone in 26.x).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -289,6 +291,34 @@ class AksGateway:
             )
         return True
 
+    def list_groups(self) -> list[dict[str, Any]]:
+        """Every resource group of the subscription: ``name``, ``tags``, ``location`` and
+        ``managed_by`` (the resource that manages the group, e.g. an AKS cluster for its node
+        resource group; None for a group of one's own).
+
+        ``ResourceGroups_List`` (``GET /subscriptions/{id}/resourcegroups``) is pageable; the
+        SDK follows each ``nextLink``, so the pages are read here, inside the error mapping. Its
+        ``$filter`` is documented only by the example ``tagName eq 'tag1' and tagValue eq
+        'Value1'`` (azure-rest-api-specs ``.../Microsoft.Resources/resources/stable/2025-04-01/
+        resources.json``), and for the sibling ``Resources_List`` a tag filter drops each
+        result's other tags, which the caller needs; so every group is listed and the caller
+        filters.
+        """
+        where = f"resource groups of subscription {self.subscription_id}"
+        with _azure_errors("list", where):
+            found = list(self.resources.resource_groups.list())
+        # The model's attributes, not ``as_dict()``: its keys are the REST names in 26.x
+        # (``managedBy``), the Python names in older releases.
+        return [
+            {
+                "name": str(g.name or ""),
+                "tags": {str(k): str(v) for k, v in (g.tags or {}).items()},
+                "location": str(g.location or ""),
+                "managed_by": g.managed_by or None,
+            }
+            for g in found
+        ]
+
     def group_status(self, group: str, lab: str | None = None) -> GroupStatus:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -373,16 +403,31 @@ def quiet_sdk_logs() -> Iterator[None]:
 
     A level, not a filter: a filter on ``azure.identity`` would not see records of its children
     (``azure.identity._credentials.chained``), a level does. Nested uses restore in order.
+    Uses from several threads at once (a workshop fleet's AKS labs) share one quiet period:
+    the first in saves the levels, the last out restores them, so no thread restores another's
+    CRITICAL as if it were the original level.
     """
+    global _quiet_users, _quiet_saved
     loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
-    previous = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)
+    with _quiet_lock:
+        if _quiet_users == 0:
+            _quiet_saved = [logger.level for logger in loggers]
+            for logger in loggers:
+                logger.setLevel(logging.CRITICAL)
+        _quiet_users += 1
     try:
         yield
     finally:
-        for logger, level in zip(loggers, previous, strict=True):
-            logger.setLevel(level)
+        with _quiet_lock:
+            _quiet_users -= 1
+            if _quiet_users == 0:
+                for logger, level in zip(loggers, _quiet_saved, strict=True):
+                    logger.setLevel(level)
+
+
+_quiet_lock = threading.Lock()
+_quiet_users = 0
+_quiet_saved: list[int] = []
 
 
 @contextmanager
