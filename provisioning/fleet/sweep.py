@@ -78,7 +78,9 @@ def sweep(
     if azure is not None:
         from provisioning.providers.aks.sweep import sweep_groups
 
-        found += [Swept(**row) for row in sweep_groups(azure, now, dry_run=dry_run)]
+        rows = [Swept(**row) for row in sweep_groups(azure, now, dry_run=dry_run)]
+        # A fleet reported from its record above is not reported again, group by group.
+        found += [r for r in rows if r.fleet not in done_fleets or not r.action.startswith("kept")]
     return found
 
 

@@ -15,15 +15,33 @@ async-operation guideline):
   cluster also removes its node resource group; DELETE of a missing cluster: 204.
 - ``throttle()`` makes the next request(s) answer 429 with ``Retry-After``.
 - ``fail_next()`` makes the next cluster PUT end Failed (operation status Failed with an ARM
-  error; the cluster stays, provisioningState Failed, as after a failed AKS create or update).
+  error; the cluster stays, provisioningState Failed, as after a failed AKS create or update);
+  ``fail_cluster(name)`` does the same for the next PUT of that cluster only (for requests from
+  many threads at once, where "the next" is not one cluster).
+- ``latency``: seconds every request takes (really slept, outside the fake's lock, so requests
+  from parallel threads overlap as they would against ARM); ``real_sleep``: the SDK's poll
+  sleeps really sleep (still recorded), for a benchmark with a short polling interval.
 - ``hold = True`` keeps every operation InProgress (an AKS operation slower than any timeout);
   the SDK's poll sleeps then really sleep a little, so a poller left behind does not spin;
   ``release()`` lets such operations end and waits until they have.
-- Resource groups: PUT/GET/HEAD (check_existence)/DELETE, and the resources list of a group.
+- Resource groups: PUT/GET/HEAD (check_existence)/DELETE, the resources list of a group, and
+  the subscription's list (``GET /subscriptions/{id}/resourcegroups``, operation
+  ``ResourceGroups_List``: azure-rest-api-specs ``specification/resources/resource-manager/
+  Microsoft.Resources/resources/stable/2025-04-01/resources.json``, ``x-ms-pageable`` with
+  ``nextLinkName: nextLink``): ``page_size`` groups a page, sorted by name (ARM documents no
+  order), and a ``nextLink`` with a ``$skiptoken`` while more remain, which the SDK follows.
+  ``$filter`` and ``$top`` answer 400 here: the fake does not implement them, so nothing can
+  come to rely on a made-up version of their semantics.
+- A cluster's node resource group (``MC_<group>_<cluster>_<location>``) carries the cluster's
+  tags (azure-aks-docs ``articles/aks/use-tags.md``: tags set on the cluster are applied to "the
+  node resource group"), the ``aks-managed-cluster-rg``/``aks-managed-cluster-name`` tags, and
+  ``managedBy``: the cluster's resource ID, as ARM reports a group another resource manages.
 - ``listClusterUserCredential`` returns a base64 kubeconfig; ``kubernetesVersions`` per location.
   For a cluster with ``aadProfile`` or ``disableLocalAccounts`` the kubeconfig's user is a
   kubelogin exec plugin, as AKS gives for Microsoft Entra ID clusters (the fields azure-cli 2.91.0
   ``acs/custom.py`` ``uses_kubelogin_devicecode`` reads).
+- A create whose node resource group name (``MC_<group>_<cluster>_<location>``, unless the body
+  names one) is over 80 characters gives 400 InvalidParameter, as AKS answers it.
 - A cluster whose ``powerState.code`` is ``Stopped`` accepts only DELETE (and start, which the
   tool never sends): a PUT gives 409 (azure-aks-docs ``articles/aks/start-stop-cluster.md``: "You
   can only perform start or delete operations on a stopped AKS cluster"; the error code and text
@@ -42,7 +60,9 @@ async-operation guideline):
   e.g. after ``down --no-wait``).
 
 Every request is recorded (method, url, lower-cased headers, parsed JSON body) and every sleep the
-SDK asks for is recorded instead of slept. Nothing here opens a socket.
+SDK asks for is recorded instead of slept (unless ``real_sleep``). Requests are answered one at a
+time (a lock), so many SDK clients in many threads may share one fake. Nothing here opens a
+socket.
 """
 
 from __future__ import annotations
@@ -52,11 +72,12 @@ import copy
 import itertools
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.pipeline.transport import HttpTransport
@@ -68,6 +89,7 @@ ARM = "https://management.azure.com"
 _GROUP = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<group>[^/]+)(?P<rest>/.*)?$", re.I
 )
+_GROUPS = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/?$", re.I)
 _CLUSTER = re.compile(
     r"^/providers/microsoft\.containerservice/managedclusters/(?P<name>[^/]+)(?P<action>/[^/]+)?$",
     re.I,
@@ -119,8 +141,13 @@ class FakeArm(HttpTransport):
     foreign: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
     hold: bool = False  # True: operations stay InProgress until set back to False
+    latency: float = 0.0  # seconds every request takes, really slept
+    real_sleep: bool = False  # True: the SDK's poll sleeps really sleep
+    page_size: int = 100  # resource groups a page of the subscription's list
     _throttle: list[int] = field(default_factory=list)
     _failures: list[tuple[str, str]] = field(default_factory=list)
+    _cluster_failures: dict[str, tuple[str, str]] = field(default_factory=dict)
+    _lock: Any = field(default_factory=threading.RLock, repr=False, compare=False)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     # -- HttpTransport ---------------------------------------------------------------------------
@@ -139,20 +166,27 @@ class FakeArm(HttpTransport):
 
     def sleep(self, duration: float) -> None:
         self.sleeps.append(float(duration))
-        if self.hold:
+        if self.real_sleep:
+            time.sleep(max(float(duration), 0.0))
+        elif self.hold:
             time.sleep(0.005)  # a held operation is polled from a thread: do not spin
 
     def send(self, request: Any, **kwargs: Any) -> FakeResponse:
+        if self.latency > 0:
+            time.sleep(self.latency)  # outside the lock: parallel requests overlap
         url = urlsplit(request.url)
         body = _json(request.content)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        self.requests.append(Recorded(request.method, request.url, url.path, headers, body))
-        if self._throttle:
-            retry_after = self._throttle.pop(0)
-            return self._error(
-                request, 429, "TooManyRequests", "throttled", {"Retry-After": str(retry_after)}
+        with self._lock:
+            self.requests.append(Recorded(request.method, request.url, url.path, headers, body))
+            if self._throttle:
+                retry_after = self._throttle.pop(0)
+                return self._error(
+                    request, 429, "TooManyRequests", "throttled", {"Retry-After": str(retry_after)}
+                )
+            status, payload, extra = self._route(
+                request.method.upper(), url.path, headers, body, url.query
             )
-        status, payload, extra = self._route(request.method.upper(), url.path, headers, body)
         return FakeResponse(request, status, payload, extra)
 
     # -- test helpers ----------------------------------------------------------------------------
@@ -167,10 +201,14 @@ class FakeArm(HttpTransport):
         """
         self.hold = False
         deadline = time.monotonic() + timeout
-        while any(op.held and op.status == "InProgress" for op in self.operations.values()):
+        while any(op.held and op.status == "InProgress" for op in self._operations_now()):
             if time.monotonic() > deadline:
                 raise AssertionError("a held operation was not polled to its end")
             time.sleep(0.005)
+
+    def _operations_now(self) -> list[Operation]:
+        with self._lock:
+            return list(self.operations.values())
 
     def fail_next(
         self,
@@ -180,12 +218,22 @@ class FakeArm(HttpTransport):
         """The next cluster PUT's operation ends Failed; the cluster stays, state Failed."""
         self._failures.append((code, message))
 
+    def fail_cluster(
+        self,
+        name: str,
+        code: str = "ReconcileVMSSAgentPoolFailed",
+        message: str = "Agent pool system: VMSS provisioning failed",
+    ) -> None:
+        """The next PUT of cluster ``name`` ends Failed (as ``fail_next``, for that one only)."""
+        self._cluster_failures[name.lower()] = (code, message)
+
     def finish_operations(self) -> None:
         """Every operation still running ends now, as if nobody had polled while it ran."""
-        for op in self.operations.values():
-            if op.status == "InProgress":
-                op.status = "Succeeded"
-                op.finish()
+        with self._lock:
+            for op in list(self.operations.values()):
+                if op.status == "InProgress":
+                    op.status = "Succeeded"
+                    op.finish()
 
     def calls(self, method: str, contains: str = "") -> list[Recorded]:
         return [
@@ -207,7 +255,9 @@ class FakeArm(HttpTransport):
         name = cluster["name"]
         props = cluster["properties"]
         props.setdefault("nodeResourceGroup", f"MC_{group}_{name}_{cluster['location']}")
-        self._ensure_node_group(props["nodeResourceGroup"], cluster["location"], group, name)
+        self._ensure_node_group(
+            props["nodeResourceGroup"], cluster["location"], group, cluster, cluster.get("tags")
+        )
         self.clusters[(group.lower(), name.lower())] = cluster
         return cluster
 
@@ -218,7 +268,13 @@ class FakeArm(HttpTransport):
 
     # -- routing ---------------------------------------------------------------------------------
 
-    def _route(self, method: str, path: str, headers: dict, body: Any) -> tuple[int, Any, dict]:
+    def _route(
+        self, method: str, path: str, headers: dict, body: Any, query: str = ""
+    ) -> tuple[int, Any, dict]:
+        if m := _GROUPS.match(path):
+            if method != "GET":
+                return _err(405, "MethodNotAllowed", method)
+            return self._list_groups(query)
         if m := _OPERATION.match(path):
             return self._operation(m["kind"].lower(), m["id"])
         if m := _VERSIONS.match(path):
@@ -277,6 +333,27 @@ class FakeArm(HttpTransport):
             )
         return _err(405, "MethodNotAllowed", method)
 
+    def _list_groups(self, query: str) -> tuple[int, Any, dict]:
+        """One page of the subscription's resource groups, with a ``nextLink`` while more remain."""
+        params = parse_qs(query)
+        for unsupported in ("$filter", "$top"):
+            if unsupported in params:
+                return _err(400, "InvalidRequest", f"{unsupported} is not implemented by this fake")
+        try:
+            start = int(params.get("$skiptoken", ["0"])[0])
+        except ValueError:
+            return _err(400, "InvalidSkipToken", "the $skiptoken is not one this list gave")
+        ordered = sorted(self.groups.values(), key=lambda g: g["name"].lower())
+        size = max(1, self.page_size)
+        payload: dict[str, Any] = {"value": copy.deepcopy(ordered[start : start + size])}
+        if start + size < len(ordered):
+            version = params.get("api-version", ["2025-04-01"])[0]
+            payload["nextLink"] = (
+                f"{ARM}/subscriptions/{self.subscription}/resourcegroups?"
+                f"api-version={version}&%24skiptoken={start + size}"
+            )
+        return 200, payload, {}
+
     def _group_resources(self, name: str) -> tuple[int, Any, dict]:
         key = name.lower()
         if key not in self.groups:
@@ -294,17 +371,28 @@ class FakeArm(HttpTransport):
         ] + copy.deepcopy(self.foreign.get(key, []))
         return 200, {"value": value}, {}
 
-    def _ensure_node_group(self, name: str, location: str, group: str, cluster: str) -> None:
-        # AKS tags its node resource group with the cluster it belongs to, not with ours.
-        self.groups.setdefault(
-            name.lower(),
-            _group_resource(
-                self.subscription,
-                name,
-                location,
-                {"aks-managed-cluster-rg": group, "aks-managed-cluster-name": cluster},
-            ),
+    def _ensure_node_group(
+        self, name: str, location: str, group: str, cluster: dict, tags: dict | None
+    ) -> None:
+        # AKS applies the cluster's tags to its node resource group, adds its own, and the group
+        # is managed by the cluster (``managedBy``): it goes when the cluster does.
+        cluster_name = cluster["name"]
+        node_tags = {
+            **(tags or {}),
+            "aks-managed-cluster-rg": group,
+            "aks-managed-cluster-name": cluster_name,
+        }
+        cluster_id = cluster.get("id") or (
+            f"/subscriptions/{self.subscription}/resourcegroups/{group}/providers/"
+            f"Microsoft.ContainerService/managedClusters/{cluster_name}"
         )
+        found = self.groups.get(name.lower())
+        if found is None:
+            self.groups[name.lower()] = _group_resource(
+                self.subscription, name, location, node_tags, managed_by=cluster_id
+            )
+        else:
+            found["tags"] = node_tags
 
     # -- managed clusters ------------------------------------------------------------------------
 
@@ -365,6 +453,8 @@ class FakeArm(HttpTransport):
             )
         if problem := _invalid(body, found):
             return _err(400, *problem)
+        if not found and (problem := _node_group_too_long(group, name, body)):
+            return _err(400, *problem)
         cluster = self._materialize(group, name, body, found)
         state = "Updating" if found else "Creating"
         cluster["properties"]["provisioningState"] = state
@@ -374,10 +464,14 @@ class FakeArm(HttpTransport):
             cluster["properties"]["provisioningState"] = state
             cluster["eTag"] = self._etag()
             self._ensure_node_group(
-                cluster["properties"]["nodeResourceGroup"], cluster["location"], group, name
+                cluster["properties"]["nodeResourceGroup"],
+                cluster["location"],
+                group,
+                cluster,
+                cluster.get("tags"),
             )
 
-        op = self._start(finish, fail=lambda: finish("Failed"))
+        op = self._start(finish, fail=lambda: finish("Failed"), cluster=name)
         return (
             (200 if found else 201),
             cluster,
@@ -436,10 +530,16 @@ class FakeArm(HttpTransport):
     # -- long-running operations -----------------------------------------------------------------
 
     def _start(
-        self, finish: Callable[[], None], fail: Callable[[], None] | None = None
+        self,
+        finish: Callable[[], None],
+        fail: Callable[[], None] | None = None,
+        cluster: str | None = None,
     ) -> Operation:
         op = Operation(id=f"op-{next(self._ids)}", polls_left=self.polls, finish=finish)
-        if fail is not None and self._failures:
+        targeted = self._cluster_failures.pop(cluster.lower(), None) if cluster else None
+        if fail is not None and targeted is not None:
+            op.fail, op.error = fail, targeted
+        elif fail is not None and self._failures:
             op.fail, op.error = fail, self._failures.pop(0)
         self.operations[op.id] = op
         return op
@@ -543,6 +643,23 @@ def _invalid(body: dict, found: dict | None) -> tuple[str, str] | None:
     return None
 
 
+def _node_group_too_long(group: str, name: str, body: dict) -> tuple[str, str] | None:
+    """AKS names the node resource group ``MC_<group>_<cluster>_<location>`` unless the body
+    names it, and refuses the create when that is over 80 characters (the message AKS gives,
+    as reported in e.g. Azure-Terraform/terraform-azurerm-kubernetes#33; aka.ms/aks-naming-rules).
+    """
+    props = body.get("properties") or {}
+    derived = props.get("nodeResourceGroup") or f"MC_{group}_{name}_{body.get('location', '')}"
+    if len(derived) <= 80:
+        return None
+    return (
+        "InvalidParameter",
+        "The length of the node resource group name is too long. The maximum length is 80 and "
+        f"the length of the value provided is {len(derived)}. Please see "
+        "https://aka.ms/aks-naming-rules for more details.",
+    )
+
+
 def _stopped(cluster: dict) -> bool:
     return (cluster["properties"].get("powerState") or {}).get("code") == "Stopped"
 
@@ -584,8 +701,10 @@ def _err(status: int, code: str, message: str) -> tuple[int, Any, dict]:
     return status, {"error": {"code": code, "message": message}}, {}
 
 
-def _group_resource(sub: str, name: str, location: str, tags: dict) -> dict[str, Any]:
-    return {
+def _group_resource(
+    sub: str, name: str, location: str, tags: dict, managed_by: str | None = None
+) -> dict[str, Any]:
+    group: dict[str, Any] = {
         "id": f"/subscriptions/{sub}/resourceGroups/{name}",
         "name": name,
         "type": "Microsoft.Resources/resourceGroups",
@@ -593,6 +712,9 @@ def _group_resource(sub: str, name: str, location: str, tags: dict) -> dict[str,
         "tags": dict(tags),
         "properties": {"provisioningState": "Succeeded"},
     }
+    if managed_by:
+        group["managedBy"] = managed_by
+    return group
 
 
 def _json(content: Any) -> Any:
