@@ -20,6 +20,7 @@ from provisioning.errors import EXIT_FAILED, EXIT_USAGE, UsageError
 from provisioning.fleet.plan import (
     FleetSpec,
     check_expiry,
+    check_names,
     choose_mode,
     plan_document,
 )
@@ -81,7 +82,9 @@ def new_fleet(
     chosen = choose_mode(mode, people, provider_info(base.provider).creates_clusters)
     if base.provider == "existing" and base.existing.kubeconfig is None:
         raise UsageError("--kubeconfig: a fleet on a cluster you already have needs its kubeconfig")
-    return FleetSpec(fleet_id, chosen, people, lifetime, base)
+    fleet = FleetSpec(fleet_id, chosen, people, lifetime, base)
+    check_names(fleet)
+    return fleet
 
 
 def has_record(base: LabSpec, fleet_id: str) -> bool:

@@ -136,6 +136,33 @@ def check_expiry(seconds: float, *, where: str = "--expires") -> float:
     return seconds
 
 
+AKS_NODE_GROUP_MAX = 80
+
+
+def check_names(fleet: FleetSpec) -> None:
+    """Names the cloud would refuse, refused before anything is created: AKS names a cluster's
+    node resource group ``MC_<group>_<cluster>_<location>`` and refuses a create when that is
+    longer than 80 characters (InvalidParameter; the limit is AKS's, reported by users, e.g.
+    Azure/telescope#1056, rancher/rancher#21264, and documented only as the AKS naming rules
+    linked from its error, aka.ms/aks-naming-rules)."""
+    base = fleet.base
+    if base.provider != "aks":
+        return
+    names = (
+        [fleet.id] if fleet.mode == "namespaces" else [fleet.lab_name(a) for a in fleet.attendees]
+    )
+    for name in names:
+        group = base.aks.resource_group if fleet.mode == "namespaces" else None
+        group = group or f"{name}-rg"
+        node_group = f"MC_{group}_{name}_{base.aks.location}"
+        if len(node_group) > AKS_NODE_GROUP_MAX:
+            raise UsageError(
+                f"lab {name!r}: AKS would name its node resource group {node_group!r} "
+                f"({len(node_group)} characters, at most {AKS_NODE_GROUP_MAX})",
+                hint="use a shorter --fleet or shorter attendee ids in the roster",
+            )
+
+
 def attendee_namespaces(fleet: FleetSpec, attendee: Attendee) -> tuple[str, ...]:
     """The namespaces of one attendee's lab on the shared cluster (mode namespaces)."""
     from provisioning.lab.observe import lab_namespaces

@@ -21,17 +21,13 @@ import yaml
 from provisioning.fleet.plan import EXPIRES_ANNOTATION, FLEET_LABEL, parse_time
 from provisioning.fleet.rbac import BINDING_NAME, ROLE_NAME, SERVICE_ACCOUNT
 from provisioning.spec import LABEL_LAB, LABEL_MANAGED_BY, TOOL
-from tests.existing.test_cli import (  # noqa: F401  (fixtures)
-    Cli,
-    Cluster,
-    cli,
-    cluster,
-    load,
-    not_labs,
-    probes,
-    seed,
-    users_own,
-)
+from tests.existing import test_cli as existing
+from tests.existing.test_cli import Cli, Cluster, load, seed, users_own
+
+# The emulator, the Invoke program and the probes, as the existing-cluster CLI tests set them up.
+cli = existing.cli
+cluster = existing.cluster
+probes = existing.probes
 
 IDS = ("att01", "att02", "att03")
 

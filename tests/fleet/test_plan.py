@@ -226,3 +226,17 @@ def test_bad_fleet_plans_are_one_line_exit_2(
     assert ran.code == 2, ran.out + ran.err
     [line] = ran.err.strip().splitlines()
     assert fragment in line
+
+
+def test_aks_names_that_aks_would_refuse_are_refused_before_anything_is_made() -> None:
+    from provisioning.fleet.plan import check_names
+
+    people = (Attendee("a-very-long-attendee"),)  # 20 characters, as is the fleet id below
+    aks = LabSpec(provider="aks")
+    check_names(FleetSpec("workshop-2026-berlin", "clusters", numbered(3), 3600, aks))
+    long = FleetSpec("workshop-2026-berlin", "clusters", people, 3600, aks)
+    with pytest.raises(UsageError, match=r"node resource group .* characters, at most 80"):
+        check_names(long)
+    # On one shared cluster only the fleet's own cluster is named in Azure.
+    check_names(FleetSpec("workshop-2026-berlin", "namespaces", people, 3600, aks))
+    check_names(FleetSpec("workshop-2026-berlin", "clusters", people, 3600, LabSpec()))
