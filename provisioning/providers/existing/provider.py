@@ -19,6 +19,7 @@ The provider
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,8 @@ class ExistingProvider:
     info = REGISTRY["existing"]
     _detection: Detection | None = field(default=None, repr=False)
     _detection_error: str = field(default="", repr=False)
+    _detection_failed_for: str = field(default="", repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def kube(self, spec: LabSpec) -> Any:
         return self.kube_factory(self._kubeconfig(spec), spec.kube_context)
@@ -144,15 +147,25 @@ class ExistingProvider:
             )
 
     def detection(self, spec: LabSpec) -> Detection | None:
-        """The engine detection, read once per run; None when the API could not be read."""
-        if self._detection is None and not self._detection_error:
-            from provisioning.providers.existing.detect import detect
+        """The engine detection, read once per run; None when the API could not be read.
 
-            try:
-                self._detection = detect(self.kube(spec))
-            except LabError as exc:
-                self._detection_error = str(exc)
-        return self._detection
+        One provider may serve many labs on the same cluster at once (a workshop fleet's
+        attendees), so the reading is made under a lock, and a failed reading is kept for the
+        lab it failed for only: one attendee's API error must not decide the engine of the
+        whole room; the next lab reads it again.
+        """
+        with self._lock:
+            failed_here = bool(self._detection_error) and self._detection_failed_for == spec.name
+            if self._detection is None and not failed_here:
+                from provisioning.providers.existing.detect import detect
+
+                try:
+                    self._detection = detect(self.kube(spec))
+                    self._detection_error = ""
+                except LabError as exc:
+                    self._detection_error = str(exc)
+                    self._detection_failed_for = spec.name
+            return self._detection
 
     # --- engine, observe, plan ------------------------------------------------------------
 
