@@ -211,6 +211,24 @@ def lab_context(
     return ctx
 
 
+def grant_access(kube: Any, fleet: FleetSpec, attendee: Attendee) -> int:
+    """Apply the attendee's ServiceAccount, Roles and RoleBindings that are missing or differ
+    (by the spec hash every lab object carries); returns how many were applied. A second
+    ``fleet up`` reads them and writes nothing."""
+    from provisioning.lab.objects import observed_hash, with_hash
+
+    wanted = [with_hash(o) for o in attendee_access_objects(fleet, attendee)]
+    stale = []
+    for obj in wanted:
+        meta = obj["metadata"]
+        current = kube.get(obj["apiVersion"], obj["kind"], meta["name"], meta["namespace"])
+        if current is None or observed_hash(current) != observed_hash(obj):
+            stale.append(obj)
+    if stale:
+        kube.apply(stale)
+    return len(stale)
+
+
 def attendee_access_objects(fleet: FleetSpec, attendee: Attendee) -> list[dict[str, Any]]:
     from provisioning.fleet.plan import attendee_access_namespaces
     from provisioning.fleet.rbac import attendee_rbac
@@ -383,7 +401,7 @@ def fleet_up(
                 pipeline.up(ctx, yes=yes, validate=validate)
                 if fleet.mode == "namespaces":
                     with row.step("Grant the attendee access to their namespaces"):
-                        ctx.kube.apply(attendee_access_objects(fleet, attendee))
+                        grant_access(ctx.kube, fleet, attendee)
         except LabError as exc:
             seconds = seams.clock() - started
             keeper.attendee(attendee.id, AttendeeState("failed", _one_line(str(exc)), seconds))
@@ -587,7 +605,7 @@ def fleet_reset(
             ctx.run_canary = canary
             report = reset(ctx, validate=validate)
             if fleet.mode == "namespaces":  # the attendee's access, as it was granted
-                ctx.kube.apply(attendee_access_objects(fleet, attendee))
+                grant_access(ctx.kube, fleet, attendee)
         changes = len(report.changes)
         return f"{changes} change{'s' if changes != 1 else ''}" if changes else "at its baseline"
 

@@ -183,8 +183,28 @@ def _kind_clusters(
                     )
             except LabError as exc:
                 action = f"failed: {exc}"
+            else:
+                _forget_labs_on(base, spec.kubeconfig)
         rows.append(Swept(what, fleet, shown, action))
     return rows
+
+
+def _forget_labs_on(base: LabSpec, kubeconfig: Path) -> None:
+    """The local folders of labs that ran on a swept shared cluster (its attendees' labs, on
+    provider ``existing`` with that cluster's kubeconfig): their namespaces went with it."""
+    from provisioning.lab.state import forget, load_record
+
+    root = base.state_root
+    if not root.is_dir():
+        return
+    for folder in sorted(root.iterdir()):
+        spec = replace(base, name=folder.name, provider="existing", explicit=frozenset())
+        try:
+            record = load_record(spec)
+        except (UsageError, ValueError):
+            continue
+        if record and record.provider == "existing" and record.kubeconfig == str(kubeconfig):
+            forget(spec)
 
 
 def _namespaces(
