@@ -954,7 +954,7 @@ FLEET_ACTIONS = ("plan", "up", "status", "check", "reset", "kubeconfigs", "down"
         "exercise": "exercise whose baseline every lab starts from; see `invoke exercises`",
         "prices": "AKS: a price table (YAML, as provisioning/fleet/prices.yaml) for the estimate",
         "json": "print the result as one JSON document on stdout",
-        "workers": "attendees worked on at once (default: 16 on one cluster, 3 kind "
+        "workers": "attendees worked on at once (default: 50 on one cluster, 3 kind "
         "clusters, 30 AKS clusters)",
         "attendee": "reset, kubeconfigs: only these attendee ids (comma-separated)",
         "all": "reset: every attendee",

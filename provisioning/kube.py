@@ -347,11 +347,20 @@ class ClientKube:
     """
 
     def __init__(
-        self, kubeconfig: Path, context: str | None = None, *, timeout: float = DEFAULT_TIMEOUT
+        self,
+        kubeconfig: Path,
+        context: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        pool_size: int | None = None,
     ) -> None:
         self.kubeconfig = Path(kubeconfig)
         self.context = context
         self.timeout = timeout
+        # Connections kept open to the API server: the client's default is cpu_count * 5
+        # (kubernetes client 37.0.2 configuration.py); a workshop fleet's labs share one client
+        # from more threads than that, and urllib3 would warn for each connection it drops.
+        self.pool_size = pool_size
         self._client: Any = None
         self._resources: dict[tuple[str, str], Resource] = {}
         self._discovery: dict[str, dict[str, Any] | None] = {}
@@ -541,9 +550,22 @@ class ClientKube:
             self._check_file()
             try:
                 # persist_config=False: never write refreshed credentials back into the file.
+                settings = None
+                if self.pool_size:
+                    from kubernetes.client import Configuration
+
+                    # As new_client_from_config makes its own (type.__call__: not a copy of a
+                    # process-wide default), with a larger pool.
+                    settings = type.__call__(Configuration)
+                    settings.connection_pool_maxsize = max(
+                        settings.connection_pool_maxsize or 0, self.pool_size
+                    )
                 with _client_log() as logged:
                     self._client = config.new_client_from_config(
-                        config_file=str(self.kubeconfig), context=self.context, persist_config=False
+                        config_file=str(self.kubeconfig),
+                        context=self.context,
+                        persist_config=False,
+                        client_configuration=settings,
                     )
                 if logged:
                     # kubernetes/config/kube_config.py (client 37.0.2) _load_from_exec_plugin logs

@@ -33,7 +33,7 @@ ACTIONS = ("plan", "up", "status", "check", "reset", "kubeconfigs", "down", "swe
 DEFAULT_EXPIRY = "6h"
 # Attendees at once: labs on one cluster are light; kind clusters share this host's CPU and
 # memory (the capacity check says how many fit at all); AKS clusters are built by Azure.
-WORKERS = {"namespaces": 16, "kind": 3, "aks": 30}
+WORKERS = {"namespaces": 50, "kind": 3, "aks": 30}
 
 
 @dataclass
@@ -138,6 +138,7 @@ def seams_for(fleet: FleetSpec | None, workers: Any) -> Seams:
     from provisioning.runner import SubprocessRunner
 
     runner = SubprocessRunner()
+    size = _workers(fleet, workers)
     clients: dict[tuple[str, str | None], Any] = {}
     lock = threading.Lock()
 
@@ -147,14 +148,14 @@ def seams_for(fleet: FleetSpec | None, workers: Any) -> Seams:
         key = (str(path), context)
         with lock:
             if key not in clients:
-                clients[key] = ClientKube(path, context)
+                clients[key] = ClientKube(path, context, pool_size=size + 4)
             return clients[key]
 
     def make_provider(spec: LabSpec, read_only: bool) -> Any:
         extra = {"kube_factory": shared_client} if spec.provider == "existing" else {}
         return make(spec, runner=runner, read_only=read_only, **extra)
 
-    return Seams(runner, make_provider, workers=_workers(fleet, workers))
+    return Seams(runner, make_provider, workers=size)
 
 
 def _workers(fleet: FleetSpec | None, value: Any) -> int:

@@ -217,3 +217,21 @@ def test_check_grades_every_attendee_and_exits_1_until_all_are_done(
     ran = cli("fleet", "status", *on(room))
     assert ran.code == 0 and "0 done, 2 working" in ran.out
     assert cli("fleet", "down", *on(room), "--yes").code == 0
+
+
+def test_the_shared_client_keeps_a_connection_per_attendee_at_once(cluster: Cluster) -> None:
+    """urllib3 warns ("Connection pool is full, discarding connection") when more threads than
+    the pool's maxsize use one client; the fleet's client is sized for its workers."""
+    from provisioning.fleet.cli import seams_for
+    from provisioning.kube import ClientKube
+
+    big = ClientKube(cluster.kubeconfig, "users", pool_size=64)
+    assert big._api_client().rest_client.pool_manager.connection_pool_kw["maxsize"] == 64
+    assert (
+        ClientKube(cluster.kubeconfig, "users", pool_size=2)
+        ._api_client()
+        .rest_client.pool_manager.connection_pool_kw["maxsize"]
+        >= 2
+    )
+    seams = seams_for(None, "40")
+    assert seams.workers == 40
