@@ -134,10 +134,11 @@ def known_fleet(
 def seams_for(fleet: FleetSpec | None, workers: Any) -> Seams:
     """The real seams: subprocesses, the registry's providers, one API client per cluster
     shared by the labs on it."""
+    from provisioning.fleet.run import BoundedRunner
     from provisioning.providers import make
     from provisioning.runner import SubprocessRunner
 
-    runner = SubprocessRunner()
+    runner = BoundedRunner(SubprocessRunner())
     size = _workers(fleet, workers)
     clients: dict[tuple[str, str | None], Any] = {}
     lock = threading.Lock()

@@ -77,6 +77,24 @@ class Seams:
             return self._shared[read_only]
 
 
+class BoundedRunner:
+    """A runner that runs at most ``limit`` commands at once, for all the labs of a fleet: 50
+    labs validating together would otherwise start one ``kubectl exec`` per source pod each
+    (``validation/probe_kubectl.py``), some 200 processes at once on the instructor's machine.
+    A command waiting for a slot is only delayed; probe timeouts are measured inside the pod."""
+
+    def __init__(self, inner: Runner, limit: int = 32) -> None:
+        self.inner = inner
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def run(self, argv: Sequence[str], **kwargs: Any) -> Any:
+        with self._slots:
+            return self.inner.run(argv, **kwargs)
+
+    def which(self, program: str) -> str | None:
+        return self.inner.which(program)
+
+
 @dataclass(frozen=True)
 class Outcome:
     attendee: Attendee

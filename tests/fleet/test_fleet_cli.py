@@ -235,3 +235,33 @@ def test_the_shared_client_keeps_a_connection_per_attendee_at_once(cluster: Clus
     )
     seams = seams_for(None, "40")
     assert seams.workers == 40
+
+
+def test_the_fleets_runner_runs_at_most_its_limit_of_commands_at_once() -> None:
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from provisioning.fleet.run import BoundedRunner
+
+    running, peak, lock = [0], [0], threading.Lock()
+
+    class Slow:
+        def run(self, argv: Any, **_: Any) -> str:
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.02)
+            with lock:
+                running[0] -= 1
+            return " ".join(argv)
+
+        def which(self, program: str) -> str:
+            return f"/bin/{program}"
+
+    runner = BoundedRunner(Slow(), limit=3)
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        done = list(pool.map(lambda i: runner.run(["kubectl", str(i)]), range(24)))
+    assert done == [f"kubectl {i}" for i in range(24)]
+    assert peak[0] == 3
+    assert runner.which("kubectl") == "/bin/kubectl"
