@@ -271,6 +271,12 @@ def status(
 ) -> Outcome:
     from provisioning.fleet.status import fleet_status, render_text
 
+    if check and not fleet.base.exercise:
+        raise UsageError(
+            f"fleet {fleet.id} runs scenario {fleet.base.scenario}, not an exercise: there is "
+            "nothing to grade",
+            hint=f"`invoke fleet status --fleet {fleet.id}` shows every lab",
+        )
     interval = None
     if watch is not None:
         from provisioning.profiles import parse_duration

@@ -32,10 +32,7 @@ that their types are as shown when present)::
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
@@ -156,29 +153,14 @@ def render_html(doc: Mapping[str, Any], *, refresh: int | None = 10) -> str:
 
 
 def write_dashboard(path: Path, doc: Mapping[str, Any], *, refresh: int | None = 10) -> Path:
-    """Write the page to ``path`` atomically (a temporary file in the same folder, then
-    ``os.replace``), mode 0644 so a web server or another user may read it. Returns ``path``."""
-    path = Path(path)
+    """Write the page to ``path`` atomically (``fleet/files.py``), mode 0644 so a web server or
+    another user may read it. Returns ``path``."""
+    from provisioning.fleet.files import write_atomic
+
     data = render_html(doc, refresh=refresh).encode("utf-8")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise UsageError(f"cannot write the dashboard {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)  # mkstemp creates 0600
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise UsageError(f"cannot write the dashboard {path}: {exc.strerror or exc}") from None
-        raise
-    return path
+    return write_atomic(
+        Path(path), data, mode=0o644, what="dashboard", error=UsageError, folder_mode=0o755
+    )
 
 
 # --- header -----------------------------------------------------------------------------------

@@ -40,10 +40,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import math
-import os
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -182,26 +179,9 @@ def write_kubeconfig(path: Path, config: dict[str, Any]) -> None:
     """Write ``config`` as YAML to ``path``, mode 0600, atomically; replaces what is there.
 
     The folder is created (0700) when missing. A failure is one ``OperationError`` line and
-    leaves neither a partial file at ``path`` nor the temporary file.
+    leaves neither a partial file at ``path`` nor the temporary file (``fleet/files.py``).
     """
-    path = Path(path)
+    from provisioning.fleet.files import write_atomic
+
     data = yaml.safe_dump(config, sort_keys=False, default_flow_style=False).encode()
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
-    except OSError as exc:
-        raise OperationError(f"cannot write the kubeconfig {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), FILE_MODE)  # the umask can only have narrowed it
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OperationError(f"cannot write the kubeconfig {path}: {exc.strerror}") from None
-        raise
+    write_atomic(Path(path), data, mode=FILE_MODE, what="kubeconfig", error=OperationError)

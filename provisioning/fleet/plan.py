@@ -69,6 +69,20 @@ class FleetSpec:
     def annotations(self) -> dict[str, str]:
         return {EXPIRES_ANNOTATION: rfc3339(self.expires_at)}
 
+    def header(self) -> dict[str, Any]:
+        """What every fleet document starts with (plan, status): who, where, until when."""
+        base = self.base
+        return {
+            "fleet": self.id,
+            "mode": self.mode,
+            "provider": base.provider,
+            "engine": base.engine,
+            "scenario": base.scenario,
+            "exercise": base.exercise,
+            "created": rfc3339(self.created),
+            "expires": rfc3339(self.expires_at),
+        }
+
     def node_labels(self) -> dict[str, str]:
         """kind nodes of the fleet's clusters: the fleet and its expiry, as labels."""
         return {FLEET_LABEL: self.id, EXPIRES_LABEL: label_time(self.expires_at)}
@@ -219,14 +233,7 @@ def plan_document(
                 row.update(pod_subnet=subnets[i][0], service_subnet=subnets[i][1])
         rows.append(row)
     doc: dict[str, Any] = {
-        "fleet": fleet.id,
-        "mode": fleet.mode,
-        "provider": base.provider,
-        "engine": base.engine,
-        "scenario": base.scenario,
-        "exercise": base.exercise,
-        "created": rfc3339(fleet.created),
-        "expires": rfc3339(fleet.expires_at),
+        **fleet.header(),
         "labels": fleet.labels(),
         "annotations": fleet.annotations(),
         "clusters": 1 if fleet.mode == "namespaces" else len(fleet.attendees),

@@ -267,12 +267,18 @@ def run_attendees(
     fleet: FleetSpec,
     attendees: Sequence[Attendee],
     work: Callable[[Attendee, int, RowProgress], str],
-    table: FleetTable,
     seams: Seams,
+    *,
+    title: str,
+    stream: Any,
+    live: bool | None,
 ) -> list[Outcome]:
-    """``work`` for each attendee, ``seams.workers`` at a time; a failure is the attendee's
-    outcome (its one line), never the others'. Ctrl-C stops every attendee at its next step."""
+    """``work`` for each attendee, ``seams.workers`` at a time, a row each in a ``FleetTable``
+    on ``stream``; a failure is the attendee's outcome (its one line), never the others'.
+    Ctrl-C stops every attendee at its next step."""
     index = {a.id: i for i, a in enumerate(fleet.attendees)}
+    rows = [(a.id, f"{a.display} ({fleet.lab_name(a)})") for a in attendees]
+    table = FleetTable(stream, rows, title=title, live=live, clock=seams.clock)
 
     def one(attendee: Attendee) -> Outcome:
         key = attendee.id
@@ -314,11 +320,6 @@ def run_attendees(
 def _one_line(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= 300 else line[:299] + "…"
-
-
-def table_for(fleet: FleetSpec, attendees: Sequence[Attendee], stream: Any, title: str, **kw: Any):
-    rows = [(a.id, f"{a.display} ({fleet.lab_name(a)})") for a in attendees]
-    return FleetTable(stream, rows, title=title, **kw)
 
 
 # --- fleet up ---------------------------------------------------------------------------------
@@ -427,16 +428,16 @@ def fleet_up(
         keeper.attendee(attendee.id, AttendeeState("ready", None, seams.clock() - started))
         return "validated" if validate else "up (not validated)"
 
-    table = table_for(
-        fleet,
-        fleet.attendees,
-        stream or progress.stream,
-        f"Fleet {fleet.id}",
-        live=live,
-        clock=seams.clock,
-    )
     try:
-        result.outcomes = run_attendees(fleet, fleet.attendees, work, table, seams)
+        result.outcomes = run_attendees(
+            fleet,
+            fleet.attendees,
+            work,
+            seams,
+            title=f"Fleet {fleet.id}",
+            stream=stream or progress.stream,
+            live=live,
+        )
     finally:
         keeper.flush()
     keeper.update(phase="failed" if result.failed else "ready")
@@ -543,16 +544,16 @@ def fleet_down(
         keeper.drop(attendee.id)
         return f"removed {', '.join(gone.removed)}" if gone.removed else "nothing to remove"
 
-    table = table_for(
-        fleet,
-        fleet.attendees,
-        stream or progress.stream,
-        f"Fleet {fleet.id}: down",
-        live=live,
-        clock=seams.clock,
-    )
     try:
-        outcomes = run_attendees(fleet, fleet.attendees, work, table, seams)
+        outcomes = run_attendees(
+            fleet,
+            fleet.attendees,
+            work,
+            seams,
+            title=f"Fleet {fleet.id}: down",
+            stream=stream or progress.stream,
+            live=live,
+        )
     finally:
         keeper.flush()
     for o in outcomes:
@@ -627,15 +628,15 @@ def fleet_reset(
         changes = len(report.changes)
         return f"{changes} change{'s' if changes != 1 else ''}" if changes else "at its baseline"
 
-    table = table_for(
+    return run_attendees(
         fleet,
         attendees,
-        stream or progress.stream,
-        f"Fleet {fleet.id}: reset",
+        work,
+        seams,
+        title=f"Fleet {fleet.id}: reset",
+        stream=stream or progress.stream,
         live=live,
-        clock=seams.clock,
     )
-    return run_attendees(fleet, attendees, work, table, seams)
 
 
 def fleet_labels_selector(fleet_id: str) -> str:

@@ -146,17 +146,9 @@ def fleet_status(
 
     with ThreadPoolExecutor(max_workers=max(1, seams.workers)) as pool:
         rows = list(pool.map(one, enumerate(people)))
-    base = fleet.base
     counts = {s: sum(1 for r in rows if r["state"] == s) for s in STATES}
     return {
-        "fleet": fleet.id,
-        "mode": fleet.mode,
-        "provider": base.provider,
-        "engine": base.engine,
-        "scenario": base.scenario,
-        "exercise": base.exercise,
-        "created": rfc3339(fleet.created),
-        "expires": rfc3339(fleet.expires_at),
+        **fleet.header(),
         "generated": rfc3339(seams.now()),
         "expired": seams.now() >= fleet.expires_at,
         "attendees": rows,

@@ -193,6 +193,8 @@ def test_status_before_up_and_a_changed_setting_are_one_line_exit_2(
         assert fragment in line
     ran = cli("fleet", "reset", *on(room))
     assert ran.code == 2 and "--attendee ID" in ran.err
+    ran = cli("fleet", "check", *on(room))
+    assert ran.code == 2 and "not an exercise: there is nothing to grade" in ran.err
     ran = cli("fleet", "reset", *on(room), "--attendee", "nobody")
     assert ran.code == 2 and "no attendee 'nobody' in fleet ws" in ran.err
     ran = cli("fleet", "kubeconfigs", *on(room))
