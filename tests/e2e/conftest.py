@@ -11,6 +11,10 @@ The kind engines (calico, cilium, none) run ``test_kind_lab.py``, one kind clust
 ``invoke up``; the pseudo-engine ``existing`` runs ``test_existing_lab.py``, the lab on a kind
 cluster the test makes by hand (``--provider existing``). ``pytest_collection_modifyitems`` below
 deselects what was not chosen (deselected, not skipped: the runner's ``--no-skip`` counts skips).
+
+``test_fleet.py`` (a workshop fleet, calico, on its own kind cluster) is not an engine's flow: it
+is chosen by ``NETPOL_LAB_E2E_FLEET=1`` (e.g. ``NETPOL_LAB_E2E_FLEET=1 python -m tests.e2e.run
+--engines calico``) or by naming its file on pytest's command line, and deselected otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from tests.e2e.prereqs import missing_for_engine, missing_tools
 
 ALL_ENGINES = (*KIND_ENGINES, EXISTING)
 EXISTING_TEST = "test_existing_lab.py"
+FLEET_TEST = "test_fleet.py"
+FLEET_ENV = "NETPOL_LAB_E2E_FLEET"
 
 
 def selected_engines() -> list[str]:
@@ -42,11 +48,27 @@ def missing_for(engine: str) -> str | None:
     return missing_tools() or missing_for_engine(engine)
 
 
+def fleet_chosen(config: pytest.Config) -> bool:
+    """Whether ``test_fleet.py`` runs: ``NETPOL_LAB_E2E_FLEET=1``, or its file (or a test in it)
+    named on the command line."""
+    if os.environ.get(FLEET_ENV) == "1":
+        return True
+    target = (Path(__file__).parent / FLEET_TEST).resolve()
+    here = Path(config.invocation_params.dir)
+    for arg in config.args:
+        path = Path(str(arg).split("::", 1)[0])
+        if (here / path).resolve() == target:  # an absolute path stays as it is
+            return True
+    return False
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect ``test_existing_lab.py`` unless ``existing`` is chosen, and ``test_kind_lab``'s
     ``[existing]`` case (it parametrizes over every chosen name; ``existing`` is not an engine
-    ``invoke up --engine`` installs, its flow is ``test_existing_lab.py``)."""
+    ``invoke up --engine`` installs, its flow is ``test_existing_lab.py``), and ``test_fleet.py``
+    unless ``fleet_chosen``."""
     chosen = selected_engines()
+    fleet = fleet_chosen(config)
     here = Path(__file__).parent
     keep, drop = [], []
     for item in items:
@@ -56,6 +78,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             keep.append(item)  # the hook sees the whole session's items
         elif item.path.name == EXISTING_TEST:
             (keep if EXISTING in chosen else drop).append(item)
+        elif item.path.name == FLEET_TEST:
+            (keep if fleet else drop).append(item)
         else:
             (drop if engine == EXISTING else keep).append(item)
     if drop:
