@@ -356,16 +356,27 @@ def test_the_workflow_installs_that_kubectl_verified_and_runs_the_one_command() 
     cleanup = steps[index("invoke down")]
     assert cleanup["if"] == "always() && matrix.engine != 'existing'"
     assert "--name e2e-${{ matrix.engine }}" in cleanup["run"]
-    hand_made = steps[index("kind delete cluster")]
+    hand_made = steps[index(f"grep '^{budget.existing_cluster_prefix()}'")]
     assert hand_made["if"] == "always() && matrix.engine == 'existing'"
     prefix = budget.existing_cluster_prefix()
     assert (
         f"kind get clusters | grep '^{prefix}' | xargs -r -n1 kind delete cluster --name"
         in (hand_made["run"])
     )
-    # The job outlives every engine's test timeout, so the test's budgets trip first.
+    # The workshop fleet's test runs in the calico job, opted in, and cleans up its own cluster.
+    from tests.e2e import test_fleet
+
+    fleet = steps[index("tests/e2e/test_fleet.py")]
+    assert fleet["if"] == "matrix.engine == 'calico'"
+    assert fleet["env"] == {"NETPOL_LAB_E2E": "1", "NETPOL_LAB_E2E_FLEET": "1"}
+    fleet_cleanup = steps[index("grep '^e2e-fleet-'")]
+    assert fleet_cleanup["if"] == "always() && matrix.engine == 'calico'"
+    # The job outlives every engine's test timeout (calico's: with the fleet's), so the tests'
+    # budgets trip first.
     for engine in engines:
         test_timeout = budget.whole_test_timeout(budget.budgets_for(engine, layers=[]))
+        if engine == "calico":
+            test_timeout += budget.whole_test_timeout(test_fleet.BUDGETS)
         assert job["timeout-minutes"] * 60 > test_timeout + 10 * 60, engine
 
 
