@@ -506,7 +506,8 @@ def fleet_down(
     """Remove every lab of the fleet, then its record. Mode namespaces on kind or AKS: the
     shared cluster goes, and the attendees' labs with it (their local files are forgotten);
     on a cluster you already have, each attendee's namespaces go. Mode clusters: each
-    attendee's cluster goes. Safe to run twice; an attendee that fails keeps the record."""
+    attendee's cluster goes. Safe to run twice; an attendee that fails keeps the record. The
+    caller holds the fleet's lock (``lab_lock`` of ``host_spec``), as for ``fleet_up``."""
     from provisioning.lab import teardown
     from provisioning.lab.state import forget, lab_lock
 
@@ -514,12 +515,12 @@ def fleet_down(
     keeper = RecordKeeper(host, load_fleet(host) or record_of(fleet, kubeconfig=None, context=None))
     removed: list[str] = []
     shared = fleet.mode == "namespaces" and fleet.base.provider != "existing"
-    if shared:
-        with lab_lock(host, "invoke fleet down", optional=True):
+    if shared:  # the caller holds the fleet's lock, which is the shared cluster's lab's
+        with progress.step(f"Delete the shared {fleet.base.provider} cluster {fleet.id}") as h:
             gone = teardown.down(
                 host,
                 seams.make_provider(host, False),
-                Progress(_Sink(_Quiet()), spinner=False),
+                Progress(_Sink(h), spinner=False),
                 yes=True,
                 no_wait=no_wait,
                 **_down_settings(seams, host),

@@ -36,6 +36,7 @@ from provisioning.fleet.plan import (
 )
 from provisioning.fleet.record import RECORD, host_spec, load_fleet
 from provisioning.fleet.run import Seams, fleet_down, fleet_from_record
+from provisioning.lab.state import lab_lock
 from provisioning.progress import Progress
 from provisioning.spec import LABEL_MANAGED_BY, TOOL, LabSpec
 
@@ -120,13 +121,14 @@ def _records(
         if action == "removed":
             fleet = fleet_from_record(record, base)
             try:
-                result = fleet_down(
-                    fleet,
-                    seams,
-                    Progress(io.StringIO(), spinner=False),
-                    live=False,
-                    stream=io.StringIO(),
-                )
+                with lab_lock(host_spec(base, record.fleet), "invoke fleet sweep", optional=True):
+                    result = fleet_down(
+                        fleet,
+                        seams,
+                        Progress(io.StringIO(), spinner=False),
+                        live=False,
+                        stream=io.StringIO(),
+                    )
             except LabError as exc:
                 action = f"failed: {exc}"
             else:

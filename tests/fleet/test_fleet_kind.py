@@ -964,3 +964,29 @@ def test_an_up_interrupted_while_attendees_run_in_parallel_is_resumed_then_remov
     down = m.down(fleet)
     assert not down.failed and sorted(down.removed) == [f"ws-{a}" for a in attendee_ids(4)]
     assert m.world.clusters == {} and lab_folders(m.state_root) == []
+
+
+def test_the_tasks_hold_the_fleets_lock_around_up_and_down(tmp_path: Path) -> None:
+    """``invoke fleet up/down`` hold the fleet's lock (the shared cluster's lab's) while they
+    run; nothing inside takes it again (a second taking would be refused as busy)."""
+    from provisioning.fleet import cli
+
+    m = Machine(tmp_path)
+    fleet = m.fleet(2)
+    done = cli.up(
+        fleet,
+        None,
+        m.seams,
+        quiet(),
+        prices=None,
+        yes=True,
+        confirm=None,
+        validate=False,
+        canary=False,
+    )
+    assert done.code == 0 and done.document["ok"]
+    gone = cli.down(fleet, m.seams, quiet(), yes=True, confirm=None, no_wait=False)
+    assert gone.code == 0, gone.message
+    assert gone.document["removed"] == ["kind cluster ws"]
+    assert m.world.clusters == {}
+    assert lab_folders(m.state_root) == []
