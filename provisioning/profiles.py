@@ -33,8 +33,9 @@ PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
 # kind cluster names end up in container and host names; keep them short and DNS-like.
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,38}[a-z0-9])?$")
-_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
+# Days: a workshop fleet lives up to 7d (fleet/plan.py check_expiry).
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 def parse_duration(value: Any, *, where: str) -> float:

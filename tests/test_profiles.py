@@ -134,13 +134,14 @@ def test_azure_engine_on_kind_is_refused_with_suggestions() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "seconds"), [(90, 90), ("90s", 90), ("5m", 300), ("1.5h", 5400), ("250ms", 0.25)]
+    ("value", "seconds"),
+    [(90, 90), ("90s", 90), ("5m", 300), ("1.5h", 5400), ("250ms", 0.25), ("7d", 604800)],
 )
 def test_durations(value: object, seconds: float) -> None:
     assert parse_duration(value, where="x") == seconds
 
 
-@pytest.mark.parametrize("value", [0, -1, "soon", True, "5d", None])
+@pytest.mark.parametrize("value", [0, -1, "soon", True, "5w", None])
 def test_bad_durations(value: object) -> None:
     with pytest.raises(UsageError, match="x: expected a positive duration"):
         parse_duration(value, where="x")
