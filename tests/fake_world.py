@@ -28,6 +28,7 @@ the blobs present, so what is imported is decided by the archive's content, as i
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -480,6 +481,12 @@ class World:
     archives: list[Path] = field(default_factory=list)  # every archive `docker save` wrote
     tags: dict[str, str] = field(default_factory=dict)  # `docker tag` name -> source reference
 
+    ports: dict[str, int] = field(default_factory=dict)  # kind cluster -> its API server port
+
+    def port(self, name: str) -> int:
+        """The host port kind maps the cluster's API server to (it picks a free one)."""
+        return self.ports.setdefault(name, 40001 + len(self.ports))
+
     # --- the Runner protocol ---------------------------------------------------------------
 
     def which(self, program: str) -> str | None:
@@ -739,7 +746,7 @@ class World:
                     "ERROR: could not locate any control plane nodes for cluster named "
                     f"'{name}'. Use the --name option to select a different cluster",
                 )
-            return 0, f"apiVersion: v1\nkind: Config\n# kind-{name}\n", ""
+            return 0, kind_kubeconfig(name, self.port(name)), ""
         if args[:2] == ["delete", "cluster"]:
             # pkg/cmd/kind/delete/cluster/deletecluster.go and pkg/cluster/internal/delete
             # (delete.go logs Go's %q of the node names: ["a" "b"]).
@@ -778,7 +785,7 @@ class World:
         self.clusters[name].envoy_lag = self.envoy_lag
         self.clusters[name].apiserver_lag = self.apiserver_lag
         kubeconfig = _flag(args, "--kubeconfig")
-        Path(kubeconfig).write_text(f"apiVersion: v1\nkind: Config\n# kind-{name}\n")
+        Path(kubeconfig).write_text(kind_kubeconfig(name, self.port(name)))
         workers = sum(1 for n in nodes if n.get("role") == "worker")
         image = (nodes[0].get("image") or "kindest/node").split("@")[0]
         # pkg/cluster/internal/create/create.go and its actions' Status.Start titles.
@@ -970,6 +977,44 @@ class World:
             f"🔮 Auto-detected cluster name: kind-{cluster.name}\n",
             "",
         )
+
+
+FAKE_CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBfakekindCA\n-----END CERTIFICATE-----\n"
+FAKE_CA_DATA = base64.b64encode(FAKE_CA_PEM.encode()).decode()
+
+
+def kind_kubeconfig(name: str, port: int) -> str:
+    """What ``kind create cluster --kubeconfig`` writes and ``kind get kubeconfig`` prints
+    (kubernetes-sigs/kind pkg/cluster/internal/kubeconfig @ v0.31.0): cluster, context and user
+    all ``kind-<name>``, the API server on a local port with its CA embedded, a client
+    certificate. The trailing ``# kind-<name>`` comment is the fake's own: it routes the fake
+    clients to the cluster (``World.kube_factory``)."""
+    user = base64.b64encode(b"client").decode()
+    config = {
+        "apiVersion": "v1",
+        "clusters": [
+            {
+                "cluster": {
+                    "certificate-authority-data": FAKE_CA_DATA,
+                    "server": f"https://127.0.0.1:{port}",
+                },
+                "name": f"kind-{name}",
+            }
+        ],
+        "contexts": [
+            {"context": {"cluster": f"kind-{name}", "user": f"kind-{name}"}, "name": f"kind-{name}"}
+        ],
+        "current-context": f"kind-{name}",
+        "kind": "Config",
+        "preferences": {},
+        "users": [
+            {
+                "name": f"kind-{name}",
+                "user": {"client-certificate-data": user, "client-key-data": user},
+            }
+        ],
+    }
+    return yaml.safe_dump(config, sort_keys=False) + f"# kind-{name}\n"
 
 
 def _tigerastatus(
