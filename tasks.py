@@ -1023,16 +1023,38 @@ def fleet(
     elif action == "plan":
         outcome = cli.plan(cli.new_fleet(base, fleet_id, people, mode, expires), prices)
     else:
-        if action != "up" and not cli.has_record(base, fleet_id):
-            if action == "down":
-                print(f"Nothing to remove: no fleet {fleet_id!r} here.", file=sys.stderr)
-                return
+        try:
+            present = action == "up" or cli.has_record(base, fleet_id)
+        except UsageError:  # a damaged record: down still finds the fleet by its labels
+            if action != "down":
+                raise
+            present = False
+        if not present and action == "down":
+            outcome = cli.down_by_labels(
+                base,
+                fleet_id,
+                cli.seams_for(None, workers),
+                _progress(),
+                yes=yes,
+                confirm=_confirm(),
+                azure=cli.azure_gateway(base) if base.provider == "aks" else None,
+            )
+            cli.emit(outcome, json)
+            if outcome.code:
+                raise Exit(f"✗ {outcome.message}", code=outcome.code)
+            return
+        if not present:
             raise UsageError(
                 f"no fleet {fleet_id!r} here; start it with `invoke fleet up --fleet {fleet_id} "
                 "--attendees N`"
             )
         the_fleet, record = cli.known_fleet(
-            base, fleet_id, people=people, mode=mode, expires=expires
+            base,
+            fleet_id,
+            people=people,
+            mode=mode,
+            expires=expires,
+            renumber=attendees is not None,
         )
         seams = cli.seams_for(the_fleet, workers)
         if action == "up":

@@ -18,6 +18,7 @@ from typing import Any
 
 from provisioning.errors import EXIT_FAILED, EXIT_USAGE, UsageError
 from provisioning.fleet.plan import (
+    EXPIRES_ANNOTATION,
     FleetSpec,
     check_expiry,
     check_names,
@@ -98,6 +99,7 @@ def known_fleet(
     people: tuple[Attendee, ...] | None = None,
     mode: str | None = None,
     expires: str | None = None,
+    renumber: bool = False,
 ) -> tuple[FleetSpec, FleetRecord] | tuple[FleetSpec, None]:
     """The fleet its record describes (the flags that would change it are refused), else the
     fleet of the flags with no record."""
@@ -127,8 +129,25 @@ def known_fleet(
     if people:
         from provisioning.fleet.run import _union
 
+        if renumber:
+            people = same_numbers(fleet.attendees, people)
         fleet = replace(fleet, attendees=_union(fleet.attendees, people))
     return fleet, record
+
+
+def same_numbers(
+    recorded: tuple[Attendee, ...], people: tuple[Attendee, ...]
+) -> tuple[Attendee, ...]:
+    """``--attendees N`` ids (``att01``; ``att001`` from 100 on: the width follows N) mapped
+    to the recorded id of the same number, so growing a room from 99 to 100 adds one."""
+    import re
+
+    number = re.compile(r"att(\d+)")
+    known = {int(m.group(1)): a.id for a in recorded if (m := number.fullmatch(a.id))}
+    return tuple(
+        replace(p, id=known.get(int(m.group(1)), p.id)) if (m := number.fullmatch(p.id)) else p
+        for p in people
+    )
 
 
 def seams_for(fleet: FleetSpec | None, workers: Any) -> Seams:
@@ -213,17 +232,28 @@ def up(
     from provisioning.lab.confirm import require_confirmation
     from provisioning.lab.state import lab_lock
 
+    if seams.now() >= fleet.expires_at:
+        raise UsageError(
+            f"fleet {fleet.id} expired at {fleet.annotations()[EXPIRES_ANNOTATION]}; its labs "
+            "would be labelled as already expired",
+            hint=f"remove it with `invoke fleet down --fleet {fleet.id}` and make a new one",
+        )
     planned = plan(fleet, prices)
-    if planned.code:
-        raise UsageError(planned.message)
+    new = _to_create(fleet)
+    capacity = planned.document.get("capacity")
+    # What fits is read from this host's free memory and CPUs, which the fleet's running
+    # clusters already use: only the clusters still to create must fit.
+    if capacity and len(new) > capacity["fit"]:
+        raise UsageError(planned.message if record is None else capacity_message(capacity, new))
     cost = planned.document.get("cost")
-    if cost and record is None:
+    clusters = (0 if record is not None else 1) if fleet.mode == "namespaces" else len(new)
+    if cost and clusters:
         for line in cost.get("lines", ()):
             _stderr(line)
+        share = cost["total_usd"] * clusters / max(planned.document["clusters"], 1)
         require_confirmation(
-            f"Create {planned.document['clusters']} AKS cluster"
-            f"{'s' if planned.document['clusters'] != 1 else ''} for fleet {fleet.id} "
-            f"(about ${cost['total_usd']:.2f} until it expires)",
+            f"Create {clusters} AKS cluster{'s' if clusters != 1 else ''} for fleet "
+            f"{fleet.id} (about ${share:.2f} until it expires)",
             yes=yes,
             confirm=confirm,
         )
@@ -256,6 +286,25 @@ def up(
         out.code = EXIT_FAILED
         out.message = f"{len(failed)} of {total} attendees' labs failed (named above)"
     return out
+
+
+def _to_create(fleet: FleetSpec) -> list[Attendee]:
+    """The attendees whose lab was never brought up (no lab record): a first ``up``, or late
+    joiners; a lab with a record is the fleet's own, already running or being completed."""
+    from provisioning.fleet.run import attendee_spec
+    from provisioning.lab.state import load_record
+
+    return [
+        a for i, a in enumerate(fleet.attendees) if load_record(attendee_spec(fleet, a, i)) is None
+    ]
+
+
+def capacity_message(capacity: dict[str, Any], new: list[Attendee]) -> str:
+    return (
+        f"{len(new)} more kind cluster{'s' if len(new) != 1 else ''} do not fit beside the "
+        f"fleet's running ones ({capacity['fit']} fit on this host in all); free memory or CPUs, "
+        "or add fewer attendees"
+    )
 
 
 def status(
@@ -293,13 +342,14 @@ def status(
             write_dashboard(Path(html), doc, refresh=refresh)
         if interval is None:
             break
-        stamp = time.strftime("%H:%M:%S")
-        print(f"\x1b[2J\x1b[H{render_text(doc)}  (refreshed {stamp}; Ctrl-C stops)", flush=True)
+        if not json_out:  # a refreshing screen; with --json, one document when stopped
+            stamp = time.strftime("%H:%M:%S")
+            print(f"\x1b[2J\x1b[H{render_text(doc)}  (refreshed {stamp}; Ctrl-C stops)", flush=True)
         try:
             time.sleep(interval)
         except KeyboardInterrupt:
-            return Outcome()
-    out = Outcome(document=doc, text=render_text(doc))
+            break
+    out = Outcome(document=doc, text="" if interval else render_text(doc))
     if html:
         out.text += f"  dashboard: {html}\n"
     if check and not all(r["state"] == "done" for r in doc["attendees"]):
@@ -400,14 +450,96 @@ def down(
     return Outcome(doc)
 
 
+def azure_gateway(base: LabSpec) -> Any:
+    """The subscription's ARM (``--subscription`` in a profile, or AZURE_SUBSCRIPTION_ID)."""
+    from provisioning.providers.aks.gateway import AksGateway, resolve_subscription
+
+    return AksGateway(resolve_subscription(base.aks.subscription_id))
+
+
+def down_by_labels(
+    base: LabSpec,
+    fleet_id: str,
+    seams: Seams,
+    progress: Any,
+    *,
+    yes: bool,
+    confirm: Any,
+    azure: Any = None,
+) -> Outcome:
+    """``fleet down`` when the fleet's record is gone or damaged: what carries the fleet's
+    label or tag (kind clusters on this host; with ``--kubeconfig``, namespaces there; on AKS,
+    resource groups), found as ``fleet sweep`` finds expired fleets but for this fleet only and
+    whatever its expiry; then the fleet's local folders."""
+    from provisioning.fleet.sweep import sweep as run_sweep
+    from provisioning.lab.confirm import require_confirmation
+    from provisioning.lab.state import forget, lab_lock
+
+    where = {
+        "kind": True,
+        "kubeconfig": base.existing.kubeconfig,
+        "context": base.existing.context,
+        "azure": azure,
+        "only": fleet_id,
+    }
+    host = host_spec(base, fleet_id)
+    with lab_lock(host, "invoke fleet down", optional=True):
+        found = run_sweep(base, seams, progress, dry_run=True, **where)
+        if not found:
+            left = _forget_fleet_folders(base, fleet_id)
+            forget(host)
+            _stderr(
+                f"Nothing to remove: no fleet {fleet_id!r} here"
+                + (f" (forgot {len(left)} lab folder(s) of it)." if left else ".")
+            )
+            return Outcome()
+        _stderr(f"  fleet {fleet_id} has no usable record; found by its labels and tags:")
+        for row in found:
+            _stderr(f"    {row.what}")
+        require_confirmation(
+            f"Delete these {len(found)} item(s) of fleet {fleet_id}", yes=yes, confirm=confirm
+        )
+        rows = run_sweep(base, seams, progress, dry_run=False, **where)
+        failed = [r for r in rows if r.action.startswith("failed")]
+        if not failed:
+            _forget_fleet_folders(base, fleet_id)
+            forget(host)
+    doc = {"fleet": fleet_id, "removed": [r.what for r in rows if r.action == "removed"]}
+    doc["ok"] = not failed
+    if failed:
+        for r in failed:
+            _stderr(f"  ✗ {r.what}: {r.action}")
+        return Outcome(doc, "", EXIT_FAILED, f"{len(failed)} item(s) of fleet {fleet_id} remain")
+    _stderr(f"✓ Fleet {fleet_id} removed: {len(doc['removed'])} item(s).")
+    return Outcome(doc)
+
+
+def _forget_fleet_folders(base: LabSpec, fleet_id: str) -> list[str]:
+    """The local folders of the fleet's labs (``<fleet>-<id>``, with a lab record) whose
+    cluster or namespaces are gone."""
+    from provisioning.lab.state import forget, load_record
+
+    root, gone = base.state_root, []
+    if not root.is_dir():
+        return gone
+    for folder in sorted(root.iterdir()):
+        if not folder.name.startswith(f"{fleet_id}-"):
+            continue
+        spec = replace(base, name=folder.name, explicit=frozenset())
+        try:
+            record = load_record(spec)
+        except (UsageError, ValueError):
+            continue
+        if record is not None:
+            forget(replace(spec, provider=record.provider))
+            gone.append(folder.name)
+    return gone
+
+
 def sweep(base: LabSpec, seams: Seams, progress: Any, *, azure: bool, dry_run: bool) -> Outcome:
     from provisioning.fleet.sweep import sweep as run_sweep
 
-    gateway = None
-    if azure:
-        from provisioning.providers.aks.gateway import AksGateway, resolve_subscription
-
-        gateway = AksGateway(resolve_subscription(base.aks.subscription_id))
+    gateway = azure_gateway(base) if azure else None
     rows = run_sweep(
         base,
         seams,

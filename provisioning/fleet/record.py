@@ -117,8 +117,8 @@ def load_fleet(spec: LabSpec) -> FleetRecord | None:
     if record is None:
         raise UsageError(
             f"the fleet record {path} is damaged (not the record of fleet {spec.name!r})",
-            hint="`invoke fleet sweep` and `invoke fleet down` still find the fleet's labs by "
-            "their labels; move the file away to start again",
+            hint=f"`invoke fleet down --fleet {spec.name}` still removes the fleet, found by "
+            "its labels and tags; `invoke fleet sweep` does once it has expired",
         )
     return record
 

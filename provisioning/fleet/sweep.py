@@ -40,6 +40,8 @@ from provisioning.lab.state import lab_lock
 from provisioning.progress import Progress
 from provisioning.spec import LABEL_MANAGED_BY, TOOL, LabSpec
 
+END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.timezone.utc)  # every expiry is before it
+
 
 @dataclass
 class Swept:
@@ -67,19 +69,24 @@ def sweep(
     context: str | None = None,
     azure: Any = None,  # a gateway to the subscription (providers/aks/gateway.py), or None
     dry_run: bool = False,
+    only: str | None = None,
 ) -> list[Swept]:
-    now = seams.now()
+    """``only``: one fleet's labs, found by their labels and tags whatever their expiry
+    (``fleet down`` when the fleet's record is gone or damaged); nothing of another fleet."""
+    now = END_OF_TIME if only else seams.now()
     found: list[Swept] = []
     done_fleets: set[str] = set()
-    found += _records(base, seams, now, dry_run, done_fleets)
+    if only is None:
+        found += _records(base, seams, now, dry_run, done_fleets)
     if kind:
-        found += _kind_clusters(base, seams, progress, now, dry_run, done_fleets)
+        found += _kind_clusters(base, seams, progress, now, dry_run, done_fleets, only)
     if kubeconfig is not None:
-        found += _namespaces(base, seams, progress, now, dry_run, kubeconfig, context)
+        found += _namespaces(base, seams, progress, now, dry_run, kubeconfig, context, only)
     if azure is not None:
         from provisioning.providers.aks.sweep import sweep_groups
 
-        rows = [Swept(**row) for row in sweep_groups(azure, now, dry_run=dry_run)]
+        answered = sweep_groups(azure, now, dry_run=dry_run, only=only)
+        rows = [Swept(**row) for row in answered]
         # A fleet reported from its record above is not reported again, group by group.
         found += [r for r in rows if r.fleet not in done_fleets or not r.action.startswith("kept")]
     return found
@@ -148,6 +155,7 @@ def _kind_clusters(
     now: dt.datetime,
     dry_run: bool,
     done: set[str],
+    only: str | None = None,
 ) -> list[Swept]:
     probe = replace(base, provider="kind", name="sweep")
     provider = seams.make_provider(probe, True)
@@ -162,7 +170,7 @@ def _kind_clusters(
         if not labels or labels.get("netpol-lab.io/managed-by") != TOOL:
             continue
         fleet = labels.get(FLEET_LABEL)
-        if not fleet or fleet in done:
+        if not fleet or fleet in done or (only is not None and fleet != only):
             continue  # a lab of the tool's, not a fleet's (`invoke down`), or seen above
         raw = labels.get(EXPIRES_LABEL, "")
         expires = parse_time(raw)
@@ -217,6 +225,7 @@ def _namespaces(
     dry_run: bool,
     kubeconfig: Path,
     context: str | None,
+    only: str | None = None,
 ) -> list[Swept]:
     from provisioning.spec import ExistingSettings
 
@@ -227,7 +236,7 @@ def _namespaces(
         existing=ExistingSettings(kubeconfig=kubeconfig, context=context),
     )
     kube = seams.make_provider(spec, True).kube(spec)
-    selector = f"{LABEL_MANAGED_BY}={TOOL},{FLEET_LABEL}"
+    selector = f"{LABEL_MANAGED_BY}={TOOL},{FLEET_LABEL}" + (f"={only}" if only else "")
     rows: list[Swept] = []
     for ns in kube.list("v1", "Namespace", label_selector=selector):
         meta = ns.get("metadata") or {}

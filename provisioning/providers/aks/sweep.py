@@ -42,13 +42,22 @@ if TYPE_CHECKING:
 
 
 def sweep_groups(
-    gateway: AksGateway, now: dt.datetime, *, dry_run: bool = False
+    gateway: AksGateway,
+    now: dt.datetime,
+    *,
+    dry_run: bool = False,
+    only: str | None = None,
 ) -> list[dict[str, str]]:
     """One row (``what``, ``fleet``, ``expires``, ``action``) per fleet resource group found, in
-    name order; ``action`` is ``removed``, ``would remove``, ``kept: ...`` or ``failed: ...``."""
+    name order; ``action`` is ``removed``, ``would remove``, ``kept: ...`` or ``failed: ...``.
+    ``only``: that fleet's groups alone (``fleet down`` without its record), whatever the
+    expiry; other fleets' groups are not even listed."""
     rows: list[dict[str, str]] = []
     for group in sorted(gateway.list_groups(), key=lambda g: g["name"].lower()):
-        row = _sweep_group(gateway, group, now, dry_run)
+        if only is not None and _tag(group.get("tags") or {}, FLEET_TAG) != only:
+            continue
+        when = dt.datetime.max.replace(tzinfo=dt.timezone.utc) if only else now
+        row = _sweep_group(gateway, group, when, dry_run)
         if row is not None:
             rows.append(row)
     return rows
