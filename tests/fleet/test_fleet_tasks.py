@@ -693,6 +693,29 @@ def test_down_without_the_record_still_removes_the_fleets_labelled_clusters(
     assert m.world.clusters == {}
 
 
+def test_down_without_the_record_leaves_other_fleets_and_forgets_the_labs(
+    kind: Instructor,
+) -> None:
+    m = kind.m
+    assert kind("up", attendees=2, mode="namespaces", no_validate=True).code == 0
+    assert kind("up", fleet="other", attendees=1, mode="clusters", no_validate=True).code == 0
+    (m.state_root / "ws" / "fleet.json").unlink()
+
+    gone = kind("down", yes=True)
+    assert gone.code == 0 and gone.outcome is not None
+    assert gone.outcome.document["removed"] == ["kind cluster ws"]
+    assert sorted(m.world.clusters) == ["other-att01"]  # another fleet's is not touched
+    assert sorted(lab_folders(m.state_root)) == ["other", "other-att01"]
+
+
+def test_an_expired_fleet_is_not_brought_up_again(kind: Instructor) -> None:
+    m = kind.m
+    assert kind("up", attendees=1, mode="namespaces", no_validate=True).code == 0
+    m.wall[0] += dt.timedelta(hours=7)
+    with pytest.raises(UsageError, match=r"fleet ws expired at .*fleet down --fleet ws"):
+        kind("up")
+
+
 # --- 9. the attendees' tokens --------------------------------------------------------------------
 
 
