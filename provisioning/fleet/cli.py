@@ -515,25 +515,11 @@ def down_by_labels(
 
 
 def _forget_fleet_folders(base: LabSpec, fleet_id: str) -> list[str]:
-    """The local folders of the fleet's labs (``<fleet>-<id>``, with a lab record) whose
-    cluster or namespaces are gone."""
-    from provisioning.lab.state import forget, load_record
+    """The local folders of the fleet's labs (``<fleet>-<id>``), whose clusters or namespaces
+    are gone."""
+    from provisioning.fleet.sweep import forget_labs
 
-    root, gone = base.state_root, []
-    if not root.is_dir():
-        return gone
-    for folder in sorted(root.iterdir()):
-        if not folder.name.startswith(f"{fleet_id}-"):
-            continue
-        spec = replace(base, name=folder.name, explicit=frozenset())
-        try:
-            record = load_record(spec)
-        except (UsageError, ValueError):
-            continue
-        if record is not None:
-            forget(replace(spec, provider=record.provider))
-            gone.append(folder.name)
-    return gone
+    return forget_labs(base, lambda name, _record: name.startswith(f"{fleet_id}-"))
 
 
 def sweep(base: LabSpec, seams: Seams, progress: Any, *, azure: bool, dry_run: bool) -> Outcome:

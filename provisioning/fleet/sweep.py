@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -194,27 +195,34 @@ def _kind_clusters(
             except LabError as exc:
                 action = f"failed: {exc}"
             else:
-                _forget_labs_on(base, spec.kubeconfig)
+                # Its attendees' labs (provider existing on this cluster's kubeconfig) went too.
+                on = str(spec.kubeconfig)
+                forget_labs(
+                    base, lambda _n, r, on=on: r.provider == "existing" and r.kubeconfig == on
+                )
         rows.append(Swept(what, fleet, shown, action))
     return rows
 
 
-def _forget_labs_on(base: LabSpec, kubeconfig: Path) -> None:
-    """The local folders of labs that ran on a swept shared cluster (its attendees' labs, on
-    provider ``existing`` with that cluster's kubeconfig): their namespaces went with it."""
+def forget_labs(base: LabSpec, which: Callable[[str, Any], bool]) -> list[str]:
+    """Forget the local folders of labs whose cluster or namespaces went with a fleet: each
+    folder in the state root with a lab record for which ``which(name, record)`` holds. Only
+    the tool's own files go (``lab.state.forget``). Returns the names."""
     from provisioning.lab.state import forget, load_record
 
-    root = base.state_root
+    root, gone = base.state_root, []
     if not root.is_dir():
-        return
+        return gone
     for folder in sorted(root.iterdir()):
-        spec = replace(base, name=folder.name, provider="existing", explicit=frozenset())
+        spec = replace(base, name=folder.name, explicit=frozenset())
         try:
             record = load_record(spec)
         except (UsageError, ValueError):
             continue
-        if record and record.provider == "existing" and record.kubeconfig == str(kubeconfig):
-            forget(spec)
+        if record is not None and which(folder.name, record):
+            forget(replace(spec, provider=record.provider))
+            gone.append(folder.name)
+    return gone
 
 
 def _namespaces(
