@@ -726,6 +726,7 @@ class _LiveView:
     def of(cls, exercise: Exercise, observed: LiveLab, ctx: Context) -> _LiveView:
         from provisioning.analysis.model import ClusterModel
         from provisioning.analysis.policy import parse_policy
+        from provisioning.validation import live
 
         spec = ctx.spec
         suffix = spec.namespace_suffix
@@ -773,16 +774,7 @@ class _LiveView:
         _require_goal_pods(exercise, pods, observed, spec)
 
         model_pods = [
-            {
-                "namespace": to_logical[p.namespace],
-                "name": p.name,
-                "labels": dict(p.labels),
-                "ip": p.ip,
-                "ports": [
-                    {"port": q.port, "protocol": q.protocol} | ({"name": q.name} if q.name else {})
-                    for q in p.ports
-                ],
-            }
+            live.pod_dict(p, namespace=to_logical[p.namespace])
             for ref, p in pods.items()
             if ref != dns.ref
         ]

@@ -91,13 +91,15 @@ class LiveLab:
         """The analyzer's ``--cluster`` document for these pods."""
         return {
             "namespaces": {n: {"labels": dict(labels)} for n, labels in self.namespaces.items()},
-            "pods": [_pod_dict(p) for p in self.pods],
+            "pods": [pod_dict(p) for p in self.pods],
         }
 
 
-def _pod_dict(p: LivePod) -> dict[str, Any]:
+def pod_dict(p: LivePod, *, namespace: str | None = None) -> dict[str, Any]:
+    """A live pod as the analyzer's cluster model takes it (``namespace``: another name for
+    its namespace, e.g. the logical one an exercise is written in)."""
     return {
-        "namespace": p.namespace,
+        "namespace": p.namespace if namespace is None else namespace,
         "name": p.name,
         "labels": dict(p.labels),
         "ip": p.ip,
@@ -385,7 +387,7 @@ def dns_expectations(lab: LiveLab, probes: Sequence[Probe], engine: str) -> list
     cluster = lab.cluster_dict()
     for pod in dns_pods:
         cluster["namespaces"].setdefault(pod.namespace, {"labels": {}})
-    cluster["pods"] += [_pod_dict(p) for p in dns_pods]
+    cluster["pods"] += [pod_dict(p) for p in dns_pods]
     model = ClusterModel.from_dict(cluster, source="live cluster and its DNS pods")
     wanted = [
         AnalyzerProbe(p.source.key, d.key, DNS_PORT, protocol)
