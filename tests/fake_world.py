@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import ipaddress
 import json
 import re
 import tarfile
@@ -69,6 +70,9 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 IMAGE_NAME = "io.containerd.image.name"
 # The helm release `_helm` imitates; .github/workflows/e2e.yml installs this one (helm/helm tag).
 HELM_VERSION = "v3.21.4"
+# kind's default networking.podSubnet (kubernetes-sigs/kind v0.31.0
+# pkg/apis/config/v1alpha4/default.go SetDefaultsCluster).
+KIND_DEFAULT_POD_SUBNET = "10.244.0.0/16"
 
 # The fields of kind's v1alpha4 config, per Go type, as its strict decoder knows them:
 # kubernetes-sigs/kind pkg/apis/config/v1alpha4/types.go (v0.31.0). Values are the nested types.
@@ -193,9 +197,11 @@ class SimCluster(FakeKube):
         nodes: Sequence[Mapping[str, Any]],
         lag: int = 1,
         engine_images: Callable[[str], Sequence[str]] = lambda _e: (),
+        pod_subnet: str = KIND_DEFAULT_POD_SUBNET,
     ) -> None:
         super().__init__()
         self.name = name
+        self.pod_subnet = ipaddress.ip_network(pod_subnet)
         self.lag = lag
         self.urls_applied: list[str] = []
         self.cni: str | None = None
@@ -310,11 +316,26 @@ class SimCluster(FakeKube):
                 names.append("apiserver")
             # The core controller renders the node agent: DaemonSet calico-node in
             # calico-system, container calico-node (tigera/operator v1.42.3 pkg/render/node.go,
-            # common.CalicoNamespace in pkg/common/common.go); what `existing` detects.
+            # common.CalicoNamespace in pkg/common/common.go), its selector and pod labels
+            # k8s-app: calico-node (pkg/controller/utils/component.go
+            # setStandardSelectorAndLabels); the namespace with its labels from
+            # pkg/render/namespaces.go CreateNamespace(..., PSSPrivileged). What `existing`
+            # detects.
             node_key = ("apps", "DaemonSet", "calico-system", "calico-node")
-            if ("", "Namespace", "", "calico-system") not in store:  # the operator makes it
+            if ("", "Namespace", "", "calico-system") not in store:
                 super().seed(
-                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "calico-system"}}
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {
+                            "name": "calico-system",
+                            "labels": {
+                                "name": "calico-system",
+                                "pod-security.kubernetes.io/enforce": "privileged",
+                                "pod-security.kubernetes.io/enforce-version": "latest",
+                            },
+                        },
+                    }
                 )
             if node_key not in store:
                 super().seed(
@@ -324,7 +345,10 @@ class SimCluster(FakeKube):
                         "metadata": {"name": "calico-node", "namespace": "calico-system"},
                         "spec": {
                             "selector": {"matchLabels": {"k8s-app": "calico-node"}},
-                            "template": {"spec": {"containers": [{"name": "calico-node"}]}},
+                            "template": {
+                                "metadata": {"labels": {"k8s-app": "calico-node"}},
+                                "spec": {"containers": [{"name": "calico-node"}]},
+                            },
                         },
                         "status": self._daemonset_status(self.node_count),
                     }
@@ -367,18 +391,26 @@ class SimCluster(FakeKube):
                 for container in obj.get("spec", {}).get("containers", []):
                     self.kubelet_needs(container.get("image", ""))
                 self._next_ip += 1
-                index = self._next_ip
-                # Addresses from kind's default pod subnet 10.244.0.0/16, never past .254 in
-                # an octet, so a cluster with hundreds of pods (a workshop fleet) stays valid.
-                third, fourth = divmod(index - 1, 254)
                 self._set(
                     key,
                     {
                         "phase": "Running",
-                        "podIP": f"10.244.{third + 1}.{fourth + 1}",
+                        "podIP": self._pod_ip(self._next_ip),
                         "conditions": [{"type": "Ready", "status": "True"}],
                     },
                 )
+
+    def _pod_ip(self, index: int) -> str:
+        """The ``index``-th pod's address, from the cluster's pod subnet (kind's
+        ``networking.podSubnet``, default 10.244.0.0/16: kubernetes-sigs/kind v0.31.0
+        pkg/apis/config/v1alpha4/default.go), in /24s after the first, skipping each /24's .0
+        and .255. Which address a pod gets is the IPAM's choice; only its subnet is upstream's.
+        A subnet that runs out is the test's mistake, said as such."""
+        block, host = divmod(index - 1, 254)
+        address = self.pod_subnet.network_address + 256 * (block + 1) + host + 1
+        if address not in self.pod_subnet:
+            raise AssertionError(f"pod subnet {self.pod_subnet} of {self.name} is full")
+        return str(address)
 
     def _set(self, key: tuple[str, str, str, str], status: dict[str, Any]) -> None:
         self._objects[key]["status"] = status
@@ -484,7 +516,9 @@ class World:
     ports: dict[str, int] = field(default_factory=dict)  # kind cluster -> its API server port
 
     def port(self, name: str) -> int:
-        """The host port kind maps the cluster's API server to (it picks a free one)."""
+        """The host port of the cluster's API server. kind asks the system for a free one
+        (kubernetes-sigs/kind v0.31.0 pkg/cluster/internal/providers/common/getport.go); these
+        numbers are the fake's own, one per cluster."""
         return self.ports.setdefault(name, 40001 + len(self.ports))
 
     # --- the Runner protocol ---------------------------------------------------------------
@@ -780,7 +814,11 @@ class World:
         config = yaml.safe_load(text)
         nodes = config.get("nodes") or [{"role": "control-plane"}]
         self.clusters[name] = SimCluster(
-            name, nodes, lag=self.lag, engine_images=self.engine_images
+            name,
+            nodes,
+            lag=self.lag,
+            engine_images=self.engine_images,
+            pod_subnet=(config.get("networking") or {}).get("podSubnet", KIND_DEFAULT_POD_SUBNET),
         )
         self.clusters[name].envoy_lag = self.envoy_lag
         self.clusters[name].apiserver_lag = self.apiserver_lag
@@ -985,10 +1023,13 @@ FAKE_CA_DATA = base64.b64encode(FAKE_CA_PEM.encode()).decode()
 
 def kind_kubeconfig(name: str, port: int) -> str:
     """What ``kind create cluster --kubeconfig`` writes and ``kind get kubeconfig`` prints
-    (kubernetes-sigs/kind pkg/cluster/internal/kubeconfig @ v0.31.0): cluster, context and user
-    all ``kind-<name>``, the API server on a local port with its CA embedded, a client
-    certificate. The trailing ``# kind-<name>`` comment is the fake's own: it routes the fake
-    clients to the cluster (``World.kube_factory``)."""
+    (kubernetes-sigs/kind v0.31.0 pkg/cluster/internal/kubeconfig: internal/kubeconfig/read.go
+    ``KINDFromRawKubeadm`` names cluster, user, context and current-context ``kind-<name>``;
+    kubeconfig.go ``get`` puts the server at https://127.0.0.1:<port>; internal/kubeconfig/
+    encode.go writes through sigs.k8s.io/yaml, so keys are sorted; ``preferences: {}`` comes
+    from kubeadm's admin.conf). The CA and client data are placeholders, not PEM certificates.
+    The trailing ``# kind-<name>`` comment is the fake's own: it routes the fake clients to the
+    cluster (``World.kube_factory``)."""
     user = base64.b64encode(b"client").decode()
     config = {
         "apiVersion": "v1",

@@ -279,6 +279,7 @@ class KubeEmulator:
             return 200, self.discovery[request.path]
         if token := TOKEN_PATH_RE.match(request.path):
             if request.method != "POST":  # the subresource only creates
+                # The status code is the API server's; the message is the emulator's own.
                 return _status(405, "MethodNotAllowed", f"{request.method} is not supported here")
             return self._token(token.group(1), token.group(2), request)
         parsed = _parse_path(request.path)
@@ -318,6 +319,7 @@ class KubeEmulator:
             return self._apply(key, request)
         if request.method == "POST" and name is None:
             return self._create(group_version, namespace, plural, request)
+        # The status code is the API server's; the message is the emulator's own.
         return _status(405, "MethodNotAllowed", f"{request.method} is not supported here")
 
     def _create(
@@ -412,7 +414,7 @@ class KubeEmulator:
         if before is not None and before.get("status"):
             pod["status"] = before["status"]
         elif not pod.get("status"):
-            pod["status"] = _running_status(pod, f"10.244.0.{next(self._pod_ips)}")
+            pod["status"] = _running_status(pod, _pod_ip(next(self._pod_ips)))
 
     def _list(
         self, group_version: str, namespace: str | None, plural: str, request: Recorded
@@ -425,6 +427,14 @@ class KubeEmulator:
                 # Like the server: list items carry no apiVersion/kind of their own.
                 items.append({k: v for k, v in obj.items() if k not in ("apiVersion", "kind")})
         return {"kind": "List", "apiVersion": group_version, "metadata": {}, "items": items}
+
+
+def _pod_ip(index: int) -> str:
+    """The ``index``-th address (from 2) of kind's default pod subnet 10.244.0.0/16
+    (kubernetes-sigs/kind v0.31.0 pkg/apis/config/v1alpha4/default.go), skipping each /24's
+    .0, .1 (the node's bridge) and .255, so hundreds of pods keep valid addresses."""
+    block, host = divmod(index - 2, 253)
+    return f"10.244.{block}.{host + 2}"
 
 
 # When the emulator's kubelet starts pods (fixed, so test output is stable).
@@ -465,8 +475,27 @@ def _running_status(pod: dict[str, Any], ip: str) -> dict[str, Any]:
             }
             for c in containers
         ],
-        "qosClass": "Burstable",
+        "qosClass": _qos_class(containers),
     }
+
+
+def _qos_class(containers: list[dict[str, Any]]) -> str:
+    """kubernetes/kubernetes pkg/apis/core/helper/qos/qos.go ``GetPodQOS`` (cpu and memory):
+    no requests or limits anywhere is BestEffort; limits equal to requests for both in every
+    container (requests default to limits) is Guaranteed; anything else Burstable."""
+    wanted = ("cpu", "memory")
+    any_set, guaranteed = False, True
+    for c in containers:
+        resources = c.get("resources") or {}
+        limits = resources.get("limits") or {}
+        requests = {**limits, **(resources.get("requests") or {})}
+        if any(requests.get(r) or limits.get(r) for r in wanted):
+            any_set = True
+        if not all(limits.get(r) and requests.get(r) == limits.get(r) for r in wanted):
+            guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def _parse_path(path: str) -> tuple[str, str | None, str, str | None] | None:
