@@ -399,3 +399,9 @@ def shown_path(path: Any, limit: int = 300) -> str:
 def cut(text: str, limit: int = 80) -> str:
     """``text`` cut to ``limit`` characters, with an ellipsis when it was longer."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line (runs of white space, newlines included, made one space), cut to
+    ``limit`` characters: an error kept in a record or shown in a table row."""
+    return cut(" ".join(text.split()), limit)

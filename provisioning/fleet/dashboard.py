@@ -38,6 +38,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from provisioning.documents import cut
 from provisioning.errors import UsageError
 
 NAME_CHARS = 40  # a display name is cut to this many characters (the title has it whole)
@@ -130,7 +131,7 @@ def render_html(doc: Mapping[str, Any], *, refresh: int | None = 10) -> str:
     if refresh is not None:
         head.append(f'<meta http-equiv="refresh" content="{int(refresh)}">')
     head += [
-        f"<title>Fleet {escape(_cut(fleet, NAME_CHARS))}</title>",
+        f"<title>Fleet {escape(cut(fleet, NAME_CHARS))}</title>",
         f"<style>{_CSS}</style>",
         "</head>",
         "<body>",
@@ -199,7 +200,7 @@ def _header(doc: Mapping[str, Any], fleet: str, attendees: Sequence[Mapping[str,
     generated_text = _when(generated) if generated else "unknown"
     return (
         '<header><div class="title">'
-        f'<h1 title="{_attr(fleet)}">Fleet {escape(_cut(fleet, NAME_CHARS))}</h1>'
+        f'<h1 title="{_attr(fleet)}">Fleet {escape(cut(fleet, NAME_CHARS))}</h1>'
         f'<div class="meta">{" · ".join(meta)}</div>'
         '</div><div class="status">'
         f'<div class="counts">{"".join(badges)}</div>'
@@ -242,7 +243,7 @@ def _parse_time(value: Any) -> dt.datetime | None:
 
 def _when(value: str) -> str:
     when = _parse_time(value)
-    return when.strftime("%Y-%m-%d %H:%M UTC") if when else _cut(value, 40)
+    return when.strftime("%Y-%m-%d %H:%M UTC") if when else cut(value, 40)
 
 
 def _expiry(expires: Any, generated: Any) -> tuple[str, str]:
@@ -251,7 +252,7 @@ def _expiry(expires: Any, generated: Any) -> tuple[str, str]:
     if expires is None or expires == "":
         return "no expiry set", ""
     if end is None or now is None:
-        return f"expires {_cut(str(expires), 40)}", ""
+        return f"expires {cut(str(expires), 40)}", ""
     left = int((end - now).total_seconds())
     if left <= 0:
         return "expired", "gone"
@@ -271,7 +272,7 @@ def _card(att: Mapping[str, Any], fleet: str) -> str:
     state = _text(att.get("state"))
     symbol, word, css = STATES.get(state, _UNKNOWN)
     if not word:
-        word = _cut(state, 14) or "unknown"
+        word = cut(state, 14) or "unknown"
     lab = _text(att.get("lab"))
     if lab == f"{fleet}-{ident}":
         lab = ""  # the usual name says nothing the id does not
@@ -300,7 +301,7 @@ def _card(att: Mapping[str, Any], fleet: str) -> str:
         '<div class="top">'
         f'<span class="sym" aria-hidden="true">{symbol}</span>'
         '<div class="who">'
-        f'<div class="name" title="{_attr(name)}">{escape(_cut(name, NAME_CHARS))}</div>'
+        f'<div class="name" title="{_attr(name)}">{escape(cut(name, NAME_CHARS))}</div>'
         f'<div class="sub"><span class="word">{escape(word)}</span>'
         f"{' · ' + _short(sub, 48) if sub else ''}</div>"
         "</div>"
@@ -349,22 +350,18 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _attr(text: str) -> str:
-    return escape(_cut(text, TITLE_CHARS), quote=True)
+    return escape(cut(text, TITLE_CHARS), quote=True)
 
 
 def _short(text: str, limit: int) -> str:
     """Escaped, cut to ``limit``; wrapped in a span with the whole value as title when cut."""
     if len(text) <= limit:
         return escape(text)
-    return f'<span title="{_attr(text)}">{escape(_cut(text, limit))}</span>'
+    return f'<span title="{_attr(text)}">{escape(cut(text, limit))}</span>'
 
 
 def _line(kind: str, text: str, *, suffix: str = "") -> str:
-    cut = _cut(text, LINE_CHARS)
-    title = f' title="{_attr(text)}"' if cut != text else ""
-    return f'<div class="line {kind}"{title}>{escape(cut)}{escape(suffix)}</div>'
+    shown = cut(text, LINE_CHARS)
+    title = f' title="{_attr(text)}"' if shown != text else ""
+    return f'<div class="line {kind}"{title}>{escape(shown)}{escape(suffix)}</div>'

@@ -22,6 +22,7 @@ import threading
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from provisioning.documents import cut
 from provisioning.errors import UsageError
 from provisioning.fleet.plan import FleetSpec, parse_time, rfc3339
 from provisioning.fleet.roster import Attendee
@@ -225,8 +226,8 @@ class RecordKeeper:
         self.save()
 
     def attendee(self, attendee_id: str, state: AttendeeState) -> None:
-        if state.error and len(state.error) > MAX_ERROR:
-            state = replace(state, error=state.error[: MAX_ERROR - 1] + "…")
+        if state.error:
+            state = replace(state, error=cut(state.error, MAX_ERROR))
         with self._lock:
             self.record = replace(self.record, states={**self.record.states, attendee_id: state})
         self._maybe_save()

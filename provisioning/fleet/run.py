@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from provisioning.documents import one_line
 from provisioning.errors import LabError, OperationError, UsageError
 from provisioning.fleet.plan import FLEET_LABEL, FleetSpec, parse_time
 from provisioning.fleet.record import (
@@ -291,9 +292,9 @@ def run_attendees(
         except Stopped as exc:
             ok, detail = False, str(exc)
         except LabError as exc:
-            ok, detail = False, _one_line(str(exc))
+            ok, detail = False, one_line(str(exc))
         except Exception as exc:  # one attendee's bug must not stop the room
-            ok, detail = False, _one_line(f"unexpected {type(exc).__name__}: {exc}")
+            ok, detail = False, one_line(f"unexpected {type(exc).__name__}: {exc}")
         table.finish(key, ok, detail)
         return Outcome(
             attendee,
@@ -315,11 +316,6 @@ def run_attendees(
             for f in futures:
                 f.cancel()
             raise
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= 300 else line[:299] + "…"
 
 
 # --- fleet up ---------------------------------------------------------------------------------
@@ -423,7 +419,7 @@ def fleet_up(
                         grant_access(ctx.kube, fleet, attendee)
         except LabError as exc:
             seconds = seams.clock() - started
-            keeper.attendee(attendee.id, AttendeeState("failed", _one_line(str(exc)), seconds))
+            keeper.attendee(attendee.id, AttendeeState("failed", one_line(str(exc)), seconds))
             raise
         keeper.attendee(attendee.id, AttendeeState("ready", None, seams.clock() - started))
         return "validated" if validate else "up (not validated)"

@@ -18,6 +18,7 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from provisioning.documents import one_line
 from provisioning.errors import LabError
 from provisioning.fleet.plan import FleetSpec, rfc3339
 from provisioning.fleet.record import FleetRecord
@@ -67,10 +68,10 @@ def attendee_status(
         ctx.run_canary = False
         found = observe_objects(ctx.kube, spec)
     except KubeUnreachable as exc:
-        row.update(state="unreachable", detail=_line(str(exc)))
+        row.update(state="unreachable", detail=one_line(str(exc)))
         return row
     except LabError as exc:
-        row.update(state="failed", detail=_line(str(exc)))
+        row.update(state="failed", detail=one_line(str(exc)))
         return row
     pods = [ready for ready in found.pods_ready.values()]
     row["pods"], row["pods_ready"] = len(pods), sum(pods)
@@ -99,7 +100,7 @@ def attendee_status(
     try:
         result = check_live(exercise, ctx, hints=0, probe=probe)
     except LabError as exc:
-        row.update(state="failed", detail=_line(str(exc)))
+        row.update(state="failed", detail=one_line(str(exc)))
         return row
     failing = [f"{g.goal.describe()} (got {g.result.verdict})" for g in result.goals if not g.met]
     disagree = [g.goal.describe() for g in result.disagreeing()]
@@ -137,7 +138,7 @@ def fleet_status(
                 "name": attendee.display,
                 "lab": fleet.lab_name(attendee),
                 "state": "failed",
-                "detail": _line(f"unexpected {type(exc).__name__}: {exc}"),
+                "detail": one_line(f"unexpected {type(exc).__name__}: {exc}"),
                 "pods_ready": 0,
                 "pods": 0,
                 "policies": 0,
@@ -161,11 +162,6 @@ def fleet_status(
             "not_up": counts["not-up"] + counts["unreachable"],
         },
     }
-
-
-def _line(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= 300 else line[:299] + "…"
 
 
 def render_text(doc: dict[str, Any]) -> str:

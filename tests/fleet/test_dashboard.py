@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from provisioning.documents import cut
 from provisioning.errors import UsageError
 from provisioning.fleet import dashboard
 from provisioning.fleet.dashboard import NAME_CHARS, render_html, write_dashboard
@@ -436,16 +437,16 @@ def test_hostile_values_are_text_everywhere(value: str) -> None:
     for card in (first, second):
         name = one(card, "name")
         assert name.attrs["title"] == value
-        assert name.text() == dashboard._cut(value, NAME_CHARS)
+        assert name.text() == cut(value, NAME_CHARS)
     assert one(second, "detail").text() == value
     goal = one(first, "goal")
     assert (goal.attrs.get("title") or goal.text()) == f"✗ {value}"
-    assert one(first, "word").text() == dashboard._cut(value, 14)
+    assert one(first, "word").text() == cut(value, 14)
     h1 = tree.root.all(lambda n: n.tag == "h1")[0]
     assert h1.attrs["title"] == value
-    assert h1.text() == f"Fleet {dashboard._cut(value, NAME_CHARS)}"
-    assert one(tree.root, "expires").text() == f"expires {dashboard._cut(value, 40)}"
-    assert one(tree.root, "generated").text() == f"generated at {dashboard._cut(value, 40)}"
+    assert h1.text() == f"Fleet {cut(value, NAME_CHARS)}"
+    assert one(tree.root, "expires").text() == f"expires {cut(value, 40)}"
+    assert one(tree.root, "generated").text() == f"generated at {cut(value, 40)}"
 
 
 def test_a_long_name_is_cut_with_an_ellipsis_and_kept_whole_in_the_title() -> None:
@@ -491,7 +492,7 @@ def test_any_printable_text_comes_back_exactly(
     assert card.attrs["data-state"] == state
     shown = name or "att01"
     assert one(card, "name").attrs["title"] == shown
-    assert one(card, "name").text() == dashboard._cut(shown, NAME_CHARS)
+    assert one(card, "name").text() == cut(shown, NAME_CHARS)
     if detail:
         line = one(card, "detail")
         assert (line.attrs.get("title") or line.text()) == detail

@@ -33,6 +33,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from provisioning.documents import one_line
 from provisioning.errors import LabError
 from provisioning.fleet.plan import EXPIRES_TAG, FLEET_TAG, parse_time, rfc3339
 from provisioning.providers.aks.tags import TAG_LAB, is_tool_owned
@@ -101,10 +102,10 @@ def _remove(gateway: AksGateway, group: str, lab: str) -> str:
     try:
         report = teardown(gateway, group, lab, lab=lab, wait=True)
     except LabError as exc:
-        return "failed: " + _one_line(str(exc))
+        return "failed: " + one_line(str(exc))
     if report.group in (DELETED, ABSENT) and report.complete:
         return "removed"  # ABSENT: it went since it was listed
-    return "failed: " + _one_line(report.detail or f"resource group {group}: {report.group}")
+    return "failed: " + one_line(report.detail or f"resource group {group}: {report.group}")
 
 
 def _tag(tags: Mapping[str, str], name: str) -> str | None:
@@ -116,8 +117,3 @@ def _tag(tags: Mapping[str, str], name: str) -> str | None:
         if key.lower() == wanted:
             return value
     return None
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= 300 else line[:299] + "…"
