@@ -27,10 +27,9 @@ from provisioning.fleet.plan import (
 )
 from provisioning.fleet.record import FleetRecord, host_spec, load_fleet
 from provisioning.fleet.roster import Attendee, load_roster, numbered
-from provisioning.fleet.run import Seams, fleet_from_record
+from provisioning.fleet.run import DEFAULT_WORKERS, Seams, fleet_from_record
 from provisioning.spec import LabSpec
 
-ACTIONS = ("plan", "up", "status", "check", "reset", "kubeconfigs", "down", "sweep")
 DEFAULT_EXPIRY = "6h"
 # Attendees at once: labs on one cluster are light; kind clusters share this host's CPU and
 # memory (the capacity check says how many fit at all); AKS clusters are built by Azure.
@@ -186,7 +185,7 @@ def _workers(fleet: FleetSpec | None, value: Any) -> int:
         return int(text)
     if fleet is None or fleet.mode == "namespaces":
         return WORKERS["namespaces"]
-    return WORKERS.get(fleet.base.provider, 8)
+    return WORKERS.get(fleet.base.provider, DEFAULT_WORKERS)
 
 
 def _stderr(line: str) -> None:

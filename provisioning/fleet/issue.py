@@ -91,23 +91,16 @@ def _named(config: dict[str, Any], key: str) -> list[dict[str, Any]]:
 
 
 def _replaceable(path: Path, lab: str) -> bool:
-    """Whether ``path`` is absent or an attendee kubeconfig of ``lab`` the tool wrote."""
-    from provisioning.documents import read_at_most
+    """Whether ``path`` is absent or an attendee kubeconfig of ``lab`` the tool wrote (its
+    current context names the attendee; anything unreadable or not YAML is not ours)."""
+    from provisioning.kube import current_context
 
     if not path.exists() and not path.is_symlink():
         return True
     if path.is_symlink() or not path.is_file():
         return False
-    try:
-        import yaml
-
-        data = yaml.safe_load(read_at_most(path, MAX_KUBECONFIG))
-    except Exception:  # anything unreadable or not YAML is not ours
-        return False
-    if not isinstance(data, dict):
-        return False
-    current = data.get("current-context")
-    return isinstance(current, str) and current.startswith(f"{user_name(lab)}@")
+    current = current_context(path)
+    return current is not None and current.startswith(f"{user_name(lab)}@")
 
 
 def issue_kubeconfigs(
@@ -178,7 +171,6 @@ def issue_kubeconfigs(
 
 
 def _copy(fleet: FleetSpec, attendee: Attendee, index: int, lab: str, path: Path) -> dict:
-    import yaml
 
     from provisioning.documents import load_file
 
@@ -196,5 +188,5 @@ def _copy(fleet: FleetSpec, attendee: Attendee, index: int, lab: str, path: Path
         if c.get("name") == current:
             c["name"] = f"{user_name(lab)}@{current}"
             config["current-context"] = c["name"]
-    write_kubeconfig(path, yaml.safe_load(yaml.safe_dump(config)))
+    write_kubeconfig(path, config)
     return {"id": attendee.id, "lab": lab, "path": str(path), "token_expires": None}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -32,6 +33,7 @@ RECORD = "fleet.json"
 PHASES = ("creating", "ready", "failed")
 MAX_BYTES = 1 << 20  # 200 attendees with a 300-character error each is well under this
 MAX_ERROR = 300
+SAVE_EVERY = 1.0  # seconds between two writes of the attendees' states (RecordKeeper)
 
 
 @dataclass(frozen=True)
@@ -176,25 +178,14 @@ class RecordKeeper:
 
     Each attendee's own lab record is written by the pipeline as its lab progresses; the fleet
     record only adds who failed and why. So attendees' states are written at most every
-    ``every`` seconds (each write is the whole record, synced to disk) and always by ``flush``
+    ``SAVE_EVERY`` seconds (each write is the whole record, synced to disk) and always by ``flush``
     when the run ends: a run killed in between loses at most that much of the summary, never
     a lab (the next ``fleet up`` looks at every attendee's lab again).
     """
 
-    def __init__(
-        self,
-        spec: LabSpec,
-        record: FleetRecord,
-        *,
-        every: float = 1.0,
-        clock: Any = None,
-    ) -> None:
-        import time
-
+    def __init__(self, spec: LabSpec, record: FleetRecord) -> None:
         self.spec = spec
         self.record = record
-        self.every = every
-        self.clock = clock or time.monotonic
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._saved_at: float | None = None
@@ -207,7 +198,7 @@ class RecordKeeper:
             with self._lock:
                 text, self._dirty = self.record.as_json(), False
             write_lab_file(self.spec, RECORD, text)
-            self._saved_at = self.clock()
+            self._saved_at = time.monotonic()
 
     def flush(self) -> None:
         if self._dirty:
@@ -216,7 +207,7 @@ class RecordKeeper:
     def _maybe_save(self) -> None:
         with self._lock:
             self._dirty = True
-            due = self._saved_at is None or self.clock() - self._saved_at >= self.every
+            due = self._saved_at is None or time.monotonic() - self._saved_at >= SAVE_EVERY
         if due and not self._write_lock.locked():
             self.save()
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from provisioning.documents import one_line
 from provisioning.errors import LabError, OperationError, UsageError
-from provisioning.fleet.plan import FLEET_LABEL, FleetSpec, parse_time
+from provisioning.fleet.plan import FleetSpec, parse_time
 from provisioning.fleet.record import (
     AttendeeState,
     FleetRecord,
@@ -561,11 +561,6 @@ def fleet_down(
     return DownResult(fleet.id, removed, outcomes)
 
 
-class _Quiet:
-    def update(self, _text: str) -> None:
-        pass
-
-
 def _down_settings(seams: Seams, spec: LabSpec) -> dict[str, Any]:
     settings = seams.context_settings(spec)
     out: dict[str, Any] = {}
@@ -634,7 +629,3 @@ def fleet_reset(
         stream=stream or progress.stream,
         live=live,
     )
-
-
-def fleet_labels_selector(fleet_id: str) -> str:
-    return f"{FLEET_LABEL}={fleet_id}"
