@@ -102,8 +102,7 @@ def host_spec(base: LabSpec, fleet_id: str) -> LabSpec:
 def load_fleet(spec: LabSpec) -> FleetRecord | None:
     """The record in ``spec``'s folder (``host_spec``), None when there is none; one line when
     it is there but damaged."""
-    from provisioning.documents import read_at_most
-    from provisioning.lab.state import _json, _kind_of, owned_files
+    from provisioning.lab.state import _json, _kind_of, _read_small, owned_files
 
     path = spec.lab_file(RECORD)
     kind = _kind_of(path)
@@ -114,9 +113,7 @@ def load_fleet(spec: LabSpec) -> FleetRecord | None:
             f"{path} is not a fleet record this tool wrote",
             hint="move it away, or choose another --fleet",
         )
-    raw = read_at_most(path, MAX_BYTES + 1)
-    data = _json(raw.decode("utf-8", "replace")) if len(raw) <= MAX_BYTES else None
-    record = _record_from(data, spec.name)
+    record = _record_from(_json(_read_small(path, MAX_BYTES)), spec.name)
     if record is None:
         raise UsageError(
             f"the fleet record {path} is damaged (not the record of fleet {spec.name!r})",

@@ -124,9 +124,9 @@ def _ensure_folder(spec: LabSpec) -> None:
     _save_manifest(spec, {}, folder_created=True)
 
 
-def _read_small(path: Path) -> str | None:
-    """A small file's text (None when absent); a non-regular file, or one past the bound, reads
-    as a value no check accepts, so it is treated as not the tool's."""
+def _read_small(path: Path, limit: int = _SMALL) -> str | None:
+    """A small file's text (None when absent); a non-regular file, or one past ``limit``
+    bytes, reads as a value no check accepts, so it is treated as not the tool's."""
     from provisioning.documents import read_at_most
 
     kind = _kind_of(path)
@@ -135,12 +135,12 @@ def _read_small(path: Path) -> str | None:
     if kind != "file" or path.is_symlink():
         return "\0not a regular file"
     try:
-        data = read_at_most(path, _SMALL + 1)
+        data = read_at_most(path, limit + 1)
     except FileNotFoundError:
         return None  # removed since we looked (another run released its lock)
     except OSError:
         return "\0unreadable"
-    if len(data) > _SMALL:
+    if len(data) > limit:
         return "\0too large"
     return data.decode("utf-8", "replace")
 
