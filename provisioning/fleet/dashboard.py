@@ -154,14 +154,17 @@ def render_html(doc: Mapping[str, Any], *, refresh: int | None = 10) -> str:
 
 
 def write_dashboard(path: Path, doc: Mapping[str, Any], *, refresh: int | None = 10) -> Path:
-    """Write the page to ``path`` atomically (``fleet/files.py``), mode 0644 so a web server or
-    another user may read it. Returns ``path``."""
-    from provisioning.fleet.files import write_atomic
+    """Write the page to ``path`` atomically (``lab.state.write_private``), mode 0644 so a web
+    server or another user may read it. Returns ``path``."""
+    from provisioning.lab.state import write_private
 
+    def failed(where: Path, exc: OSError) -> UsageError:
+        return UsageError(f"cannot write the dashboard {where}: {exc.strerror or exc}")
+
+    path = Path(path)
     data = render_html(doc, refresh=refresh).encode("utf-8")
-    return write_atomic(
-        Path(path), data, mode=0o644, what="dashboard", error=UsageError, folder_mode=0o755
-    )
+    write_private(path, data, mode=0o644, folder_mode=0o755, failed=failed)
+    return path
 
 
 # --- header -----------------------------------------------------------------------------------

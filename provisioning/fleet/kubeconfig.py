@@ -179,9 +179,12 @@ def write_kubeconfig(path: Path, config: dict[str, Any]) -> None:
     """Write ``config`` as YAML to ``path``, mode 0600, atomically; replaces what is there.
 
     The folder is created (0700) when missing. A failure is one ``OperationError`` line and
-    leaves neither a partial file at ``path`` nor the temporary file (``fleet/files.py``).
+    leaves neither a partial file at ``path`` nor the temporary file (``lab.state.write_private``).
     """
-    from provisioning.fleet.files import write_atomic
+    from provisioning.lab.state import write_private
+
+    def failed(where: Path, exc: OSError) -> OperationError:
+        return OperationError(f"cannot write the kubeconfig {where}: {exc.strerror or exc}")
 
     data = yaml.safe_dump(config, sort_keys=False, default_flow_style=False).encode()
-    write_atomic(Path(path), data, mode=FILE_MODE, what="kubeconfig", error=OperationError)
+    write_private(Path(path), data, mode=FILE_MODE, failed=failed)

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from provisioning.errors import UsageError
+from provisioning.errors import LabError, UsageError
 from provisioning.spec import LAB_FILES, LabSpec
 
 MANIFEST = "netpol-lab-files.json"
@@ -159,21 +159,30 @@ def write_private(
     content: str | bytes,
     *,
     before_rename: Callable[[Identity], None] | None = None,
+    mode: int = 0o600,
+    folder_mode: int = 0o700,
+    failed: Callable[[Path, OSError], LabError] | None = None,
 ) -> Identity:
-    """Write a file only the user can read (0600) atomically, creating its folder (0700).
+    """Write a file only the user can read (0600, or ``mode``) atomically, creating its folder
+    (0700, or ``folder_mode``): a reader sees the old file or the new one, never half of one.
 
     ``before_rename`` gets the new file's identity before it replaces the old one (a rename
     keeps device, inode, size and modification time), so the manifest can know both versions
-    at the only moment either may be at the path. Returns that identity.
+    at the only moment either may be at the path. Returns that identity. A failure leaves
+    neither a partial file nor the temporary one and is one line: ``failed(path, error)``, by
+    default the lab folder's.
     """
+    failed = failed or _write_failed
     data = content.encode() if isinstance(content, str) else content
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=folder_mode)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_TOOL}-", suffix=".tmp")
     except OSError as exc:
-        raise _write_failed(path, exc) from None
+        raise failed(path, exc) from None
     try:
-        with os.fdopen(fd, "wb") as handle:  # mkstemp creates the file 0600
+        with os.fdopen(fd, "wb") as handle:
+            # mkstemp creates the file 0600 less the umask; the mode is set whatever the umask.
+            os.fchmod(handle.fileno(), mode)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -186,7 +195,7 @@ def write_private(
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise _write_failed(path, exc) from None
+        raise failed(path, exc) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -561,9 +561,9 @@ def test_a_failed_write_leaves_the_old_page_and_no_temp_file(
     def refuse(src: Any, dst: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    from provisioning.fleet import files
+    from provisioning.lab import state
 
-    monkeypatch.setattr(files.os, "replace", refuse)
+    monkeypatch.setattr(state.os, "replace", refuse)
     with pytest.raises(UsageError, match=r"cannot write the dashboard .*No space left"):
         write_dashboard(target, document())
     assert target.read_text() == "old page"
