@@ -109,6 +109,10 @@ class LabSpec:
     # Appended to the lab's namespace names ("demo" -> "demo-<lab>") on clusters the lab shares
     # with other workloads, so they can never collide with the user's own namespaces.
     namespace_suffix: str = ""
+    # Extra labels and annotations on every object the lab applies (a workshop fleet's id and
+    # expiry); not profile keys. The tool's own labels win over these.
+    object_labels: dict[str, str] = field(default_factory=dict)
+    object_annotations: dict[str, str] = field(default_factory=dict)
     state_root: Path = field(default_factory=lambda: default_state_root())
     # Which top-level settings a profile, the Invoke configuration or a flag gave explicitly;
     # the others may follow the existing lab (see profiles.follow_lab).

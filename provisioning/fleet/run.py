@@ -180,7 +180,13 @@ def attendee_spec(fleet: FleetSpec, attendee: Attendee, index: int = 0) -> LabSp
     """One attendee's lab, as any lab: see the module docstring."""
     base = fleet.base
     lab = fleet.lab_name(attendee)
-    common: dict[str, Any] = {"name": lab, "explicit": frozenset(), "profile": base.profile}
+    common: dict[str, Any] = {
+        "name": lab,
+        "explicit": frozenset(),
+        # Every object the lab applies carries the fleet's id and expiry.
+        "object_labels": fleet.labels(),
+        "object_annotations": fleet.annotations(),
+    }
     if fleet.mode == "namespaces":
         kubeconfig, context = cluster_access(fleet)
         return replace(
@@ -202,16 +208,6 @@ def attendee_spec(fleet: FleetSpec, attendee: Attendee, index: int = 0) -> LabSp
     return replace(base, kind=kind, aks=aks, **common)
 
 
-def labelled(obj: dict[str, Any], fleet: FleetSpec) -> dict[str, Any]:
-    """``obj`` with the fleet's label and expiry annotation, its spec hash computed again."""
-    from provisioning.lab.objects import with_hash
-
-    meta = dict(obj.get("metadata", {}))
-    meta["labels"] = {**meta.get("labels", {}), **fleet.labels()}
-    meta["annotations"] = {**meta.get("annotations", {}), **fleet.annotations()}
-    return with_hash({**obj, "metadata": meta})
-
-
 def lab_context(
     fleet: FleetSpec,
     spec: LabSpec,
@@ -220,14 +216,12 @@ def lab_context(
     *,
     read_only: bool = False,
 ) -> Any:
-    """The pipeline context of one attendee's lab; its objects carry the fleet's marks."""
+    """The pipeline context of one attendee's lab (``attendee_spec``: its objects carry the
+    fleet's marks), with the provider the fleet shares for that cluster."""
     from provisioning.lab.pipeline import build_context
 
     provider = seams.provider_for(fleet, spec, read_only)
-    ctx = build_context(spec, seams.runner, progress, provider, **seams.context_settings(spec))
-    ctx.workload = [labelled(o, fleet) for o in ctx.workload]
-    ctx.policies = [labelled(o, fleet) for o in ctx.policies]
-    return ctx
+    return build_context(spec, seams.runner, progress, provider, **seams.context_settings(spec))
 
 
 def grant_access(kube: Any, fleet: FleetSpec, attendee: Attendee) -> int:

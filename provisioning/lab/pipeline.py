@@ -106,17 +106,20 @@ def desired_objects(spec: LabSpec) -> tuple[list[dict[str, Any]], list[dict[str,
         extra_pods = exercise.baseline.pods
     else:
         rendered = prepare_scenario(spec.scenario, spec.name, suffix=spec.namespace_suffix)
-    policies = []
-    for obj in rendered.objects:
-        labelled = dict(obj)
-        meta = dict(labelled["metadata"])
-        meta["labels"] = {**meta.get("labels", {}), SCENARIO_LABEL: spec.scenario}
-        labelled["metadata"] = meta
-        policies.append(with_hash(labelled))
+
+    def marked(obj: dict[str, Any], **labels: str) -> dict[str, Any]:
+        """``obj`` with the spec's extra labels and annotations (and ``labels``), hashed."""
+        meta = dict(obj["metadata"])
+        meta["labels"] = {**spec.object_labels, **meta.get("labels", {}), **labels}
+        if spec.object_annotations:
+            meta["annotations"] = {**meta.get("annotations", {}), **spec.object_annotations}
+        return with_hash({**obj, "metadata": meta})
+
+    policies = [marked(o, **{SCENARIO_LABEL: spec.scenario}) for o in rendered.objects]
     manifests = workload.demo_manifests(spec.name, suffix=spec.namespace_suffix)
     manifests += workload.extra_pod_manifests(extra_pods, spec.name, suffix=spec.namespace_suffix)
     # The canary's own namespace comes first with the lab's namespaces: no scenario policy in it.
-    return [with_hash(o) for o in [namespace_manifest(spec), *manifests]], policies
+    return [marked(o) for o in [namespace_manifest(spec), *manifests]], policies
 
 
 def build_context(
