@@ -45,7 +45,11 @@ def attendee_status(
     seams: Seams,
     *,
     probe: bool = False,
+    exercise: Any = None,
 ) -> dict[str, Any]:
+    """One attendee's row. ``exercise``: the fleet's, loaded once by the caller; only then is
+    the lab's whole pipeline context built (its policies are graded), else its objects are
+    read with the provider's client alone."""
     from provisioning.kube import KubeUnreachable
     from provisioning.lab.observe import observe_objects
 
@@ -63,10 +67,8 @@ def attendee_status(
     }
     recorded = record.state(attendee.id)
     try:
-        progress = Progress(io.StringIO(), spinner=False, quiet=True)
-        ctx = lab_context(fleet, spec, seams, progress, read_only=True)
-        ctx.run_canary = False
-        found = observe_objects(ctx.kube, spec)
+        kube = seams.provider_for(fleet, spec, True).kube(spec)
+        found = observe_objects(kube, spec)
     except KubeUnreachable as exc:
         row.update(state="unreachable", detail=one_line(str(exc)))
         return row
@@ -90,14 +92,15 @@ def attendee_status(
             detail = recorded.error
         row.update(state=state, detail=detail)
         return row
-    if not fleet.base.exercise:
+    if exercise is None:
         row.update(state="ready", detail=f"{row['pods']} pods Ready, {row['policies']} policies")
         return row
     from provisioning.validation.exercise_check import check_live
-    from provisioning.workload.exercises import load_exercise
 
-    exercise = load_exercise(fleet.base.exercise)
     try:
+        progress = Progress(io.StringIO(), spinner=False, quiet=True)
+        ctx = lab_context(fleet, spec, seams, progress, read_only=True)
+        ctx.run_canary = False
         result = check_live(exercise, ctx, hints=0, probe=probe)
     except LabError as exc:
         row.update(state="failed", detail=one_line(str(exc)))
@@ -127,11 +130,18 @@ def fleet_status(
 ) -> dict[str, Any]:
     """The status document of the whole fleet; attendees are read ``seams.workers`` at a time."""
     people = list(fleet.attendees)
+    exercise = None
+    if fleet.base.exercise:
+        from provisioning.workload.exercises import load_exercise
+
+        exercise = load_exercise(fleet.base.exercise)
 
     def one(pair: tuple[int, Attendee]) -> dict[str, Any]:
         index, attendee = pair
         try:
-            return attendee_status(fleet, record, attendee, index, seams, probe=probe)
+            return attendee_status(
+                fleet, record, attendee, index, seams, probe=probe, exercise=exercise
+            )
         except Exception as exc:  # one attendee's surprise is their row, not the room's
             return {
                 "id": attendee.id,
