@@ -1023,13 +1023,23 @@ def fleet(
     elif action == "plan":
         outcome = cli.plan(cli.new_fleet(base, fleet_id, people, mode, expires), prices)
     else:
+        from provisioning.fleet.record import DamagedRecord
+
         try:
-            present = action == "up" or cli.has_record(base, fleet_id)
-        except UsageError:  # a damaged record: down still finds the fleet by its labels
+            the_fleet, record = cli.known_fleet(
+                base,
+                fleet_id,
+                people=people,
+                mode=mode,
+                expires=expires,
+                renumber=attendees is not None,
+                create=action == "up",
+            )
+        except DamagedRecord:  # down still finds the fleet by its labels
             if action != "down":
                 raise
-            present = False
-        if not present and action == "down":
+            the_fleet = record = None
+        if the_fleet is None and action == "down":
             outcome = cli.down_by_labels(
                 base,
                 fleet_id,
@@ -1043,19 +1053,11 @@ def fleet(
             if outcome.code:
                 raise Exit(f"✗ {outcome.message}", code=outcome.code)
             return
-        if not present:
+        if the_fleet is None:
             raise UsageError(
                 f"no fleet {fleet_id!r} here; start it with `invoke fleet up --fleet {fleet_id} "
                 "--attendees N`"
             )
-        the_fleet, record = cli.known_fleet(
-            base,
-            fleet_id,
-            people=people,
-            mode=mode,
-            expires=expires,
-            renumber=attendees is not None,
-        )
         seams = cli.seams_for(the_fleet, workers)
         if action == "up":
             outcome = cli.up(

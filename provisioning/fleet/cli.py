@@ -87,10 +87,6 @@ def new_fleet(
     return fleet
 
 
-def has_record(base: LabSpec, fleet_id: str) -> bool:
-    return load_fleet(host_spec(base, fleet_id)) is not None
-
-
 def known_fleet(
     base: LabSpec,
     fleet_id: str,
@@ -99,11 +95,15 @@ def known_fleet(
     mode: str | None = None,
     expires: str | None = None,
     renumber: bool = False,
-) -> tuple[FleetSpec, FleetRecord] | tuple[FleetSpec, None]:
+    create: bool = True,
+) -> tuple[FleetSpec, FleetRecord] | tuple[FleetSpec, None] | tuple[None, None]:
     """The fleet its record describes (the flags that would change it are refused), else the
-    fleet of the flags with no record."""
+    fleet of the flags with no record (``create``), else ``(None, None)``. A damaged record
+    raises ``DamagedRecord``."""
     record = load_fleet(host_spec(base, fleet_id))
     if record is None:
+        if not create:
+            return None, None
         return new_fleet(base, fleet_id, people, mode, expires), None
     for flag, given, kept in (
         ("--mode", mode, record.mode),

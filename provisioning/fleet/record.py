@@ -36,6 +36,10 @@ MAX_ERROR = 300
 SAVE_EVERY = 1.0  # seconds between two writes of the attendees' states (RecordKeeper)
 
 
+class DamagedRecord(UsageError):
+    """A fleet record that is there but cannot be trusted (one line naming the file)."""
+
+
 @dataclass(frozen=True)
 class AttendeeState:
     """How far ``fleet up`` got with one attendee's lab."""
@@ -109,13 +113,13 @@ def load_fleet(spec: LabSpec) -> FleetRecord | None:
     if kind is None:
         return None
     if kind != "file" or RECORD not in owned_files(spec):
-        raise UsageError(
+        raise DamagedRecord(
             f"{path} is not a fleet record this tool wrote",
             hint="move it away, or choose another --fleet",
         )
     record = _record_from(_json(_read_small(path, MAX_BYTES)), spec.name)
     if record is None:
-        raise UsageError(
+        raise DamagedRecord(
             f"the fleet record {path} is damaged (not the record of fleet {spec.name!r})",
             hint=f"`invoke fleet down --fleet {spec.name}` still removes the fleet, found by "
             "its labels and tags; `invoke fleet sweep` does once it has expired",

@@ -340,16 +340,16 @@ class FleetResult:
         }
 
 
-def check_not_a_lab(fleet_id: str, base: LabSpec) -> None:
-    """The fleet's folder must be the fleet's: a lab of that name that is not a fleet's is
-    refused (its cluster would be taken for the fleet's)."""
+def check_not_a_lab(host: LabSpec, record: FleetRecord | None) -> None:
+    """The fleet's folder must be the fleet's: a lab of that name that is not a fleet's (a lab
+    record, no fleet record) is refused (its cluster would be taken for the fleet's)."""
     from provisioning.lab.state import load_record
 
-    host = host_spec(base, fleet_id)
-    if load_record(host) is not None and load_fleet(host) is None:
+    if record is None and load_record(host) is not None:
         raise UsageError(
-            f"--fleet {fleet_id}: a lab named {fleet_id!r} exists and is not a fleet",
-            hint=f"choose another --fleet, or remove that lab with `invoke down --name {fleet_id}`",
+            f"--fleet {host.name}: a lab named {host.name!r} exists and is not a fleet",
+            hint="choose another --fleet, or remove that lab with "
+            f"`invoke down --name {host.name}`",
         )
 
 
@@ -370,14 +370,13 @@ def fleet_up(
 
     base = fleet.base
     host = shared_cluster(fleet)
-    check_not_a_lab(fleet.id, base)
+    found = load_fleet(host)
+    check_not_a_lab(host, found)
     kubeconfig = context = None
     if fleet.mode == "namespaces" and base.provider == "existing":
         path, context = cluster_access(fleet)
         kubeconfig = str(path)
-    keeper = RecordKeeper(
-        host, load_fleet(host) or record_of(fleet, kubeconfig=kubeconfig, context=context)
-    )
+    keeper = RecordKeeper(host, found or record_of(fleet, kubeconfig=kubeconfig, context=context))
     keeper.update(attendees=_union(keeper.record.attendees, fleet.attendees), phase="creating")
     result = FleetResult(fleet, [])
 
@@ -502,7 +501,6 @@ def fleet_down(
     from provisioning.lab.state import forget, lab_lock
 
     host = shared_cluster(fleet)
-    keeper = RecordKeeper(host, load_fleet(host) or record_of(fleet, kubeconfig=None, context=None))
     removed: list[str] = []
     shared = fleet.mode == "namespaces" and fleet.base.provider != "existing"
     if shared:  # the caller holds the fleet's lock, which is the shared cluster's lab's
@@ -520,6 +518,7 @@ def fleet_down(
             forget(attendee_spec(fleet, attendee))  # their namespaces went with the cluster
         forget(host)
         return DownResult(fleet.id, removed, [])
+    keeper = RecordKeeper(host, load_fleet(host) or record_of(fleet, kubeconfig=None, context=None))
 
     def work(attendee: Attendee, index: int, row: RowProgress) -> str:
         spec = attendee_spec(fleet, attendee, index)
