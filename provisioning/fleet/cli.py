@@ -80,8 +80,16 @@ def new_fleet(
         raise UsageError("give one of --attendees N and --roster FILE")
     lifetime = check_expiry(parse_duration(expires or DEFAULT_EXPIRY, where="--expires"))
     chosen = choose_mode(mode, people, provider_info(base.provider).creates_clusters)
-    if base.provider == "existing" and base.existing.kubeconfig is None:
-        raise UsageError("--kubeconfig: a fleet on a cluster you already have needs its kubeconfig")
+    if base.provider == "existing":
+        if base.existing.kubeconfig is None:
+            raise UsageError(
+                "--kubeconfig: a fleet on a cluster you already have needs its kubeconfig"
+            )
+        if base.existing.context is None:  # named once: every attendee's lab uses it
+            from provisioning.kube import current_context
+
+            context = current_context(base.existing.kubeconfig)
+            base = replace(base, existing=replace(base.existing, context=context))
     fleet = FleetSpec(fleet_id, chosen, people, lifetime, base)
     check_names(fleet)
     return fleet
@@ -238,7 +246,7 @@ def up(
             hint=f"remove it with `invoke fleet down --fleet {fleet.id}` and make a new one",
         )
     planned = plan(fleet, prices)
-    new = _to_create(fleet)
+    new = _to_create(fleet) if fleet.mode == "clusters" else []
     capacity = planned.document.get("capacity")
     # What fits is read from this host's free memory and CPUs, which the fleet's running
     # clusters already use: only the clusters still to create must fit.

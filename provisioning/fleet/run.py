@@ -23,6 +23,7 @@ anything is created and after each attendee, so ``fleet up`` again completes wha
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -198,14 +199,20 @@ def attendee_spec(fleet: FleetSpec, attendee: Attendee, index: int = 0) -> LabSp
         )
     kind = replace(base.kind, labels={**base.kind.labels, **fleet.node_labels()})
     if base.provider == "kind":
-        from provisioning.fleet.capacity import kind_subnets
-
-        pods, services = kind_subnets(len(fleet.attendees))[index]
+        pods, services = _subnets(len(fleet.attendees))[index]
         kind = replace(kind, pod_subnet=pods, service_subnet=services)
     # Each attendee's AKS cluster gets a resource group of its own ("<lab>-rg"), so one
     # attendee's `down` never waits on, or keeps, another's.
     aks = replace(base.aks, tags={**base.aks.tags, **fleet.tags()}, resource_group=None)
     return replace(base, kind=kind, aks=aks, **common)
+
+
+@functools.lru_cache(maxsize=8)
+def _subnets(count: int) -> list[tuple[str, str]]:
+    """``capacity.kind_subnets(count)``, computed once per fleet size, not once per attendee."""
+    from provisioning.fleet.capacity import kind_subnets
+
+    return kind_subnets(count)
 
 
 def lab_context(
