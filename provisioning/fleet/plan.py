@@ -195,13 +195,27 @@ def attendee_access_namespaces(fleet: FleetSpec, attendee: Attendee) -> tuple[st
     return tuple(n for n in attendee_namespaces(fleet, attendee) if n != canary)
 
 
+def access_objects(fleet: FleetSpec, attendee: Attendee) -> list[dict[str, Any]]:
+    """The attendee's ServiceAccount, Roles and RoleBindings (mode namespaces), with the lab's
+    and the fleet's marks: what ``fleet plan`` lists and ``fleet up`` grants."""
+    from provisioning.fleet.rbac import attendee_rbac
+
+    lab = fleet.lab_name(attendee)
+    return attendee_rbac(
+        lab,
+        attendee_access_namespaces(fleet, attendee),
+        labels={**lab_labels(lab), **fleet.labels()},
+        annotations=fleet.annotations(),
+    )
+
+
 def plan_document(
     fleet: FleetSpec, *, capacity: Any = None, prices: str | None = None
 ) -> dict[str, Any]:
     """Everything ``fleet up`` would create, as data (``fleet plan --json``). ``capacity``: this
     host's (kind clusters mode; read from /proc when not given); ``prices``: a price table
     that replaces the shipped one (AKS)."""
-    from provisioning.fleet.rbac import attendee_rbac
+    from provisioning.lab.objects import ref
 
     base = fleet.base
     rows: list[dict[str, Any]] = []
@@ -215,16 +229,11 @@ def plan_document(
         row: dict[str, Any] = {"id": attendee.id, "name": attendee.display, "lab": lab}
         if fleet.mode == "namespaces":
             namespaces = attendee_namespaces(fleet, attendee)
-            objects = attendee_rbac(
-                lab,
-                attendee_access_namespaces(fleet, attendee),
-                labels={**lab_labels(lab), **fleet.labels()},
-                annotations=fleet.annotations(),
-            )
+            objects = access_objects(fleet, attendee)
             row.update(
                 cluster=fleet.id if base.provider != "existing" else "(yours)",
                 namespaces=list(namespaces),
-                access=[_ref(o) for o in objects],
+                access=[ref(o) for o in objects],
                 kubeconfig=f"{lab}.kubeconfig",
             )
         else:
@@ -265,12 +274,6 @@ def plan_document(
             override_path=prices,
         ).as_dict()
     return doc
-
-
-def _ref(obj: dict[str, Any]) -> str:
-    meta = obj["metadata"]
-    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
-    return f"{obj['kind']}/{where}{meta['name']}"
 
 
 def render_text(doc: dict[str, Any]) -> str:

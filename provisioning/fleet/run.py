@@ -47,7 +47,7 @@ from provisioning.fleet.roster import Attendee
 from provisioning.fleet.table import FleetTable, RowProgress, Stopped
 from provisioning.progress import Progress
 from provisioning.runner import Runner
-from provisioning.spec import ExistingSettings, LabSpec, lab_labels
+from provisioning.spec import ExistingSettings, LabSpec
 
 DEFAULT_WORKERS = 8
 
@@ -235,9 +235,10 @@ def grant_access(kube: Any, fleet: FleetSpec, attendee: Attendee) -> int:
     """Apply the attendee's ServiceAccount, Roles and RoleBindings that are missing or differ
     (by the spec hash every lab object carries); returns how many were applied. A second
     ``fleet up`` reads them and writes nothing."""
+    from provisioning.fleet.plan import access_objects
     from provisioning.lab.objects import observed_hash, with_hash
 
-    wanted = [with_hash(o) for o in attendee_access_objects(fleet, attendee)]
+    wanted = [with_hash(o) for o in access_objects(fleet, attendee)]
     stale = []
     for obj in wanted:
         meta = obj["metadata"]
@@ -247,19 +248,6 @@ def grant_access(kube: Any, fleet: FleetSpec, attendee: Attendee) -> int:
     if stale:
         kube.apply(stale)
     return len(stale)
-
-
-def attendee_access_objects(fleet: FleetSpec, attendee: Attendee) -> list[dict[str, Any]]:
-    from provisioning.fleet.plan import attendee_access_namespaces
-    from provisioning.fleet.rbac import attendee_rbac
-
-    lab = fleet.lab_name(attendee)
-    return attendee_rbac(
-        lab,
-        attendee_access_namespaces(fleet, attendee),
-        labels={**lab_labels(lab), **fleet.labels()},
-        annotations=fleet.annotations(),
-    )
 
 
 # --- running attendees in parallel --------------------------------------------------------------
