@@ -158,6 +158,8 @@ def _kind_clusters(
     done: set[str],
     only: str | None = None,
 ) -> list[Swept]:
+    from provisioning.providers.kind.provider import NODE_LABEL_MANAGED_BY
+
     probe = replace(base, provider="kind", name="sweep")
     provider = seams.make_provider(probe, True)
     if seams.runner.which("kind") is None:
@@ -168,7 +170,7 @@ def _kind_clusters(
     rows: list[Swept] = []
     for name in names:
         labels = provider.cluster_labels(name, base.state_root)
-        if not labels or labels.get("netpol-lab.io/managed-by") != TOOL:
+        if not labels or labels.get(NODE_LABEL_MANAGED_BY) != TOOL:
             continue
         fleet = labels.get(FLEET_LABEL)
         if not fleet or fleet in done or (only is not None and fleet != only):
